@@ -1,0 +1,117 @@
+"""The boundary for event data: each field kind a machine file may declare, checked once.
+
+Everything a rule reads from ``cmd.data`` has passed through here, so rules
+never re-check types.  A failure is ``Refused("bad_input")`` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .errors import bad_input
+from .machines.dsl import Event
+from .model import Doctor
+
+MAX_TEXT = 4000
+MAX_DATA_BYTES = 64 * 1024
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ValueError("must be an id (text of 1–64 characters)")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _score(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("must be a number")
+    if not 0 <= value <= 100:
+        raise ValueError(f"must be within 0–100, got {value}")
+    return float(value)
+
+
+def _months(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number of months")
+    return value
+
+
+PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
+    "text": _text,
+    "condition": _identifier,
+    "reason_id": _identifier,
+    "pass_fail": _choice("pass", "fail"),
+    "rejection_mode": _choice("supplement", "forbid"),
+    "test": _choice("humanities", "business"),
+    "score": _score,
+    # A photo of several people who are not communicating is not a finding (SPEC §2).
+    "finding": _choice("communicating", "camera_blocked", "cheating"),
+    "months": _months,
+}
+
+#: Registry fields a doctor can never change by confirming their details.
+IDENTITY = ("name", "id_card")
+
+
+def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
+    """The event's data, validated; refuses unknown fields unless the event is free-form."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise bad_input(f"{name}: data must be an object")
+    try:
+        size = len(json.dumps(data, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise bad_input(f"{name}: data must be plain JSON values") from None
+    if size > MAX_DATA_BYTES:
+        raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
+    out = dict(data)
+    declared = {p.name for p in event.params}
+    for param in event.params:
+        if param.name not in data or data[param.name] is None:
+            if param.required:
+                raise bad_input(f"{name}: field {param.name!r} is required", f"{name}：缺少字段 {param.name}")
+            out.pop(param.name, None)
+            continue
+        try:
+            out[param.name] = PARAM_KINDS[param.kind](data[param.name])
+        except ValueError as exc:
+            raise bad_input(
+                f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
+            ) from None
+    extra = sorted(set(data) - declared)
+    if extra and not event.open:
+        raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
+    return out
+
+
+def check_identity(name: str, data: dict[str, Any], doctor: Doctor) -> None:
+    """Name and id-card number must match the registry; they cannot be changed by the doctor."""
+    for field in IDENTITY:
+        if field in data and data[field] != getattr(doctor, field):
+            raise bad_input(
+                f"{name}: {field} cannot be changed here; it must match the registry",
+                f"{name}：姓名和身份证号不可自行修改，须与注册系统一致",
+            )

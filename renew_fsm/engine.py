@@ -1,0 +1,423 @@
+"""The engine other services embed (SPEC §6): commands in, views and history out.
+
+The engine owns I/O: it reads the world and the instance from storage, asks
+``runtime.decide`` what happens, and commits the new instance with its history
+record in one transaction.  ``fire`` is the batch path with a batch of one, so
+the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import idcard, ops
+from .commands import check_data, check_identity
+from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .machines import compiled
+from .machines.compile import Compiled
+from .machines.vocabulary import ROLES
+from .model import Actor, Doctor, Instance, Record, View
+from .rules import reads_data
+from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
+from .runtime import advance, decide, dumps, role_may
+from .storage import ConflictError, Storage
+from .world import LEVELS, Agency, Institution, Region, World
+
+#: How many commands the batch path decides before committing them in one transaction.
+BATCH = 5000
+ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
+
+
+@attrs.frozen
+class Fire:
+    """One command for the batch path (``Engine.fire_many``)."""
+
+    doctor: str
+    event: str
+    actor: Actor
+    data: dict[str, Any] = attrs.Factory(dict)
+    at: dt.datetime | None = None
+    idempotency_key: str | None = None
+
+
+class Engine:
+    def __init__(self, storage: Storage, machine: str = "doctor") -> None:
+        self.storage = storage
+        self.machine: Compiled = compiled(machine)
+        self._world: World | None = None
+        self._policies: dict[tuple[str, str, str], Policy] = {}
+
+    # -- the world ---------------------------------------------------------------------------
+    def world(self) -> World:
+        """The cached world, reloaded when another engine (or process) changed it."""
+        version = self.storage.world_version()
+        if self._world is None or self._world.version != version:
+            self._world = self._load_world()
+        return self._world
+
+    def _load_world(self) -> World:
+        current = self.storage.get_meta("policy")
+        cycle = current.split("@", 1)[0] if current else None
+        rows = self.storage.load_world(cycle)
+        policy = self._policy_from_text(rows.policy_text) if rows.policy_text else None
+        return World.build(rows.version, rows.regions, rows.institutions, rows.agencies, policy, rows.reasons)
+
+    def _policy_from_text(self, text: str) -> Policy:
+        import hashlib
+
+        key = hashlib.sha256(text.encode()).hexdigest()
+        cached = self._policies.get(("text", key, ""))
+        if cached is None:
+            cached = self._policies[("text", key, "")] = parse(text, "<stored policy>")
+        return cached
+
+    def policy_version(self, version: str) -> Policy | None:
+        """The policy a history record was judged under (for rebuilding and verifying)."""
+        world = self.world()
+        if world.policy is None:
+            return None
+        if world.policy.version == version:
+            return world.policy
+        text = self.storage.policy_text(world.policy.id, version)
+        return self._policy_from_text(text) if text else None
+
+    @property
+    def policy(self) -> Policy:
+        policy = self.world().policy
+        if policy is None:
+            raise Refused(NOT_FOUND, "no policy is loaded: apply a policy command first", message_zh="尚未加载考核政策")
+        return policy
+
+    @property
+    def cycle(self) -> str:
+        return self.policy.id
+
+    def now(self) -> dt.datetime:
+        """The engine's clock: the last ``clock`` command, else the wall clock."""
+        stored = self.storage.get_meta("clock")
+        return dt.datetime.fromisoformat(stored) if stored else dt.datetime.now(dt.UTC)
+
+    def _aware(self, at: dt.datetime | None, policy: Policy) -> dt.datetime:
+        if at is None:
+            at = self.now()
+        return at if at.tzinfo else at.replace(tzinfo=policy.tz)
+
+    # -- commands ----------------------------------------------------------------------------
+    def apply(self, cmd: dict[str, Any] | Any, *, base: Path | None = None) -> Any:
+        """Any replay command of SPEC §5 (a dict, or an already parsed ``ops`` value)."""
+        op = ops.parse(cmd) if isinstance(cmd, dict) else cmd
+        handler = getattr(self, f"_op_{type(op).__name__}")
+        return handler(op, base)
+
+    def fire(
+        self,
+        doctor: str,
+        event: str,
+        actor: Actor,
+        data: dict[str, Any] | None = None,
+        at: dt.datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> View:
+        """Fire one event; the new view, or ``Refused`` with nothing written."""
+        result = self.fire_many([Fire(doctor, event, actor, data or {}, at, idempotency_key)])[0]
+        if isinstance(result, Refused):
+            raise result
+        return result
+
+    def fire_many(self, commands: Sequence[Fire]) -> list[View | Refused]:
+        """Decide every command in order, then commit the accepted ones in one transaction per batch.
+
+        A refused command is reported in its place and writes nothing; the
+        others still go through.  If another writer got in between reading and
+        writing, the batch is retried one command at a time, so each loser is
+        told ``conflict`` on its own.
+        """
+        results: list[View | Refused] = []
+        for start in range(0, len(commands), BATCH):
+            results += self._batch(commands[start : start + BATCH])
+        return results
+
+    def _batch(self, commands: Sequence[Fire]) -> list[View | Refused]:
+        world = self.world()
+        policy = world.policy
+        if policy is None:
+            return [self._no_policy()] * len(commands)
+        cycle = policy.id
+        loaded = self.storage.load(cycle, [c.doctor for c in commands])
+        current: dict[str, Instance] = {}
+        read_versions: dict[str, int] = {}
+        records: list[Record] = []
+        results: list[View | Refused] = []
+        for cmd in commands:
+            try:
+                pair = loaded.get(cmd.doctor)
+                if pair is None:
+                    raise Refused(
+                        NOT_FOUND, f"no doctor {cmd.doctor!r} in cycle {cycle}", message_zh=f"本周期无医师 {cmd.doctor}"
+                    )
+                before = current.get(cmd.doctor, pair[0])
+                if cmd.idempotency_key is not None:
+                    done = self._already_done(cycle, cmd, records)
+                    if done:
+                        results.append(View.of(before))
+                        continue
+                data = self._check(cmd, pair[1])
+                at = self._aware(cmd.at, policy)
+                after, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
+                new, record = advance(
+                    before,
+                    after,
+                    step,
+                    cmd.actor,
+                    dumps(data),
+                    at.astimezone(policy.tz).isoformat(),
+                    policy.version,
+                    cmd.idempotency_key,
+                )
+            except Refused as refused:
+                results.append(refused)
+                continue
+            read_versions.setdefault(cmd.doctor, before.version)
+            current[cmd.doctor] = new
+            records.append(record)
+            results.append(View.of(new))
+        if records:
+            try:
+                self.storage.commit([(read_versions[d], inst) for d, inst in current.items()], records)
+            except ConflictError:
+                if len(commands) == 1:
+                    return [self._conflict(commands[0], cycle)]
+                return [r for c in commands for r in self._batch([c])]
+        return results
+
+    def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
+        event = self.machine.machine.events.get(cmd.event)
+        if event is None:
+            raise bad_input(f"unknown event {cmd.event!r}", f"未知事件 {cmd.event}")
+        if not isinstance(cmd.actor, Actor) or cmd.actor.role not in ACTOR_ROLES:
+            raise bad_input(
+                f"unknown role {getattr(cmd.actor, 'role', cmd.actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})"
+            )
+        data = check_data(cmd.event, event, cmd.data)
+        if event.open:
+            check_identity(cmd.event, data, doctor)
+        return data
+
+    def _already_done(self, cycle: str, cmd: Fire, pending: list[Record]) -> bool:
+        key = cmd.idempotency_key
+        if any(r.doctor == cmd.doctor and r.idempotency_key == key for r in pending):
+            return True
+        return self.storage.find_idempotent(cycle, cmd.doctor, key) is not None  # type: ignore[arg-type]
+
+    def _conflict(self, cmd: Fire, cycle: str) -> View | Refused:
+        if cmd.idempotency_key is not None and self.storage.find_idempotent(cycle, cmd.doctor, cmd.idempotency_key):
+            return self.state(cmd.doctor)
+        return Refused(
+            CONFLICT,
+            f"{cmd.doctor} changed since it was read; read it again and retry",
+            message_zh=f"医师 {cmd.doctor} 的考核状态已被他人修改，请刷新后重试",
+        )
+
+    @staticmethod
+    def _no_policy() -> Refused:
+        return Refused(NOT_FOUND, "no policy is loaded: apply a policy command first", message_zh="尚未加载考核政策")
+
+    # -- reading -----------------------------------------------------------------------------
+    def _load_one(self, doctor: str) -> tuple[Instance, Doctor]:
+        cycle = self.cycle
+        pair = self.storage.load(cycle, [doctor]).get(doctor)
+        if pair is None:
+            raise Refused(NOT_FOUND, f"no doctor {doctor!r} in cycle {cycle}", message_zh=f"本周期无医师 {doctor}")
+        return pair
+
+    def state(self, doctor: str) -> View:
+        return View.of(self._load_one(doctor)[0])
+
+    def history(self, doctor: str) -> list[Record]:
+        self._load_one(doctor)
+        return self.storage.history(self.cycle, doctor)
+
+    def instances(self) -> list[str]:
+        return self.storage.instance_ids(self.cycle)
+
+    def allowed(self, doctor: str, actor: Actor, at: dt.datetime | None = None) -> list[str]:
+        """Events ``actor`` may fire on ``doctor`` now: role, jurisdiction and every guard that
+        does not depend on the command's data (a score, a reason id) are checked."""
+        world, policy = self.world(), self.policy
+        inst, doc = self._load_one(doctor)
+        if actor.role not in ACTOR_ROLES or not world.may_act(actor, doc):
+            return []
+        at = self._aware(at, policy)
+        from .model import Command
+
+        out = []
+        for event, steps in self.machine.steps[inst.state].items():
+            cmd = Command(event, actor, {}, doc, at)
+            for step in steps:
+                if not role_may(actor, step.roles, world):
+                    continue
+                if all(reads_data(ref) or guard(inst, policy, cmd, at).ok for ref, guard in step.guards):
+                    out.append(event)
+                    break
+        return out
+
+    # -- sweeps -------------------------------------------------------------------------------
+    def sweep(self, event: str, at: dt.datetime | None = None, *, batch: int = BATCH) -> int:
+        """Fire a system event at every instance it applies to; the number it moved.
+
+        Instances a guard turns away (a doctor of the make-up at the first
+        round's close) are left untouched; sweeping too early is refused.
+        Running a sweep twice moves nobody the second time.
+        """
+        spec = self.machine.machine.events.get(event)
+        if spec is None or not spec.sweep:
+            raise bad_input(f"{event!r} is not a sweep (sweeps: close_first_round, close_makeup, close_reexam)")
+        policy = self.policy
+        at = self._aware(at, policy)
+        states = [s for s, events in self.machine.steps.items() if event in events]
+        system = Actor("system")
+        moved, after = 0, None
+        while True:
+            page = self.storage.scan(policy.id, states, after, batch)
+            if not page:
+                return moved
+            after = page[-1][0].doctor
+            results = self.fire_many([Fire(inst.doctor, event, system, {}, at) for inst, _ in page])
+            for result in results:
+                if isinstance(result, Refused) and result.rule == "window_still_open":
+                    raise result
+            moved += sum(1 for r in results if isinstance(r, View))
+
+    # -- setting up the world (the replay's setup commands) -------------------------------------
+    def _op_RegionOp(self, op: ops.RegionOp, base: Path | None) -> None:
+        if op.level not in LEVELS:
+            raise bad_input(f"region {op.id}: level must be one of {', '.join(LEVELS)}")
+        world = self.world()
+        want_parent = {"province": None, "city": "province", "county": "city"}[op.level]
+        if want_parent is None and op.parent is not None:
+            raise bad_input(f"region {op.id}: a province has no parent")
+        if want_parent is not None:
+            if op.parent is None:
+                raise bad_input(f"region {op.id}: a {op.level} needs its {want_parent} as parent")
+            parent = world.regions.get(op.parent)
+            if parent is None:
+                raise Refused(NOT_FOUND, f"region {op.id}: no parent region {op.parent!r}")
+            if parent.level != want_parent:
+                raise bad_input(f"region {op.id}: the parent of a {op.level} must be a {want_parent}")
+        self.storage.put_region(Region(op.id, op.level, op.name, op.parent))
+
+    def _op_InstitutionOp(self, op: ops.InstitutionOp, base: Path | None) -> None:
+        if op.region not in self.world().regions:
+            raise Refused(NOT_FOUND, f"institution {op.id}: no region {op.region!r}")
+        if op.kind not in ("institution", "industry_org"):
+            raise bad_input(f"institution {op.id}: kind must be institution or industry_org")
+        self.storage.put_institution(Institution(op.id, op.region, op.name, op.kind))
+
+    def _op_AgencyOp(self, op: ops.AgencyOp, base: Path | None) -> None:
+        world = self.world()
+        if op.region not in world.regions:
+            raise Refused(NOT_FOUND, f"agency {op.id}: no region {op.region!r}")
+        missing = [i for i in op.assigned if i not in world.institutions]
+        if missing:
+            raise Refused(NOT_FOUND, f"agency {op.id}: no institution {missing[0]!r}")
+        self.storage.put_agency(Agency(op.id, op.region, op.name, frozenset(op.assigned)))
+
+    def _op_PolicyOp(self, op: ops.PolicyOp, base: Path | None) -> Policy:
+        if (op.name is None) == (op.file is None):
+            raise bad_input("policy: give exactly one of name (a shipped policy) or file (a path)")
+        source = op.name if op.name is not None else str((base or Path.cwd()) / op.file)  # type: ignore[operator]
+        try:
+            policy = load(source)
+        except PolicyError as exc:
+            raise bad_input(f"policy: {exc}") from None
+        self.load_policy(policy)
+        return policy
+
+    def load_policy(self, policy: Policy) -> None:
+        """Make ``policy`` the current one; seed the province's exemption list; create instances."""
+        self.storage.put_policy(policy.id, policy.version, policy.text)
+        self.storage.seed_exemption_reasons(policy.id, policy.business_exemptions.reasons)
+        self.storage.ensure_instances(policy.id)
+
+    def _op_DoctorOp(self, op: ops.DoctorOp, base: Path | None) -> None:
+        self.add_doctors([op])
+
+    def doctor_from_op(self, op: ops.DoctorOp) -> Doctor:
+        """A registry doctor, checked: known institution, licence, record and a valid id-card number."""
+        world = self.world()
+        if op.institution not in world.institutions:
+            raise Refused(NOT_FOUND, f"doctor {op.id}: no institution {op.institution!r}")
+        if op.license not in LICENSES:
+            raise bad_input(f"doctor {op.id}: license must be one of {', '.join(LICENSES)}")
+        if op.record not in RECORDS:
+            raise bad_input(f"doctor {op.id}: record must be one of {', '.join(RECORDS)}")
+        if not op.name.strip():
+            raise bad_input(f"doctor {op.id}: name must not be empty")
+        problem = idcard.problem(op.id_card, op.birth_date)
+        if problem:
+            raise bad_input(f"doctor {op.id}: {problem}", f"医师 {op.id}：身份证号不合法")
+        return Doctor(
+            op.id,
+            op.institution,
+            op.name,
+            op.id_card,
+            op.license,
+            op.birth_date,
+            op.practice_since,
+            op.record,
+            dict(op.profile),
+        )
+
+    def add_doctors(self, doctor_ops: Sequence[ops.DoctorOp]) -> list[str]:
+        """Add doctors in one transaction (all or nothing); ids already present unchanged are returned."""
+        doctors = [self.doctor_from_op(op) for op in doctor_ops]
+        world = self.world()
+        try:
+            return self.storage.put_doctors(doctors, world.policy.id if world.policy else None)
+        except ConflictError as exc:
+            raise Refused(CONFLICT, str(exc)) from None
+
+    def _op_ExemptionReasonOp(self, op: ops.ExemptionReasonOp, base: Path | None) -> None:
+        if not op.text.strip():
+            raise bad_input(f"exemption_reason {op.id}: text must not be empty")
+        self.storage.put_exemption_reason(self.cycle, op.id, ExemptionReason(op.text, op.open))
+
+    def _op_ClockOp(self, op: ops.ClockOp, base: Path | None) -> None:
+        at = op.at if op.at.tzinfo else op.at.replace(tzinfo=self._clock_zone())
+        self.storage.set_meta("clock", at.isoformat())
+
+    def _clock_zone(self) -> dt.tzinfo:
+        policy = self.world().policy
+        if policy is not None:
+            return policy.tz
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Asia/Shanghai")
+
+    def _op_FireOp(self, op: ops.FireOp, base: Path | None) -> View:
+        return self.fire(op.doctor, op.event, op.who, op.data, op.at, op.idempotency_key)
+
+    def _op_SweepOp(self, op: ops.SweepOp, base: Path | None) -> int:
+        return self.sweep(op.event, op.at)
+
+    # -- whole-store reads ------------------------------------------------------------------------
+    def scan(self, states: Sequence[str] | None = None, *, batch: int = BATCH) -> Iterator[tuple[Instance, Doctor]]:
+        """Every instance of the cycle (in ``states``), streamed in doctor-id order."""
+        after = None
+        while True:
+            page = self.storage.scan(self.cycle, states, after, batch)
+            if not page:
+                return
+            yield from page
+            after = page[-1][0].doctor
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+__all__ = ["BAD_INPUT", "FORBIDDEN", "Engine", "Fire"]

@@ -1,0 +1,38 @@
+"""The stable refusal codes of SPEC §4 and the one exception that carries them."""
+
+from __future__ import annotations
+
+BAD_INPUT = "bad_input"
+NOT_FOUND = "not_found"
+FORBIDDEN = "forbidden"
+INVALID_TRANSITION = "invalid_transition"
+GUARD_FAILED = "guard_failed"
+CONFLICT = "conflict"
+
+CODES = (BAD_INPUT, NOT_FOUND, FORBIDDEN, INVALID_TRANSITION, GUARD_FAILED, CONFLICT)
+
+
+class Refused(Exception):
+    """A command was refused and nothing was written.
+
+    ``code`` is one of ``CODES``; ``rule`` names the guard for ``guard_failed``;
+    ``message`` is English, ``message_zh`` Chinese, both meant for the person
+    who sent the command.
+    """
+
+    def __init__(self, code: str, message: str, *, rule: str | None = None, message_zh: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.rule = rule
+        self.message = message
+        self.message_zh = message_zh or message
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "rule": self.rule, "message": self.message, "message_zh": self.message_zh}
+
+    def __repr__(self) -> str:
+        return f"Refused({self.code!r}, {self.message!r}, rule={self.rule!r})"
+
+
+def bad_input(message: str, message_zh: str | None = None) -> Refused:
+    return Refused(BAD_INPUT, message, message_zh=message_zh or f"输入有误：{message}")

@@ -1,0 +1,189 @@
+"""The doctor's cycle machine (医师定期考核) — one instance per doctor and cycle.
+
+Read it next to the manual: the institution enrols the doctor, the doctor
+confirms the details, the institution then the agency check them (报名成功);
+the doctor chooses the simple or the general program with a self-evaluation,
+the institution evaluates work and ethics and the agency confirms; the doctor
+sits the tests (or is exempted), the agency grades; a failure is suspended and
+re-examined.  Guards, branch conditions and effects are rule ids implemented in
+``renew_fsm.rules``; roles and events are in ``vocabulary``.
+"""
+
+from __future__ import annotations
+
+from .deferral import deferral
+from .dsl import STAY, Fragment, Machine, State, Transition, within
+from .exemption import exemption
+from .reexam import FRAGMENT as REEXAM
+from .reexam import REEXAM_PASSED, REGISTRATION_CANCELLED, UNQUALIFIED
+from .vocabulary import ADMIN, AGENCY, DOCTOR, EVENTS, EXAM, INSTITUTION, SYSTEM
+
+PROGRAMS = ("simple", "general")
+#: The test each program sits and the test its exemption waives.
+PROGRAM_TEST = {"simple": "humanities", "general": "business"}
+
+BEFORE_TESTS = ("submitted", "institution_approved")
+EXEMPTION = ("exemption.applied", "exemption.institution_approved")
+#: Everything from enrolment up to and including the tests (exemption states too).
+REGISTRATION = ("enrolled", "info_submitted", "info_approved", "registered")
+UP_TO_TESTING = (
+    *REGISTRATION,
+    *(s for p in PROGRAMS for s in within(p, (*BEFORE_TESTS, "testing", *EXEMPTION))),
+)
+TESTING = within("simple", ["testing"]) + within("general", ["testing"])
+AWAITING_GRADE = within("simple", ["awaiting_grade"]) + within("general", ["awaiting_grade"])
+#: Where a suspected-cheating mark may be set or lifted.
+MARKABLE = (*TESTING, *AWAITING_GRADE, "reexam", "qualified", "unqualified")
+#: Where a doctor aged 50+ may ask to be helped through the phone test.
+ASSISTABLE = ("registered", *(s for p in PROGRAMS for s in within(p, (*BEFORE_TESTS, "testing"))))
+SCORE_GUARDS = ("window_open:exam", "test_in_program", "attempts_remain")
+
+
+SIMPLE_EXEMPTION = exemption(
+    "simple", test="humanities", apply_guards=("humanities_exemption_applies",)
+)
+GENERAL_EXEMPTION = exemption(
+    "general", test="business", apply_guards=("business_exemption_open", "no_business_score")
+)
+
+def program(name: str, zh: str, en: str, exemption_flow: Fragment) -> State:
+    return State(
+        name, zh, en, initial="submitted",
+        children=[
+            State("submitted", "已申请并自评，待卫生机构评定", "self-evaluated, awaiting the institution"),
+            State("institution_approved", "卫生机构已评定，待考核机构复核", "evaluated, awaiting the agency"),
+            State("testing", "测评中", "sitting the tests"),
+            *exemption_flow.states,
+            State("awaiting_grade", "待考核机构评定", "awaiting the agency's grade"),
+        ],
+    )
+
+
+def program_transitions(p: str) -> list[Transition]:
+    """The steps both programs share once chosen."""
+    return [
+        Transition(
+            "approve_program", f"{p}.submitted", f"{p}.institution_approved", INSTITUTION,
+            then="store_evaluation",
+        ),
+        Transition("reject_program", f"{p}.submitted", "registered", INSTITUTION, then="clear_program"),
+        Transition(
+            "confirm_program", f"{p}.institution_approved", f"{p}.testing", AGENCY, when="evaluation_passed"
+        ),
+        Transition(
+            "confirm_program", f"{p}.institution_approved", "unqualified", AGENCY,
+            then="fail_evaluation",
+        ),
+        Transition(
+            "return_program", f"{p}.institution_approved", f"{p}.submitted", AGENCY,
+            then="clear_evaluation",
+        ),
+        # The testing app reports each attempt; the doctor moves on once the tests are done.
+        Transition(
+            "record_score", f"{p}.testing", f"{p}.awaiting_grade", EXAM,
+            guards=SCORE_GUARDS, when="tests_complete", then="record_score",
+        ),
+        Transition("record_score", f"{p}.testing", STAY, EXAM, guards=SCORE_GUARDS, then="record_score"),
+        Transition(
+            "grade", f"{p}.awaiting_grade", "qualified", AGENCY,
+            guards="window_open:grading", when="tests_pass",
+        ),
+        Transition(
+            "grade", f"{p}.awaiting_grade", "unqualified", AGENCY,
+            guards="window_open:grading", then="fail_grade",
+        ),
+    ]
+
+
+DEFERRAL = deferral(UP_TO_TESTING)
+
+DOCTOR_MACHINE = Machine(
+    "doctor", "医师定期考核周期", "the doctor's assessment cycle",
+    initial="not_enrolled",
+    states=[
+        State("not_enrolled", "未纳入本周期", "not enrolled in the cycle"),
+        State("enrolled", "已纳入，待医师确认个人信息", "enrolled, awaiting the doctor's details"),
+        State("info_submitted", "待卫生机构审核", "details awaiting the institution"),
+        State("info_approved", "待考核机构复核", "details awaiting the agency"),
+        State("registered", "报名成功，待选择考核程序", "registered, choosing a program"),
+        program("simple", "简易程序", "simple program", SIMPLE_EXEMPTION),
+        program("general", "一般程序", "general program", GENERAL_EXEMPTION),
+        *DEFERRAL.states,
+        State("qualified", "合格", "qualified", final=True),
+        UNQUALIFIED,
+        *REEXAM.states,
+        REEXAM_PASSED,
+        REGISTRATION_CANCELLED,
+    ],
+    events=EVENTS,
+    history=UP_TO_TESTING,
+    transitions=[
+        # 报名 — registration
+        Transition("enroll", "not_enrolled", "enrolled", INSTITUTION, guards="window_open:registration"),
+        Transition("cancel_enrollment", ("enrolled", "info_submitted"), "not_enrolled", INSTITUTION),
+        Transition("submit_info", "enrolled", "info_submitted", DOCTOR),
+        Transition("approve_info", "info_submitted", "info_approved", INSTITUTION),
+        Transition("reject_info", "info_submitted", "enrolled", INSTITUTION),
+        Transition("confirm_registration", "info_approved", "registered", AGENCY),
+        Transition("reject_registration", "info_approved", "info_submitted", AGENCY),
+        # 选择考核程序 — choosing the program
+        Transition(
+            "choose_simple", "registered", "simple.submitted", DOCTOR,
+            guards=("simple_not_refused", "simple_condition_met"), then="set_program:simple",
+        ),
+        Transition("choose_general", "registered", "general.submitted", DOCTOR, then="set_program:general"),
+        *program_transitions("simple"),
+        *program_transitions("general"),
+        Transition(
+            "refuse_simple", "simple.institution_approved", "registered", AGENCY,
+            then=("clear_program", "set_flag:simple_refused"),
+        ),
+        # 免考 — exemptions
+        *SIMPLE_EXEMPTION.transitions,
+        *GENERAL_EXEMPTION.transitions,
+        # 延期考核 — deferral and the make-up
+        *DEFERRAL.transitions,
+        # Sweeps when a window closes: whoever has not finished is absent.
+        Transition(
+            "close_first_round", UP_TO_TESTING, "unqualified", SYSTEM,
+            guards=("window_over:first_round", "not_resumed"), then="set_reason:absent",
+        ),
+        Transition(
+            "close_makeup", UP_TO_TESTING, "unqualified", SYSTEM,
+            guards=("window_over:makeup", "resumed"), then="set_reason:absent",
+        ),
+        Transition(
+            "close_makeup", "deferred", "unqualified", SYSTEM,
+            guards="window_over:makeup", then="set_reason:absent",
+        ),
+        # 监考 — proctoring
+        Transition(
+            "mark_suspected", MARKABLE, STAY, (AGENCY, INSTITUTION, ADMIN),
+            guards="flag_clear:suspected", then="set_flag:suspected",
+        ),
+        Transition(
+            "unmark_suspected", MARKABLE, STAY, ADMIN,
+            guards="flag_set:suspected", then="clear_flag:suspected",
+        ),
+        Transition("discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then="discipline"),
+        # 年满50周岁从旁指导 — assisted testing
+        Transition(
+            "request_assistance", ASSISTABLE, STAY, DOCTOR,
+            guards=("flag_clear:assistance_requested", "assistance_age"),
+            then="set_flag:assistance_requested",
+        ),
+        Transition(
+            "approve_assistance", ASSISTABLE, STAY, INSTITUTION,
+            guards=("flag_set:assistance_requested", "flag_clear:assisted"), then="set_flag:assisted",
+        ),
+        # 驳回 — the authority's corrections
+        Transition(
+            "admin_exit",
+            (*REGISTRATION, "simple", "general", "deferral", "deferred", "unqualified", "reexam"),
+            "not_enrolled", ADMIN, then="reset_cycle",
+        ),
+        Transition("admin_rechoose", ("simple", "general"), "registered", ADMIN, then="clear_program"),
+        # 再次考核 — suspension and the re-exam
+        *REEXAM.transitions,
+    ],
+)

@@ -1,0 +1,85 @@
+"""Roles and the events of the doctor's cycle (SPEC §1–§2): ids, labels and data fields.
+
+Shared by the doctor machine and the re-exam machine, which fire the same
+events; each event's data fields are checked at the boundary
+(``renew_fsm.commands``) before any rule sees them.
+"""
+
+from __future__ import annotations
+
+from .dsl import Event, Param
+
+DOCTOR = "doctor"
+INSTITUTION = "institution"
+AGENCY = "agency"
+ADMIN = "admin"
+#: An admin at the province level only (cycle policy, ``confirm_reexam``).
+PROVINCE = "admin:province"
+EXAM = "exam_system"
+SYSTEM = "system"
+
+ROLES: dict[str, tuple[str, str]] = {
+    DOCTOR: ("医师", "doctor"),
+    INSTITUTION: ("卫生机构", "health institution"),
+    AGENCY: ("考核机构", "assessment agency"),
+    ADMIN: ("卫生行政部门", "health authority (county, city or province)"),
+    PROVINCE: ("省级卫生行政部门", "provincial health authority"),
+    EXAM: ("测评系统", "testing app"),
+    SYSTEM: ("系统", "system (time-driven sweeps)"),
+}
+
+REASON = Param("reason", "text")
+OPTIONAL_REASON = Param("reason", "text", required=False)
+OPINION = Param("opinion", "text", required=False)
+SELF_EVALUATION = Param("self_evaluation", "text", required=False)
+
+EVENTS: dict[str, Event] = {
+    "enroll": Event("纳入本周期考核", "enrol in the cycle"),
+    "cancel_enrollment": Event("取消参加考核", "cancel the enrolment", (OPTIONAL_REASON,)),
+    "submit_info": Event("确认个人信息", "confirm personal details", open=True),
+    "approve_info": Event("审核通过个人信息", "approve the details", (OPINION,)),
+    "reject_info": Event("驳回个人信息", "reject the details", (REASON,)),
+    "confirm_registration": Event("复核通过（报名成功）", "confirm the registration", (OPINION,)),
+    "reject_registration": Event("驳回报名", "reject the registration", (REASON,)),
+    "choose_simple": Event(
+        "申请简易程序并自评", "choose the simple program",
+        (Param("condition", "condition"), SELF_EVALUATION),
+    ),
+    "choose_general": Event("选择一般程序并自评", "choose the general program", (SELF_EVALUATION,)),
+    "approve_program": Event(
+        "评定工作成绩、职业道德", "evaluate work and ethics",
+        (Param("work_performance", "pass_fail"), Param("ethics", "pass_fail"), OPINION),
+    ),
+    "reject_program": Event("驳回考核程序", "reject the program application", (REASON,)),
+    "confirm_program": Event("复核工作成绩、职业道德", "confirm the evaluation", (OPINION,)),
+    "return_program": Event("驳回卫生机构重新评定", "return for re-evaluation", (REASON,)),
+    "refuse_simple": Event("驳回简易程序申请", "refuse the simple program", (REASON,)),
+    "apply_exemption": Event(
+        "申请免考", "apply for an exemption",
+        (Param("reason_id", "reason_id"), Param("proof", "text", required=False)),
+    ),
+    "approve_exemption": Event("通过免考申请", "approve the exemption", (OPINION,)),
+    "reject_exemption": Event(
+        "驳回免考申请", "reject the exemption", (Param("mode", "rejection_mode"), REASON)
+    ),
+    "record_score": Event("记录测评成绩", "record a test score", (Param("test", "test"), Param("score", "score"))),
+    "grade": Event("评定考核结果", "grade the result", (OPINION,)),
+    "request_deferral": Event("申请延期考核", "request a deferral", (REASON,)),
+    "approve_deferral": Event("同意延期考核", "approve the deferral", (OPINION,)),
+    "reject_deferral": Event("驳回延期考核", "reject the deferral", (REASON,)),
+    "resume": Event("参加补考", "resume for the make-up exam"),
+    "close_first_round": Event("首轮考核结束", "close the first round", sweep=True),
+    "close_makeup": Event("补考结束", "close the make-up", sweep=True),
+    "close_reexam": Event("再次考核结束", "close the re-exam", sweep=True),
+    "mark_suspected": Event("标记疑似作弊", "mark as suspected of cheating", (OPTIONAL_REASON,)),
+    "unmark_suspected": Event("撤销疑似作弊标记", "lift the suspected-cheating mark", (OPTIONAL_REASON,)),
+    "discipline": Event(
+        "违纪处理", "find a breach of exam discipline", (Param("finding", "finding"), REASON)
+    ),
+    "request_assistance": Event("申请年轻医师从旁指导", "ask for assisted testing", (OPTIONAL_REASON,)),
+    "approve_assistance": Event("同意从旁指导", "approve assisted testing", (OPINION,)),
+    "admin_exit": Event("驳回到退出当前周期", "send back out of the cycle", (REASON,)),
+    "admin_rechoose": Event("驳回到重新选择程序", "send back to choose the program again", (REASON,)),
+    "suspend": Event("暂停执业", "suspend practice", (Param("months", "months"),)),
+    "confirm_reexam": Event("确认再次考核名单", "list for the re-exam"),
+}

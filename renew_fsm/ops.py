@@ -1,0 +1,204 @@
+"""The replay commands of SPEC §5 as typed values, structured (and refused) at the boundary.
+
+``parse(op_dict)`` returns one of the classes below or raises
+``Refused("bad_input")`` naming the field; an unknown ``op`` raises
+``UnknownOp`` (the replay stops on it, exit status 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from .errors import bad_input
+from .model import Actor
+
+ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+class UnknownOp(ValueError):
+    pass
+
+
+@attrs.frozen
+class RegionOp:
+    id: str
+    level: str
+    name: str = ""
+    parent: str | None = None
+
+
+@attrs.frozen
+class InstitutionOp:
+    id: str
+    region: str
+    name: str = ""
+    kind: str = "institution"
+
+
+@attrs.frozen
+class AgencyOp:
+    id: str
+    region: str
+    name: str = ""
+    assigned: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen
+class PolicyOp:
+    name: str | None = None
+    file: str | None = None
+
+
+@attrs.frozen
+class DoctorOp:
+    id: str
+    institution: str
+    name: str
+    id_card: str
+    license: str
+    birth_date: dt.date
+    practice_since: dt.date
+    record: str
+    profile: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class ExemptionReasonOp:
+    id: str
+    text: str
+    open: bool = True
+
+
+@attrs.frozen
+class ClockOp:
+    at: dt.datetime
+
+
+@attrs.frozen
+class ActorOp:
+    role: str
+    id: str | None = None
+
+
+@attrs.frozen
+class FireOp:
+    doctor: str
+    event: str
+    actor: ActorOp
+    data: dict[str, Any] = attrs.Factory(dict)
+    at: dt.datetime | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def who(self) -> Actor:
+        return Actor(self.actor.role, self.actor.id)
+
+
+@attrs.frozen
+class SweepOp:
+    event: str
+    at: dt.datetime | None = None
+
+
+OPS: dict[str, type] = {
+    "region": RegionOp,
+    "institution": InstitutionOp,
+    "agency": AgencyOp,
+    "policy": PolicyOp,
+    "doctor": DoctorOp,
+    "exemption_reason": ExemptionReasonOp,
+    "clock": ClockOp,
+    "fire": FireOp,
+    "sweep": SweepOp,
+}
+
+
+def _str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _date(value: Any, _: Any) -> dt.date:
+    if not isinstance(value, str):
+        raise ValueError("expected a date like 1961-05-02")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date like 1961-05-02") from None
+
+
+def _datetime(value: Any, _: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValueError("expected a time like 2021-04-20T09:00:00+08:00")
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time like 2021-04-20T09:00:00+08:00") from None
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _dict(value: Any, _: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    return value
+
+
+def _list_of_str(value: Any, _: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of ids")
+    return value
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_structure_hook(str, _str)
+converter.register_structure_hook(dt.date, _date)
+converter.register_structure_hook(dt.datetime, _datetime)
+converter.register_structure_hook(bool, _bool)
+converter.register_structure_hook_func(lambda t: t == dict[str, Any], _dict)
+converter.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
+
+
+def _describe(exc: BaseException, path: str = "") -> str:
+    if isinstance(exc, ClassValidationError):
+        parts = []
+        for sub in exc.exceptions:
+            note = next((n for n in getattr(sub, "__notes__", []) if isinstance(n, str)), "")
+            m = re.search(r"attribute (\w+)", note)
+            name = m.group(1) if m else ""
+            parts.append(_describe(sub, f"{path}.{name}" if path and name else name or path))
+        return "; ".join(parts)
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"{path + ': ' if path else ''}unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return f"{path or exc.args[0]}: is required"
+    return f"{path}: {exc}" if path else str(exc)
+
+
+def parse(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise bad_input("a command must be a JSON object")
+    op = raw.get("op")
+    if op not in OPS:
+        raise UnknownOp(f"unknown op {op!r} (known: {', '.join(OPS)})")
+    body = {k: v for k, v in raw.items() if k != "op"}
+    try:
+        value = converter.structure(body, OPS[op])
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        raise bad_input(f"{op}: {_describe(exc)}") from None
+    for name in ("id", "doctor", "institution", "region", "event"):
+        v = getattr(value, name, None)
+        if isinstance(v, str) and not ID.match(v):
+            raise bad_input(f"{op}: {name} must be 1–64 printable characters")
+    return value

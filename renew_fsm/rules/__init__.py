@@ -1,0 +1,110 @@
+"""The rule registry: every rule id a machine file may name, bound to its function.
+
+A rule id is ``name`` or ``name:argument`` (``window_open:registration``,
+``set_flag:published``).  Three kinds: *guards* refuse a transition, *conditions*
+choose between an event's transitions, *effects* write into the instance.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from . import conditions, effects, guards
+from .verdict import PASS, Verdict
+
+
+@attrs.frozen
+class Rule:
+    fn: Callable[..., Any]
+    #: Takes the argument after ``:`` (and must be given one).
+    param: str | None = None
+    #: Judged on the command's data, so ``allowed()`` cannot tell in advance.
+    reads_data: bool = False
+
+
+GUARDS: dict[str, Rule] = {
+    "window_open": Rule(guards.window_open, param="window"),
+    "window_over": Rule(guards.window_over, param="window"),
+    "before_deferral_deadline": Rule(guards.before_deferral_deadline),
+    "no_score_yet": Rule(guards.no_score_yet),
+    "simple_not_refused": Rule(guards.simple_not_refused),
+    "simple_condition_met": Rule(guards.simple_condition_met, reads_data=True),
+    "humanities_exemption_applies": Rule(guards.humanities_exemption_applies, reads_data=True),
+    "exemption_not_forbidden": Rule(guards.exemption_not_forbidden),
+    "business_exemption_open": Rule(guards.business_exemption_open, reads_data=True),
+    "no_business_score": Rule(guards.no_business_score),
+    "test_in_program": Rule(guards.test_in_program, reads_data=True),
+    "attempts_remain": Rule(guards.attempts_remain, reads_data=True),
+    "suspension_in_range": Rule(guards.suspension_in_range, reads_data=True),
+    "suspension_over": Rule(guards.suspension_over),
+    "assistance_age": Rule(guards.assistance_age),
+    "flag_set": Rule(guards.flag_set, param="flag"),
+    "flag_clear": Rule(guards.flag_clear, param="flag"),
+    "resumed": Rule(guards.resumed),
+    "not_resumed": Rule(guards.not_resumed),
+}
+
+CONDITIONS: dict[str, Rule] = {
+    "tests_complete": Rule(conditions.tests_complete),
+    "tests_pass": Rule(conditions.tests_pass),
+    "evaluation_passed": Rule(conditions.evaluation_passed),
+    "returns_to": Rule(conditions.returns_to, param="state"),
+}
+
+EFFECTS: dict[str, Rule] = {
+    "set_program": Rule(effects.set_program, param="program"),
+    "clear_program": Rule(effects.clear_program),
+    "store_evaluation": Rule(effects.store_evaluation),
+    "clear_evaluation": Rule(effects.clear_evaluation),
+    "fail_evaluation": Rule(effects.fail_evaluation),
+    "record_score": Rule(effects.record_score),
+    "fail_grade": Rule(effects.fail_grade),
+    "set_flag": Rule(effects.set_flag, param="flag"),
+    "clear_flag": Rule(effects.clear_flag, param="flag"),
+    "set_reason": Rule(effects.set_reason, param="reason"),
+    "store_exemption_reason": Rule(effects.store_exemption_reason),
+    "exempt": Rule(effects.exempt, param="test"),
+    "reject_exemption": Rule(effects.reject_exemption),
+    "remember_state": Rule(effects.remember_state),
+    "start_suspension": Rule(effects.start_suspension),
+    "discipline": Rule(effects.discipline),
+    "reset_cycle": Rule(effects.reset_cycle),
+}
+
+KINDS: dict[str, dict[str, Rule]] = {"guard": GUARDS, "condition": CONDITIONS, "effect": EFFECTS}
+
+
+def split(ref: str) -> tuple[str, str | None]:
+    name, _, arg = ref.partition(":")
+    return name, (arg or None)
+
+
+def problem(kind: str, ref: str) -> str | None:
+    """Why ``ref`` cannot be bound as a ``kind`` rule, or ``None`` if it can."""
+    name, arg = split(ref)
+    rule = KINDS[kind].get(name)
+    if rule is None:
+        return f"unknown {kind} rule {name!r}"
+    if rule.param and arg is None:
+        return f"{kind} rule {name!r} needs an argument ({name}:<{rule.param}>)"
+    if not rule.param and arg is not None:
+        return f"{kind} rule {name!r} takes no argument"
+    return None
+
+
+def bind(kind: str, ref: str) -> Callable[..., Any]:
+    """The function for ``ref`` with its argument filled in: call it as ``f(inst, policy, cmd, at)``."""
+    name, arg = split(ref)
+    rule = KINDS[kind][name]
+    return functools.partial(rule.fn, **{rule.param: arg}) if rule.param else rule.fn
+
+
+def reads_data(ref: str) -> bool:
+    return GUARDS[split(ref)[0]].reads_data
+
+
+__all__ = ["CONDITIONS", "EFFECTS", "GUARDS", "PASS", "Rule", "Verdict", "bind", "problem", "reads_data"]

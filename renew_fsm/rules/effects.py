@@ -1,0 +1,120 @@
+"""Effects: what a transition writes into the instance besides its state.
+
+Each returns the changed fields as a dict (the engine applies them all at once);
+pure functions of ``(instance, policy, command, at)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..model import Command, Instance
+from .conditions import ATTEMPTS, BEST, test_passed
+from .guards import program_test
+from .policy import Policy
+
+Changes = dict[str, Any]
+
+PROGRAM_FIELDS: Changes = {
+    "program": None,
+    "condition": None,
+    "work_performance": None,
+    "ethics": None,
+    "exemption_reason": None,
+}
+TEST_REASON = {"humanities": "humanities", "business": "business_level"}
+
+
+def set_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, program: str) -> Changes:
+    return {"program": program, "condition": cmd.data.get("condition")}
+
+
+def clear_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return dict(PROGRAM_FIELDS)
+
+
+def store_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"work_performance": cmd.data["work_performance"], "ethics": cmd.data["ethics"]}
+
+
+def clear_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"work_performance": None, "ethics": None}
+
+
+def fail_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Work performance is named first when both failed (the manual lists it first)."""
+    return {"reason": "work_performance" if inst.work_performance != "pass" else "ethics"}
+
+
+def record_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Count the attempt; the best attempt is the one that counts."""
+    test, score = cmd.data["test"], cmd.data["score"]
+    if inst.state.startswith("reexam"):
+        attempts, best = "reexam_attempts", "reexam_best"
+    else:
+        attempts, best = ATTEMPTS[test], BEST[test]
+    previous = getattr(inst, best)
+    return {attempts: getattr(inst, attempts) + 1, best: score if previous is None else max(previous, score)}
+
+
+def fail_grade(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The reason is the test that failed; the business test is named first in the general program."""
+    if inst.state.startswith("reexam"):
+        return {"reason": TEST_REASON[program_test(inst)]}
+    license = cmd.doctor.license
+    if inst.program != "simple" and not test_passed(inst, policy, "business", license):
+        return {"reason": "business_level"}
+    return {"reason": "humanities"}
+
+
+def set_flag(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Changes:
+    return {"flags": inst.flags | {flag}}
+
+
+def clear_flag(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Changes:
+    return {"flags": inst.flags - {flag}}
+
+
+def set_reason(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, reason: str) -> Changes:
+    return {"reason": reason}
+
+
+def store_exemption_reason(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"exemption_reason": cmd.data["reason_id"]}
+
+
+def exempt(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, test: str) -> Changes:
+    return {"flags": inst.flags | {f"{test}_exempt"}}
+
+
+def reject_exemption(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """``forbid`` closes the door for the cycle; ``supplement`` lets the doctor apply again."""
+    flags = inst.flags | {"exemption_forbidden"} if cmd.data["mode"] == "forbid" else inst.flags
+    return {"flags": flags, "exemption_reason": None}
+
+
+def remember_state(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"deferred_from": inst.state}
+
+
+def start_suspension(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"suspended_on": policy.day(at), "suspension_months": cmd.data["months"]}
+
+
+def discipline(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Cheating is also made public (向社会公布)."""
+    flags = inst.flags | {"published"} if cmd.data["finding"] == "cheating" else inst.flags
+    return {"reason": "discipline", "finding": cmd.data["finding"], "flags": flags}
+
+
+def reset_cycle(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Out of the cycle: start afresh, but a cheating finding made public stays public."""
+    fresh = Instance(inst.doctor, inst.cycle)
+    changes = {
+        f.name: getattr(fresh, f.name)
+        for f in Instance.__attrs_attrs__
+        if f.name not in ("doctor", "cycle", "state", "version", "head")
+    }
+    changes["flags"] = inst.flags & {"published"}
+    return changes

@@ -1,0 +1,260 @@
+"""Guard rules: one pure function each, named by the rule id machine files use.
+
+Each takes ``(instance, policy, command, at)`` (plus the argument after ``:``
+in the rule id, e.g. the window in ``window_open:registration``) and returns a
+``Verdict``; a refusal carries the SPEC §4 rule id it is reported under.  No
+rule reads the clock: ``at`` is the command's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..model import Command, Instance
+from .policy import Policy, Window
+from .verdict import PASS, Verdict, add_months, anniversary, refuse
+
+WINDOW_ZH = {
+    "registration": "报名",
+    "first_round": "首轮考核",
+    "grading": "成绩评定",
+    "makeup": "补考",
+    "makeup_grading": "补考成绩评定",
+    "reexam": "再次考核",
+    "reexam_grading": "再次考核评定",
+}
+
+
+def exam_window(inst: Instance) -> str:
+    """Which window a test attempt falls in: the re-exam, the make-up, or the first round."""
+    if inst.state.startswith("reexam"):
+        return "reexam"
+    return "makeup" if "resumed" in inst.flags else "first_round"
+
+
+def grading_window(inst: Instance) -> str:
+    if inst.state.startswith("reexam"):
+        return "reexam_grading"
+    return "makeup_grading" if "resumed" in inst.flags else "grading"
+
+
+def program_test(inst: Instance) -> str:
+    """The test a program sits (the re-exam repeats it); a doctor with no program sits the general one."""
+    return "humanities" if inst.program == "simple" else "business"
+
+
+def window_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
+    """The step is inside its window (``exam`` and ``grading`` follow the doctor's round)."""
+    name = {"exam": exam_window, "grading": grading_window}.get(window, lambda _: window)(inst)
+    span: Window = getattr(policy.windows, name)
+    day = policy.day(at)
+    if day in span:
+        return PASS
+    return refuse(
+        "window_closed",
+        f"{WINDOW_ZH.get(name, name)}时间为{span.start}至{span.end}，今天是{day}",
+        f"the {name.replace('_', ' ')} window is {span.start} to {span.end}; it is {day}",
+    )
+
+
+def window_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
+    """A closing sweep runs only once its window has ended."""
+    span: Window = getattr(policy.windows, window)
+    day = policy.day(at)
+    if day > span.end:
+        return PASS
+    return refuse(
+        "window_still_open",
+        f"{WINDOW_ZH.get(window, window)}截止于{span.end}，尚未结束",
+        f"the {window.replace('_', ' ')} window runs until {span.end}; it is {day}",
+    )
+
+
+def before_deferral_deadline(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    day = policy.day(at)
+    deadline = policy.windows.deferral_deadline
+    if day <= deadline:
+        return PASS
+    return refuse(
+        "deferral_deadline_passed",
+        f"延期考核申请截止于{deadline}",
+        f"deferral requests closed on {deadline}; it is {day}",
+    )
+
+
+def no_score_yet(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """A deferral is for a doctor who has not sat any test yet."""
+    if inst.humanities_attempts == 0 and inst.business_attempts == 0:
+        return PASS
+    return refuse("not_eligible", "已有测评成绩，不能申请延期", "a score is already recorded; no deferral")
+
+
+def simple_not_refused(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if "simple_refused" not in inst.flags:
+        return PASS
+    return refuse(
+        "not_eligible",
+        "本周期简易程序申请已被驳回，须按一般程序考核",
+        "the simple program was refused this cycle; the general program applies",
+    )
+
+
+def years_at_period_end(since: dt.date, policy: Policy) -> int:
+    end = policy.period.end
+    years = end.year - since.year
+    return years - 1 if anniversary(since, years) > end else years
+
+
+def simple_condition_met(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The declared 简易程序 condition holds at the period end ("5年以上" includes 5)."""
+    cid = cmd.data["condition"]
+    cond = policy.simple_conditions.get(cid)
+    if cond is None:
+        known = ", ".join(sorted(policy.simple_conditions))
+        return refuse(
+            "not_eligible", f"未知的简易程序条件：{cid}", f"unknown simple-program condition {cid!r} (known: {known})"
+        )
+    years = years_at_period_end(cmd.doctor.practice_since, policy)
+    if years < cond.min_years:
+        return refuse(
+            "not_eligible",
+            f"执业年限{years}年，不满{cond.min_years}年",
+            f"{years} years of practice at the period end; {cond.en} needs {cond.min_years}",
+        )
+    if cmd.doctor.record not in cond.records:
+        return refuse(
+            "not_eligible",
+            f"行为记录（{cmd.doctor.record}）不符合“{cond.zh}”",
+            f"conduct record {cmd.doctor.record!r} does not meet {cond.en}",
+        )
+    return PASS
+
+
+def humanities_exemption_applies(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """``age_60``: born no later than the period end minus 60 years; other reasons are judged from proof."""
+    rid = cmd.data["reason_id"]
+    reason = policy.humanities_exemptions.get(rid)
+    if reason is None:
+        known = ", ".join(sorted(policy.humanities_exemptions))
+        return refuse(
+            "not_eligible", f"简易程序免考理由不存在：{rid}", f"{rid!r} is not a humanities exemption (known: {known})"
+        )
+    if reason.min_age is not None and anniversary(cmd.doctor.birth_date, reason.min_age) > policy.period.end:
+        return refuse(
+            "not_eligible",
+            f"考核周期内未满{reason.min_age}周岁",
+            f"does not turn {reason.min_age} by the period end {policy.period.end}",
+        )
+    return PASS
+
+
+def exemption_not_forbidden(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if "exemption_forbidden" not in inst.flags:
+        return PASS
+    return refuse("exemption_forbidden", "免考申请已被驳回并禁止再次申请", "a new exemption application was forbidden")
+
+
+def business_exemption_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    rid = cmd.data["reason_id"]
+    listing = policy.business_exemptions
+    reason = listing.reasons.get(rid)
+    if reason is None:
+        known = ", ".join(sorted(listing.reasons))
+        return refuse(
+            "not_eligible", f"业务水平免考理由不存在：{rid}", f"{rid!r} is not on the province's list (known: {known})"
+        )
+    if not (listing.open and reason.open):
+        return refuse("exemption_closed", "业务水平免考申请未开启", f"applications for {rid!r} are closed")
+    return PASS
+
+
+def no_business_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if inst.business_attempts == 0:
+        return PASS
+    return refuse("not_eligible", "已有业务水平成绩，不能申请免考", "the business test is already scored")
+
+
+def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The simple program sits humanities only; the re-exam only the program's test; an exempt test is not sat."""
+    test = cmd.data["test"]
+    if inst.state.startswith("reexam"):
+        allowed = {program_test(inst)}
+    elif inst.program == "simple":
+        allowed = {"humanities"}
+    else:
+        allowed = {"humanities", "business"}
+    if test in allowed and f"{test}_exempt" not in inst.flags:
+        return PASS
+    return refuse("not_eligible", f"该医师当前不参加{test}测评", f"the doctor does not sit the {test} test now")
+
+
+def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    test = cmd.data["test"]
+    if inst.state.startswith("reexam"):
+        used, allowed = inst.reexam_attempts, policy.reexam.attempts
+    else:
+        used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
+        allowed = policy.tests[test].attempts
+    if used < allowed:
+        return PASS
+    return refuse("attempts_exhausted", f"考核次数已用完（{allowed}次）", f"all {allowed} attempts are used")
+
+
+def suspension_in_range(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    months, s = cmd.data["months"], policy.suspension
+    if s.min_months <= months <= s.max_months:
+        return PASS
+    return refuse(
+        "suspension_out_of_range",
+        f"暂停执业期限须为{s.min_months}至{s.max_months}个月",
+        f"a suspension lasts {s.min_months}–{s.max_months} months, not {months}",
+    )
+
+
+def suspension_end(inst: Instance) -> dt.date | None:
+    if inst.suspended_on is None or inst.suspension_months is None:
+        return None
+    return add_months(inst.suspended_on, inst.suspension_months)
+
+
+def suspension_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    end = suspension_end(inst)
+    day = policy.day(at)
+    if end is None or day >= end:
+        return PASS
+    return refuse("suspension_not_over", f"暂停执业期至{end}，尚未期满", f"the suspension runs until {end}")
+
+
+def assistance_age(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    age = policy.assistance.min_age
+    if anniversary(cmd.doctor.birth_date, age) <= policy.period.end:
+        return PASS
+    return refuse(
+        "not_eligible", f"年满{age}周岁方可申请从旁指导", f"assisted testing is for doctors aged {age} or more"
+    )
+
+
+def flag_set(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
+    if flag in inst.flags:
+        return PASS
+    return refuse("not_eligible", f"尚无“{flag}”标记", f"the instance is not marked {flag}")
+
+
+def flag_clear(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
+    if flag not in inst.flags:
+        return PASS
+    return refuse("not_eligible", f"已有“{flag}”标记", f"the instance is already marked {flag}")
+
+
+def resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The make-up sweep concerns only doctors who came back from a deferral."""
+    if "resumed" in inst.flags:
+        return PASS
+    return refuse("not_eligible", "该医师未参加补考", "the doctor is not in the make-up")
+
+
+def not_resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The first-round sweep leaves doctors of the make-up alone."""
+    if "resumed" not in inst.flags:
+        return PASS
+    return refuse("not_eligible", "该医师参加补考", "the doctor is in the make-up")

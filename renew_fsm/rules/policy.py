@@ -1,0 +1,337 @@
+"""The cycle policy: every number and date a province sets, as frozen values.
+
+Loaded from TOML with cattrs at the boundary; a malformed file is refused with
+a ``PolicyError`` naming the field and, where the key appears in the file, its
+line.  Inside the engine nothing re-checks what this module checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+LICENSES = ("physician", "assistant")
+RECORDS = ("good", "none", "bad")
+TESTS = ("humanities", "business")
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; ``problems`` are human-readable lines."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _nonneg(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative")
+
+
+@attrs.frozen
+class Window:
+    """Whole days, both ends included, in the policy's time zone."""
+
+    start: dt.date
+    end: dt.date
+
+    def __contains__(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+@attrs.frozen
+class Windows:
+    registration: Window
+    deferral_deadline: dt.date
+    first_round: Window
+    grading: Window
+    makeup: Window
+    makeup_grading: Window
+    reexam: Window
+    reexam_grading: Window
+
+
+@attrs.frozen
+class TestSpec:
+    zh: str
+    en: str
+    minutes: int = attrs.field(validator=_nonneg)
+    questions: int = attrs.field(validator=_nonneg)
+    attempts: int
+    pass_line: dict[str, float]
+    counts: str = "best"
+
+
+@attrs.frozen
+class SimpleCondition:
+    zh: str
+    en: str
+    min_years: int = attrs.field(validator=_nonneg)
+    records: tuple[str, ...]
+
+
+@attrs.frozen
+class HumanitiesExemption:
+    zh: str
+    en: str
+    #: ``None``: no automatic check, the reviewers judge the proof.
+    min_age: int | None = None
+
+
+@attrs.frozen
+class ExemptionReason:
+    text: str
+    open: bool = True
+
+
+@attrs.frozen
+class BusinessExemptions:
+    open: bool = True
+    reasons: dict[str, ExemptionReason] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Suspension:
+    min_months: int
+    max_months: int
+
+
+@attrs.frozen
+class Assistance:
+    min_age: int = 50
+
+
+@attrs.frozen
+class Reexam:
+    attempts: int = 1
+
+
+@attrs.frozen
+class Meta:
+    id: str
+    version: str
+    province: str
+    zh: str
+    en: str
+    timezone: str = "Asia/Shanghai"
+
+
+@attrs.frozen
+class Policy:
+    policy: Meta
+    period: Window
+    windows: Windows
+    tests: dict[str, TestSpec]
+    simple_conditions: dict[str, SimpleCondition]
+    humanities_exemptions: dict[str, HumanitiesExemption]
+    business_exemptions: BusinessExemptions
+    suspension: Suspension
+    assistance: Assistance = Assistance()
+    reexam: Reexam = Reexam()
+    #: The TOML it came from, kept so storage can save exactly what was loaded.
+    text: str = attrs.field(default="", repr=False, eq=False)
+    tz: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "tz", ZoneInfo(self.policy.timezone))
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def day(self, at: dt.datetime) -> dt.date:
+        """The calendar day ``at`` falls on in the province: what windows are judged by."""
+        return at.astimezone(self.tz).date()
+
+    def pass_line(self, test: str, license: str) -> float:
+        return self.tests[test].pass_line[license]
+
+    def with_business_reasons(self, reasons: Mapping[str, ExemptionReason]) -> Policy:
+        """The policy as the province admin's current exemption list makes it."""
+        merged = BusinessExemptions(self.business_exemptions.open, dict(reasons))
+        return attrs.evolve(self, business_exemptions=merged)
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_structure_hook(dt.date, lambda v, _: _as_date(v))
+_converter.register_structure_hook(float, lambda v, _: _as_number(v))
+_converter.register_structure_hook(int, lambda v, _: _as_int(v))
+_converter.register_structure_hook(str, lambda v, _: _as_str(v))
+_converter.register_structure_hook(bool, lambda v, _: _as_bool(v))
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValueError(f"expected a date like 2021-04-19, got {value!r}")
+    return value
+
+
+def _as_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    return value
+
+
+def _as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
+    """cattrs nests its errors by field; turn them into (dotted path, problem) pairs."""
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        out: list[tuple[str, str]] = []
+        for sub in exc.exceptions:
+            note = next((n for n in getattr(sub, "__notes__", []) if isinstance(n, str)), "")
+            name = getattr(note, "name", None)
+            if name is None:
+                m = re.search(r"(?:attribute|key|index) ([^ ]+)", note)
+                name = m.group(1).strip("'\"") if m else ""
+            out += _flatten(sub, f"{path}.{name}" if path and name else name or path)
+        return out
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return [(f"{path}.{key}" if path else key, "is not a known field") for key in sorted(exc.extra_fields)]
+    if isinstance(exc, KeyError):
+        key = exc.args[0] if exc.args else "?"
+        return [(f"{path}.{key}" if path else str(key), "is missing")]
+    return [(path, str(exc))]
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The line that sets ``dotted`` (best effort: the last key, under its table)."""
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        return None
+    lines = text.splitlines()
+    for depth in range(len(parts) - 1, -1, -1):
+        table, keys = parts[:depth], parts[depth:]
+        header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]+") if table else None
+        inside = header is None
+        for number, line in enumerate(lines, 1):
+            if header is not None and header.match(line):
+                inside = True
+                continue
+            if inside and re.match(r"^\s*\[", line) and header is not None:
+                break
+            if inside and re.match(r"^\s*" + re.escape(keys[0]) + r"\s*=", line):
+                return number
+        if table and header is not None:
+            for number, line in enumerate(lines, 1):
+                if header.match(line):
+                    return number
+    return None
+
+
+def parse(text: str, source: str = "<policy>") -> Policy:
+    """Read a policy from TOML text, or raise ``PolicyError`` saying what is wrong and where."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        policy = _converter.structure(raw, Policy)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+        problems = []
+        for path, problem in _flatten(exc):
+            line = _line_of(text, path)
+            problems.append(f"{path or '(top level)'}: {problem}" + (f" (line {line})" if line else ""))
+        raise PolicyError(source, problems) from None
+    except ZoneInfoNotFoundError:
+        tz = raw.get("policy", {}).get("timezone")
+        line = _line_of(text, "policy.timezone")
+        raise PolicyError(
+            source, [f"policy.timezone: unknown time zone {tz!r}" + (f" (line {line})" if line else "")]
+        ) from None
+    policy = attrs.evolve(policy, text=text)
+    problems = check(policy)
+    if problems:
+        raise PolicyError(
+            source, [p + (f" (line {n})" if (n := _line_of(text, p.split(":")[0])) else "") for p in problems]
+        )
+    return policy
+
+
+def check(policy: Policy) -> list[str]:
+    """What makes a policy unusable (errors, not warnings; the linter adds those)."""
+    problems: list[str] = []
+    for name in TESTS:
+        if name not in policy.tests:
+            problems.append(f"tests.{name}: is missing")
+    for name, spec in policy.tests.items():
+        if name not in TESTS:
+            problems.append(f"tests.{name}: unknown test (known: {', '.join(TESTS)})")
+        if spec.attempts < 1:
+            problems.append(f"tests.{name}.attempts: must be at least 1, got {spec.attempts}")
+        if spec.counts != "best":
+            problems.append(f'tests.{name}.counts: only "best" is supported, got {spec.counts!r}')
+        for license in LICENSES:
+            if license not in spec.pass_line:
+                problems.append(f"tests.{name}.pass_line.{license}: is missing")
+        for license, line in spec.pass_line.items():
+            if license not in LICENSES:
+                problems.append(f"tests.{name}.pass_line.{license}: unknown licence type")
+            elif not 0 <= line <= 100:
+                problems.append(f"tests.{name}.pass_line.{license}: must be within 0–100, got {line:g}")
+    if policy.reexam.attempts < 1:
+        problems.append(f"reexam.attempts: must be at least 1, got {policy.reexam.attempts}")
+    for cid, cond in policy.simple_conditions.items():
+        for record in cond.records:
+            if record not in RECORDS:
+                problems.append(f"simple_conditions.{cid}.records: unknown record {record!r} (known: good, none, bad)")
+    s = policy.suspension
+    if not 1 <= s.min_months <= s.max_months:
+        problems.append(f"suspension.min_months: need 1 ≤ min_months ≤ max_months, got {s.min_months}–{s.max_months}")
+    if policy.period.start > policy.period.end:
+        problems.append("period.start: the period starts after it ends")
+    for name in attrs.fields_dict(Windows):
+        window = getattr(policy.windows, name)
+        if isinstance(window, Window) and window.start > window.end:
+            problems.append(f"windows.{name}: starts {window.start} after it ends {window.end}")
+    return problems
+
+
+def shipped() -> dict[str, Path]:
+    """The policies that ship with the library, by name."""
+    folder = resources.files("renew_fsm.rules") / "policies"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load(name_or_path: str | Path) -> Policy:
+    """A shipped policy by name (``guangxi-2019-2020``) or a TOML file by path."""
+    available = shipped()
+    path = available.get(str(name_or_path)) or Path(name_or_path)
+    if not path.is_file():
+        raise PolicyError(str(name_or_path), [f"no such policy file; shipped policies: {', '.join(sorted(available))}"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(str(path), [f"cannot read: {exc}"]) from None
+    return parse(text, str(path))

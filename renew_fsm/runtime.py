@@ -1,0 +1,166 @@
+"""The one decision path: given an instance and a command, the next instance or a refusal.
+
+Pure: no storage, no clock.  ``fire``, the batch path, sweeps, the simulator,
+the replay and history rebuilding all go through these functions, so there is
+no second copy of the rules anywhere.
+
+Order of checks (each refusal is final and writes nothing):
+role may fire the event at all → the actor's jurisdiction covers the doctor →
+the event is possible in the current state → the branch (chosen by its
+condition, judged after its effects) is open to this role → its guards pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
+from .machines.compile import Compiled, Fn, Step
+from .machines.vocabulary import PROVINCE
+from .model import Actor, Command, Doctor, Instance, Record
+from .rules.policy import Policy
+from .world import World
+
+SEPARATOR = "\x1f"
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """The canonical JSON of a record's data: what the hash covers."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def chain_hash(
+    prev: str,
+    cycle: str,
+    doctor: str,
+    seq: int,
+    event: str,
+    from_state: str,
+    to_state: str,
+    role: str,
+    actor: str | None,
+    at: str,
+    data: str,
+    policy_version: str,
+) -> str:
+    text = SEPARATOR.join(
+        (prev, cycle, doctor, str(seq), event, from_state, to_state, role, actor or "", at, data, policy_version)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def apply_effects(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> Instance:
+    """Effects run in order, each seeing what the previous ones wrote."""
+    if not then:
+        return inst
+    changes: dict[str, Any] = {}
+    for effect in then:
+        changes.update(effect(attrs.evolve(inst, **changes) if changes else inst, policy, cmd, at))
+    return attrs.evolve(inst, **changes)
+
+
+def role_may(actor: Actor, roles: frozenset[str], world: World) -> bool:
+    if actor.role in roles:
+        return True
+    return actor.role == "admin" and PROVINCE in roles and world.is_province(actor)
+
+
+def _forbidden(en: str, zh: str) -> Refused:
+    return Refused(FORBIDDEN, en, message_zh=zh)
+
+
+def decide(
+    m: Compiled,
+    world: World,
+    policy: Policy,
+    inst: Instance,
+    doctor: Doctor,
+    event: str,
+    actor: Actor,
+    data: dict[str, Any],
+    at: dt.datetime,
+) -> tuple[Instance, Step]:
+    """The instance after ``event`` (state not yet changed) and the step that fires, or ``Refused``."""
+    if not role_may(actor, m.event_roles[event], world):
+        if actor.role == "admin" and PROVINCE in m.event_roles[event]:
+            raise _forbidden(f"only the province admin may {event}", f"仅省级卫生行政部门可执行 {event}")
+        raise _forbidden(f"a {actor.role} may not {event}", f"{actor.role} 无权执行 {event}")
+    if not world.may_act(actor, doctor):
+        raise _forbidden(
+            f"{doctor.id} is outside the jurisdiction of {actor.role} {actor.id}",
+            f"医师 {doctor.id} 不在 {actor.role} {actor.id} 的管辖范围内",
+        )
+    steps = m.steps[inst.state].get(event)
+    if not steps:
+        raise Refused(
+            INVALID_TRANSITION,
+            f"{event} is not possible in state {inst.state}",
+            message_zh=f"当前状态 {inst.state} 不能执行 {event}",
+        )
+    cmd = Command(event, actor, data, doctor, at)
+    for step in steps:
+        after = apply_effects(inst, step.then, policy, cmd, at)
+        if step.when is None or step.when[1](after, policy, cmd, at):
+            break
+    else:  # validation guarantees an unconditional last branch or exhaustive conditions
+        raise Refused(INVALID_TRANSITION, f"no branch of {event} applies in {inst.state}")
+    if not role_may(actor, step.roles, world):
+        raise _forbidden(
+            f"a {actor.role} may not {event} in state {inst.state}", f"{actor.role} 不能在 {inst.state} 执行 {event}"
+        )
+    for _, guard in step.guards:
+        verdict = guard(inst, policy, cmd, at)
+        if not verdict.ok:
+            raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
+    return after, step
+
+
+def advance(
+    before: Instance,
+    after: Instance,
+    step: Step,
+    actor: Actor,
+    data_json: str,
+    at_iso: str,
+    policy_version: str,
+    idempotency_key: str | None = None,
+) -> tuple[Instance, Record]:
+    """The new instance and its history record, chained to the previous record."""
+    to_state = step.target or before.state
+    seq = before.version + 1
+    digest = chain_hash(
+        before.head,
+        before.cycle,
+        before.doctor,
+        seq,
+        step.event,
+        before.state,
+        to_state,
+        actor.role,
+        actor.id,
+        at_iso,
+        data_json,
+        policy_version,
+    )
+    record = Record(
+        before.cycle,
+        before.doctor,
+        seq,
+        step.event,
+        before.state,
+        to_state,
+        actor.role,
+        actor.id,
+        at_iso,
+        data_json,
+        policy_version,
+        digest,
+        idempotency_key,
+    )
+    return attrs.evolve(after, state=to_state, version=seq, head=digest), record

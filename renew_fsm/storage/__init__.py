@@ -1,0 +1,30 @@
+"""Pluggable storage: ``open_storage(url)`` picks the backend from the URL.
+
+- ``memory:`` — in-process (tests, throwaway runs)
+- a file path, ``sqlite:///path`` or ``:memory:`` — SQLite (the default)
+- ``postgresql://…`` — PostgreSQL through psycopg 3 (``pip install 'renew_fsm[postgres]'``)
+"""
+
+from __future__ import annotations
+
+from .base import ConflictError, Storage, StorageError
+
+
+def open_storage(url: str) -> Storage:
+    if url in ("memory:", "memory://"):
+        from .memory import MemoryStorage
+
+        return MemoryStorage()
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .postgres import PostgresStorage
+        except ImportError as exc:  # psycopg is an optional extra
+            raise StorageError(f"PostgreSQL needs psycopg 3: pip install 'renew_fsm[postgres]' ({exc})") from None
+        return PostgresStorage(url)
+    from .sqlite import SQLiteStorage
+
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+    return SQLiteStorage(path)
+
+
+__all__ = ["ConflictError", "Storage", "StorageError", "open_storage"]

@@ -1,0 +1,172 @@
+"""The storage contract every backend keeps, and the row shapes they share.
+
+A backend stores the world (regions, institutions, agencies, doctors, the
+policy, the province's exemption list, the clock), each instance's record and
+its append-only history.  ``commit`` writes instance updates and their history
+records in one transaction, checking each instance's version first: a lost
+race raises ``ConflictError`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from ..model import Doctor, Instance, Record
+from ..rules.policy import ExemptionReason
+from ..world import Agency, Institution, Region
+
+SCHEMA_VERSION = 1
+
+
+class ConflictError(Exception):
+    """An instance changed since it was read (or a doctor id already exists with other details)."""
+
+
+class StorageError(Exception):
+    """A store that cannot be opened or used (wrong URL, a newer schema, a missing driver)."""
+
+
+@attrs.frozen
+class WorldRows:
+    version: int
+    regions: list[Region]
+    institutions: list[Institution]
+    agencies: list[Agency]
+    policy_text: str | None
+    reasons: dict[str, ExemptionReason]
+
+
+class Storage(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+    # -- settings and the world ----------------------------------------------------------
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def world_version(self) -> int: ...
+    def load_world(self, cycle: str | None) -> WorldRows: ...
+    def put_region(self, region: Region) -> None: ...
+    def put_institution(self, institution: Institution) -> None: ...
+    def put_agency(self, agency: Agency) -> None: ...
+    def put_policy(self, policy_id: str, version: str, text: str) -> None: ...
+    def policy_text(self, policy_id: str, version: str) -> str | None: ...
+    def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None: ...
+    def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None: ...
+
+    # -- doctors and instances ----------------------------------------------------------
+    def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        """Insert doctors (and their instances when a cycle is set); returns ids already present unchanged.
+
+        Raises ``ConflictError`` (writing nothing) when an id exists with other details.
+        """
+        ...
+
+    def get_doctor(self, doctor_id: str) -> Doctor | None: ...
+    def ensure_instances(self, cycle: str) -> int: ...
+    def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]: ...
+    def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None: ...
+    def history(self, cycle: str, doctor_id: str) -> list[Record]: ...
+    def instance_ids(self, cycle: str) -> list[str]: ...
+    def scan(
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[tuple[Instance, Doctor]]:
+        """Instances in ``states`` (all if ``None``) with doctor id > ``after``, by doctor id."""
+        ...
+
+    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None: ...
+    def all_history(self, cycle: str) -> Iterable[Record]:
+        """Every record of the cycle, grouped by doctor, oldest first within each doctor."""
+        ...
+
+    def cycles(self) -> list[str]: ...
+
+
+# -- row shapes shared by the SQL backends ------------------------------------------------
+
+INSTANCE_COLUMNS = tuple(f.name for f in attrs.fields(Instance))
+DOCTOR_COLUMNS = tuple(f.name for f in attrs.fields(Doctor))
+HISTORY_COLUMNS = tuple(f.name for f in attrs.fields(Record))
+
+_DATE_FIELDS = frozenset({"suspended_on"})
+
+
+def flags_text(flags: frozenset[str]) -> str:
+    return ",".join(sorted(flags))
+
+
+def instance_row(inst: Instance) -> tuple[Any, ...]:
+    values = attrs.astuple(inst, recurse=False)
+    out = list(values)
+    out[4] = flags_text(inst.flags)
+    i = INSTANCE_COLUMNS.index("suspended_on")
+    out[i] = inst.suspended_on.isoformat() if inst.suspended_on else None
+    return tuple(out)
+
+
+_FLAGS_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _flags(text: str | None) -> frozenset[str]:
+    """Flags are few and repeat, so parsed sets are shared."""
+    if not text:
+        return frozenset()
+    cached = _FLAGS_CACHE.get(text)
+    if cached is None:
+        cached = _FLAGS_CACHE[text] = frozenset(text.split(","))
+    return cached
+
+
+def instance_from_row(row: Sequence[Any]) -> Instance:
+    values = list(row[: len(INSTANCE_COLUMNS)])
+    values[4] = _flags(values[4])
+    i = INSTANCE_COLUMNS.index("suspended_on")
+    if values[i] is not None and not isinstance(values[i], dt.date):
+        values[i] = dt.date.fromisoformat(values[i])
+    return Instance(*values)
+
+
+def doctor_row(doc: Doctor) -> tuple[Any, ...]:
+    return (
+        doc.id,
+        doc.institution,
+        doc.name,
+        doc.id_card,
+        doc.license,
+        doc.birth_date.isoformat(),
+        doc.practice_since.isoformat(),
+        doc.record,
+        json.dumps(doc.profile, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def doctor_from_row(row: Sequence[Any]) -> Doctor:
+    (did, institution, name, id_card, license, birth, since, record, profile) = row
+    return Doctor(
+        did,
+        institution,
+        name,
+        id_card,
+        license,
+        birth if isinstance(birth, dt.date) else dt.date.fromisoformat(birth),
+        since if isinstance(since, dt.date) else dt.date.fromisoformat(since),
+        record,
+        json.loads(profile) if isinstance(profile, str) else (profile or {}),
+    )
+
+
+def record_row(rec: Record) -> tuple[Any, ...]:
+    return attrs.astuple(rec, recurse=False)
+
+
+def record_from_row(row: Sequence[Any]) -> Record:
+    return Record(*row)
+
+
+def same_doctor(a: Doctor, b: Doctor) -> bool:
+    return doctor_row(a) == doctor_row(b)

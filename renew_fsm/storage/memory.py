@@ -1,0 +1,176 @@
+"""An in-process store: the reference backend for tests and throwaway simulations."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from ..model import Doctor, Instance, Record
+from ..rules.policy import ExemptionReason
+from ..world import Agency, Institution, Region
+from .base import ConflictError, WorldRows, same_doctor
+
+
+class MemoryStorage:
+    def __init__(self, url: str = "memory:") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self.meta: dict[str, str] = {"world_version": "0"}
+        self.regions: dict[str, Region] = {}
+        self.institutions: dict[str, Institution] = {}
+        self.agencies: dict[str, Agency] = {}
+        self.policies: dict[tuple[str, str], str] = {}
+        self.reasons: dict[str, dict[str, ExemptionReason]] = {}
+        self.doctors: dict[str, Doctor] = {}
+        self.instances: dict[tuple[str, str], Instance] = {}
+        self.records: dict[tuple[str, str], list[Record]] = {}
+        self.idempotency: dict[tuple[str, str, str], Record] = {}
+
+    def close(self) -> None:
+        pass
+
+    def get_meta(self, key: str) -> str | None:
+        return self.meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self.meta[key] = value
+
+    def _bump(self) -> None:
+        self.meta["world_version"] = str(int(self.meta["world_version"]) + 1)
+
+    def world_version(self) -> int:
+        return int(self.meta["world_version"])
+
+    def load_world(self, cycle: str | None) -> WorldRows:
+        with self._lock:
+            current = self.meta.get("policy")
+            text = self.policies.get(tuple(current.split("@", 1))) if current else None  # type: ignore[arg-type]
+            return WorldRows(
+                self.world_version(),
+                list(self.regions.values()),
+                list(self.institutions.values()),
+                list(self.agencies.values()),
+                text,
+                dict(self.reasons.get(cycle or "", {})),
+            )
+
+    def put_region(self, region: Region) -> None:
+        with self._lock:
+            self.regions[region.id] = region
+            self._bump()
+
+    def put_institution(self, institution: Institution) -> None:
+        with self._lock:
+            self.institutions[institution.id] = institution
+            self._bump()
+
+    def put_agency(self, agency: Agency) -> None:
+        with self._lock:
+            self.agencies[agency.id] = agency
+            self._bump()
+
+    def put_policy(self, policy_id: str, version: str, text: str) -> None:
+        with self._lock:
+            self.policies[(policy_id, version)] = text
+            self.meta["policy"] = f"{policy_id}@{version}"
+            self._bump()
+
+    def policy_text(self, policy_id: str, version: str) -> str | None:
+        return self.policies.get((policy_id, version))
+
+    def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None:
+        with self._lock:
+            self.reasons.setdefault(cycle, {})[reason_id] = reason
+            self._bump()
+
+    def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
+        with self._lock:
+            listing = self.reasons.setdefault(cycle, {})
+            for rid, reason in reasons.items():
+                listing.setdefault(rid, reason)
+            self._bump()
+
+    def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        with self._lock:
+            present = []
+            for doc in doctors:
+                old = self.doctors.get(doc.id)
+                if old is not None and not same_doctor(old, doc):
+                    raise ConflictError(f"doctor {doc.id!r} already exists with other details")
+                if old is not None:
+                    present.append(doc.id)
+            for doc in doctors:
+                self.doctors[doc.id] = doc
+                if cycle:
+                    self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
+            return present
+
+    def get_doctor(self, doctor_id: str) -> Doctor | None:
+        return self.doctors.get(doctor_id)
+
+    def ensure_instances(self, cycle: str) -> int:
+        with self._lock:
+            added = 0
+            for did in self.doctors:
+                if (cycle, did) not in self.instances:
+                    self.instances[(cycle, did)] = Instance(did, cycle)
+                    added += 1
+            return added
+
+    def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
+        with self._lock:
+            return {
+                did: (self.instances[(cycle, did)], self.doctors[did])
+                for did in doctor_ids
+                if (cycle, did) in self.instances
+            }
+
+    def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
+        with self._lock:
+            for expected, inst in updates:
+                current = self.instances.get((inst.cycle, inst.doctor))
+                if current is None or current.version != expected:
+                    raise ConflictError(f"{inst.doctor} changed since it was read")
+            for rec in records:
+                key = rec.idempotency_key
+                if key is not None and (rec.cycle, rec.doctor, key) in self.idempotency:
+                    raise ConflictError(f"{rec.doctor}: idempotency key {key!r} already used")
+            for _, inst in updates:
+                self.instances[(inst.cycle, inst.doctor)] = inst
+            for rec in records:
+                self.records.setdefault((rec.cycle, rec.doctor), []).append(rec)
+                if rec.idempotency_key is not None:
+                    self.idempotency[(rec.cycle, rec.doctor, rec.idempotency_key)] = rec
+
+    def history(self, cycle: str, doctor_id: str) -> list[Record]:
+        return list(self.records.get((cycle, doctor_id), []))
+
+    def instance_ids(self, cycle: str) -> list[str]:
+        return sorted(did for (c, did) in self.instances if c == cycle)
+
+    def scan(
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[tuple[Instance, Doctor]]:
+        wanted = set(states) if states is not None else None
+        out = []
+        for did in self.instance_ids(cycle):
+            if after is not None and did <= after:
+                continue
+            inst = self.instances[(cycle, did)]
+            if wanted is None or inst.state in wanted:
+                out.append((inst, self.doctors[did]))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
+        return self.idempotency.get((cycle, doctor_id, key))
+
+    def all_history(self, cycle: str) -> Iterable[Record]:
+        for (c, _), records in sorted(self.records.items()):
+            if c == cycle:
+                yield from records
+
+    def cycles(self) -> list[str]:
+        return sorted({c for (c, _) in self.instances})

@@ -1,0 +1,388 @@
+"""The embedded default: one SQLite file (WAL), schema by sqlite-utils, hot writes by ``executemany``.
+
+Every write runs in ``BEGIN IMMEDIATE`` so two processes on one file take
+turns; the version check in the ``UPDATE`` turns a lost race into
+``ConflictError``.  sqlite-utils creates and migrates the schema; the hot path
+uses raw ``sqlite3`` statements, which are 2–3× faster than its inserts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlite_utils
+
+from ..model import Doctor, Instance, Record
+from ..rules.policy import ExemptionReason
+from ..world import Agency, Institution, Region
+from .base import (
+    DOCTOR_COLUMNS,
+    HISTORY_COLUMNS,
+    INSTANCE_COLUMNS,
+    SCHEMA_VERSION,
+    ConflictError,
+    StorageError,
+    WorldRows,
+    doctor_from_row,
+    doctor_row,
+    instance_from_row,
+    instance_row,
+    record_from_row,
+    record_row,
+    same_doctor,
+)
+
+CHUNK = 500
+_INSTANCE_TYPES: dict[str, Any] = {
+    "version": int,
+    "humanities_attempts": int,
+    "business_attempts": int,
+    "reexam_attempts": int,
+    "suspension_months": int,
+    "humanities_best": float,
+    "business_best": float,
+    "reexam_best": float,
+}
+_SET = ", ".join(f"{c} = ?" for c in INSTANCE_COLUMNS[2:])
+UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = ? AND doctor = ? AND version = ?"
+INSERT_HISTORY = f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
+_SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
+_N = len(INSTANCE_COLUMNS)
+
+
+def _migrate_1(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["regions"].create({"id": str, "level": str, "name": str, "parent": str}, pk="id", if_not_exists=True)
+    db["institutions"].create({"id": str, "region": str, "name": str, "kind": str}, pk="id", if_not_exists=True)
+    db["agencies"].create({"id": str, "region": str, "name": str}, pk="id", if_not_exists=True)
+    db["assignments"].create({"agency": str, "institution": str}, pk=("agency", "institution"), if_not_exists=True)
+    db["policies"].create(
+        {"id": str, "version": str, "text": str, "loaded_at": str}, pk=("id", "version"), if_not_exists=True
+    )
+    db["exemption_reasons"].create(
+        {"cycle": str, "id": str, "text": str, "open": int}, pk=("cycle", "id"), if_not_exists=True
+    )
+    db["doctors"].create({c: str for c in DOCTOR_COLUMNS}, pk="id", if_not_exists=True)
+    db["doctors"].create_index(["institution"], if_not_exists=True)
+    db["instances"].create(
+        {c: _INSTANCE_TYPES.get(c, str) for c in INSTANCE_COLUMNS},
+        pk=("cycle", "doctor"),
+        not_null=["cycle", "doctor", "state", "version"],
+        if_not_exists=True,
+    )
+    db["instances"].create_index(["cycle", "state", "doctor"], if_not_exists=True)
+    db["history"].create(
+        {c: (int if c == "seq" else str) for c in HISTORY_COLUMNS},
+        not_null=["cycle", "doctor", "seq", "event", "hash"],
+        if_not_exists=True,
+    )
+    db["history"].create_index(["cycle", "doctor", "seq"], unique=True, if_not_exists=True)
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_idempotency ON history (cycle, doctor, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL"
+    )
+
+
+#: Schema upgrades, applied in order on open; the position is the version it brings the file to.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class SQLiteStorage:
+    def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+        self.url = path
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
+        self._lock = threading.RLock()
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if path != ":memory:" and not path.startswith("file::memory:"):
+            c.execute("PRAGMA journal_mode = WAL")
+        c.execute("PRAGMA synchronous = NORMAL")
+        c.execute("PRAGMA cache_size = -200000")
+        c.execute("PRAGMA temp_store = MEMORY")
+        self.db = sqlite_utils.Database(c)
+        self._upgrade()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _upgrade(self) -> None:
+        with self._write():
+            have = 0
+            if self.db["meta"].exists():
+                row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                have = int(row[0]) if row else 0
+            if have > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.url} has schema version {have}; this renew_fsm knows up to {SCHEMA_VERSION} — upgrade it"
+                )
+            for version in range(have, SCHEMA_VERSION):
+                MIGRATIONS[version](self.db)
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('world_version', '0')")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def _bump(self, c: sqlite3.Connection) -> None:
+        c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'world_version'")
+
+    # -- settings and the world ---------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def world_version(self) -> int:
+        return int(self.get_meta("world_version") or 0)
+
+    def load_world(self, cycle: str | None) -> WorldRows:
+        with self._lock:
+            c = self.conn
+            c.execute("BEGIN")
+            try:
+                version = int(c.execute("SELECT value FROM meta WHERE key = 'world_version'").fetchone()[0])
+                regions = [Region(*r) for r in c.execute("SELECT id, level, name, parent FROM regions")]
+                institutions = [Institution(*r) for r in c.execute("SELECT id, region, name, kind FROM institutions")]
+                assigned: dict[str, set[str]] = {}
+                for agency, inst in c.execute("SELECT agency, institution FROM assignments"):
+                    assigned.setdefault(agency, set()).add(inst)
+                agencies = [
+                    Agency(aid, region, name, frozenset(assigned.get(aid, ())))
+                    for aid, region, name in c.execute("SELECT id, region, name FROM agencies")
+                ]
+                text = None
+                row = c.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
+                if row:
+                    pid, pver = row[0].split("@", 1)
+                    text = self.policy_text(pid, pver)
+                reasons = {
+                    rid: ExemptionReason(rtext, bool(ropen))
+                    for rid, rtext, ropen in c.execute(
+                        "SELECT id, text, open FROM exemption_reasons WHERE cycle = ? ORDER BY id", (cycle or "",)
+                    )
+                }
+            finally:
+                c.execute("COMMIT")
+        return WorldRows(version, regions, institutions, agencies, text, reasons)
+
+    def put_region(self, region: Region) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO regions (id, level, name, parent) VALUES (?, ?, ?, ?)",
+                (region.id, region.level, region.name, region.parent),
+            )
+            self._bump(c)
+
+    def put_institution(self, institution: Institution) -> None:
+        i = institution
+        with self._write() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
+                (i.id, i.region, i.name, i.kind),
+            )
+            self._bump(c)
+
+    def put_agency(self, agency: Agency) -> None:
+        a = agency
+        with self._write() as c:
+            c.execute("INSERT OR REPLACE INTO agencies (id, region, name) VALUES (?, ?, ?)", (a.id, a.region, a.name))
+            c.execute("DELETE FROM assignments WHERE agency = ?", (a.id,))
+            c.executemany(
+                "INSERT INTO assignments (agency, institution) VALUES (?, ?)",
+                [(a.id, inst) for inst in sorted(a.institutions)],
+            )
+            self._bump(c)
+
+    def put_policy(self, policy_id: str, version: str, text: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO policies (id, version, text, loaded_at) VALUES (?, ?, ?, ?)",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('policy', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (f"{policy_id}@{version}",),
+            )
+            self._bump(c)
+
+    def policy_text(self, policy_id: str, version: str) -> str | None:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT text FROM policies WHERE id = ? AND version = ?", (policy_id, version)
+            ).fetchone()
+        return row[0] if row else None
+
+    def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
+                (cycle, reason_id, reason.text, int(reason.open)),
+            )
+            self._bump(c)
+
+    def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR IGNORE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
+                [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
+            )
+            self._bump(c)
+
+    # -- doctors and instances ------------------------------------------------------------------
+    def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        present: list[str] = []
+        with self._write() as c:
+            for start in range(0, len(doctors), CHUNK):
+                chunk = doctors[start : start + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                cols = ", ".join(DOCTOR_COLUMNS)
+                old = {
+                    row[0]: doctor_from_row(row)
+                    for row in c.execute(f"SELECT {cols} FROM doctors WHERE id IN ({marks})", [d.id for d in chunk])
+                }
+                for doc in chunk:
+                    if doc.id in old:
+                        if not same_doctor(old[doc.id], doc):
+                            raise ConflictError(f"doctor {doc.id!r} already exists with other details")
+                        present.append(doc.id)
+            c.executemany(
+                f"INSERT OR IGNORE INTO doctors ({', '.join(DOCTOR_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(DOCTOR_COLUMNS))})",
+                [doctor_row(d) for d in doctors],
+            )
+            if cycle:
+                c.executemany(
+                    f"INSERT OR IGNORE INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * _N)})",
+                    [instance_row(Instance(d.id, cycle)) for d in doctors],
+                )
+        return present
+
+    def get_doctor(self, doctor_id: str) -> Doctor | None:
+        with self._lock:
+            row = self.conn.execute(
+                f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = ?", (doctor_id,)
+            ).fetchone()
+        return doctor_from_row(row) if row else None
+
+    def ensure_instances(self, cycle: str) -> int:
+        fresh = instance_row(Instance("", cycle))
+        cols = ", ".join(INSTANCE_COLUMNS)
+        values = ", ".join("d.id" if c == "doctor" else "?" for c in INSTANCE_COLUMNS)
+        params = [v for c, v in zip(INSTANCE_COLUMNS, fresh, strict=True) if c != "doctor"]
+        with self._write() as c:
+            cur = c.execute(f"INSERT OR IGNORE INTO instances ({cols}) SELECT {values} FROM doctors d", params)
+            return cur.rowcount
+
+    def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
+        out: dict[str, tuple[Instance, Doctor]] = {}
+        ids = list(dict.fromkeys(doctor_ids))
+        with self._lock:
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                rows = self.conn.execute(
+                    f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor "
+                    f"WHERE i.cycle = ? AND i.doctor IN ({','.join('?' * len(chunk))})",
+                    [cycle, *chunk],
+                )
+                for row in rows:
+                    out[row[0]] = (instance_from_row(row), doctor_from_row(row[_N:]))
+        return out
+
+    def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
+        params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
+        try:
+            with self._write() as c:
+                cur = c.executemany(UPDATE_INSTANCE, params)
+                if cur.rowcount != len(params):
+                    raise ConflictError("an instance changed since it was read")
+                c.executemany(INSERT_HISTORY, [record_row(r) for r in records])
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"history already has this record ({exc})") from None
+
+    def history(self, cycle: str, doctor_id: str) -> list[Record]:
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? AND doctor = ? ORDER BY seq",
+                (cycle, doctor_id),
+            ).fetchall()
+        return [record_from_row(r) for r in rows]
+
+    def instance_ids(self, cycle: str) -> list[str]:
+        with self._lock:
+            return [
+                r[0]
+                for r in self.conn.execute("SELECT doctor FROM instances WHERE cycle = ? ORDER BY doctor", (cycle,))
+            ]
+
+    def scan(
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[tuple[Instance, Doctor]]:
+        sql = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ?"
+        params: list[Any] = [cycle]
+        if states is not None:
+            sql += f" AND i.state IN ({','.join('?' * len(states))})"
+            params += list(states)
+        if after is not None:
+            sql += " AND i.doctor > ?"
+            params.append(after)
+        sql += " ORDER BY i.doctor LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
+
+    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
+        with self._lock:
+            row = self.conn.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history "
+                "WHERE cycle = ? AND doctor = ? AND idempotency_key = ?",
+                (cycle, doctor_id, key),
+            ).fetchone()
+        return record_from_row(row) if row else None
+
+    def all_history(self, cycle: str) -> Iterable[Record]:
+        conn = sqlite3.connect(self.url, check_same_thread=False) if self.url != ":memory:" else self.conn
+        try:
+            cur = conn.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? ORDER BY doctor, seq", (cycle,)
+            )
+            for row in cur:
+                yield record_from_row(row)
+        finally:
+            if conn is not self.conn:
+                conn.close()
+
+    def cycles(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle")]

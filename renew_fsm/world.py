@@ -1,0 +1,106 @@
+"""The world commands act in: regions, institutions, agencies, and who may act on whom.
+
+A ``World`` is a frozen snapshot the engine caches and reloads when storage
+says it changed.  Jurisdiction is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from .model import Actor, Doctor
+from .rules.policy import ExemptionReason, Policy
+
+LEVELS = ("province", "city", "county")
+
+
+@attrs.frozen
+class Region:
+    id: str
+    level: str
+    name: str
+    parent: str | None = None
+
+
+@attrs.frozen
+class Institution:
+    id: str
+    region: str
+    name: str
+    #: ``institution`` (卫生机构) or ``industry_org`` (行业组织), which can be made an agency too.
+    kind: str = "institution"
+
+
+@attrs.frozen
+class Agency:
+    id: str
+    region: str
+    name: str
+    institutions: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class World:
+    version: int
+    regions: Mapping[str, Region]
+    institutions: Mapping[str, Institution]
+    agencies: Mapping[str, Agency]
+    #: The cycle's policy as stored (file) and as the province admin's exemption list makes it.
+    policy: Policy | None
+    #: region → itself and every enclosing region, up to the province.
+    chains: Mapping[str, tuple[str, ...]] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        chains: dict[str, tuple[str, ...]] = {}
+        for rid in self.regions:
+            chain, seen, cur = [], set(), rid
+            while cur is not None and cur in self.regions and cur not in seen:
+                seen.add(cur)
+                chain.append(cur)
+                cur = self.regions[cur].parent
+            chains[rid] = tuple(chain)
+        object.__setattr__(self, "chains", chains)
+
+    @classmethod
+    def build(
+        cls,
+        version: int,
+        regions: list[Region],
+        institutions: list[Institution],
+        agencies: list[Agency],
+        policy: Policy | None,
+        reasons: Mapping[str, ExemptionReason] | None = None,
+    ) -> World:
+        if policy is not None and reasons is not None:
+            policy = policy.with_business_reasons(reasons)
+        return cls(
+            version, {r.id: r for r in regions}, {i.id: i for i in institutions}, {a.id: a for a in agencies}, policy
+        )
+
+    def region_of(self, doctor: Doctor) -> str | None:
+        inst = self.institutions.get(doctor.institution)
+        return inst.region if inst else None
+
+    def governs(self, region_id: str | None, place: str | None) -> bool:
+        """Whether the admin of ``region_id`` governs ``place`` (its region subtree)."""
+        return region_id is not None and place is not None and region_id in self.chains.get(place, ())
+
+    def may_act(self, actor: Actor, doctor: Doctor) -> bool:
+        """Jurisdiction (SPEC §1): whose doctor this is for ``actor``."""
+        role = actor.role
+        if role == "doctor":
+            return actor.id == doctor.id
+        if role == "institution":
+            return actor.id == doctor.institution
+        if role == "agency":
+            agency = self.agencies.get(actor.id or "")
+            return agency is not None and doctor.institution in agency.institutions
+        if role == "admin":
+            return self.governs(actor.id, self.region_of(doctor))
+        return role in ("exam_system", "system")
+
+    def is_province(self, actor: Actor) -> bool:
+        region = self.regions.get(actor.id or "")
+        return actor.role == "admin" and region is not None and region.level == "province"
