@@ -50,7 +50,7 @@ class Engine:
         self.storage = storage
         self.machine: Compiled = compiled(machine)
         self._world: World | None = None
-        self._policies: dict[tuple[str, str, str], Policy] = {}
+        self._policies: dict[str, Policy] = {}
 
     # -- the world ---------------------------------------------------------------------------
     def world(self) -> World:
@@ -68,22 +68,17 @@ class Engine:
         return World.build(rows.version, rows.regions, rows.institutions, rows.agencies, policy, rows.reasons)
 
     def _policy_from_text(self, text: str) -> Policy:
-        import hashlib
-
-        key = hashlib.sha256(text.encode()).hexdigest()
-        cached = self._policies.get(("text", key, ""))
+        cached = self._policies.get(text)
         if cached is None:
-            cached = self._policies[("text", key, "")] = parse(text, "<stored policy>")
+            cached = self._policies[text] = parse(text, "<stored policy>")
         return cached
 
-    def policy_version(self, version: str) -> Policy | None:
+    def policy_for(self, policy_id: str, version: str) -> Policy | None:
         """The policy a history record was judged under (for rebuilding and verifying)."""
-        world = self.world()
-        if world.policy is None:
-            return None
-        if world.policy.version == version:
-            return world.policy
-        text = self.storage.policy_text(world.policy.id, version)
+        current = self.world().policy
+        if current is not None and (current.id, current.version) == (policy_id, version):
+            return current
+        text = self.storage.policy_text(policy_id, version)
         return self._policy_from_text(text) if text else None
 
     @property

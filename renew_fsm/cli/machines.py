@@ -1,0 +1,90 @@
+"""``check`` and ``diagram``: the machine definitions, validated and drawn."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..machines import MACHINES
+from ..machines.dsl import Machine
+from ..machines.graph import build
+from ..machines.render import dot, mermaid, role_table
+from ..machines.validate import validate
+from .common import app, console, err
+
+
+def _load(ref: str) -> Machine:
+    module, _, attribute = ref.partition(":")
+    try:
+        value = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot load {ref!r}: {exc}") from None
+    if not isinstance(value, Machine):
+        raise typer.BadParameter(f"{ref!r} is not a Machine")
+    return value
+
+
+@app.command()
+def check(
+    machines: Annotated[list[str] | None, typer.Argument(help="Machine ids (default: all shipped)")] = None,
+    definition: Annotated[
+        list[str] | None, typer.Option("--from", help="Also check a machine from module:attribute")
+    ] = None,
+) -> None:
+    """Validate machine definitions: reachability, dead ends, roles, rule ids, ambiguity."""
+    chosen = [MACHINES[m] for m in machines] if machines else list(MACHINES.values())
+    unknown = [m for m in machines or [] if m not in MACHINES]
+    if unknown:
+        raise typer.BadParameter(f"unknown machine {unknown[0]!r} (known: {', '.join(MACHINES)})")
+    chosen += [_load(ref) for ref in definition or []]
+    failed = 0
+    for machine in chosen:
+        problems = validate(machine)
+        if problems:
+            failed += 1
+            err.print(f"[red]✗ {machine.id}[/red]: {len(problems)} problem(s)")
+            for problem in problems:
+                err.print(f"  {problem}", markup=False)
+        else:
+            g = build(machine)
+            console.print(
+                f"[green]✓ {machine.id}[/green]: {len(g.leaves())} states, {len(g.edges)} transitions, "
+                f"{len(machine.events)} events — no problems"
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def diagram(
+    machine: Annotated[str | None, typer.Argument(help="Machine id")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot")] = "mermaid",
+    all_: Annotated[bool, typer.Option("--all", help="Every machine, written to --out")] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder for --all")] = None,
+) -> None:
+    """Draw a machine as Mermaid or Graphviz DOT text (no system binary needed)."""
+    renderers = {"mermaid": mermaid, "dot": dot}
+    if format not in renderers:
+        raise typer.BadParameter("--format is mermaid or dot")
+    if all_:
+        folder = out or Path("docs/diagrams")
+        for path, text in diagram_files(folder).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            console.print(f"wrote {path}")
+        return
+    if machine is None or machine not in MACHINES:
+        raise typer.BadParameter(f"name a machine: {', '.join(MACHINES)} (or --all)")
+    console.print(renderers[format](build(MACHINES[machine])), end="", markup=False, highlight=False, soft_wrap=True)
+
+
+def diagram_files(folder: Path) -> dict[Path, str]:
+    """Every generated file under ``folder`` with its text (the freshness test compares these)."""
+    graphs = [build(m) for m in MACHINES.values()]
+    files = {folder / f"{g.id}.mmd": mermaid(g) for g in graphs}
+    files |= {folder / f"{g.id}.dot": dot(g) for g in graphs}
+    files[folder / "roles.md"] = role_table(graphs)
+    return files

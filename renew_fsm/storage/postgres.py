@@ -1,0 +1,344 @@
+"""PostgreSQL through psycopg 3, for a provincial or national service.
+
+Same tables and the same contract as SQLite.  Writes run in one transaction
+at READ COMMITTED: a concurrent writer to the same instance waits on the row
+lock, then finds the version moved and the ``UPDATE`` matches nothing —
+``ConflictError``.  Schema creation and upgrades take an advisory lock so two
+services starting at once do not race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ..model import Doctor, Instance, Record
+from ..rules.policy import ExemptionReason
+from ..world import Agency, Institution, Region
+from .base import (
+    DOCTOR_COLUMNS,
+    HISTORY_COLUMNS,
+    INSTANCE_COLUMNS,
+    SCHEMA_VERSION,
+    ConflictError,
+    StorageError,
+    WorldRows,
+    doctor_from_row,
+    doctor_row,
+    instance_from_row,
+    instance_row,
+    record_from_row,
+    record_row,
+    same_doctor,
+)
+
+_NUMERIC = {
+    "version": "integer",
+    "humanities_attempts": "integer",
+    "business_attempts": "integer",
+    "reexam_attempts": "integer",
+    "suspension_months": "integer",
+    "humanities_best": "double precision",
+    "business_best": "double precision",
+    "reexam_best": "double precision",
+}
+_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in INSTANCE_COLUMNS)
+_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in HISTORY_COLUMNS)
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text)",
+        "CREATE TABLE IF NOT EXISTS regions (id text PRIMARY KEY, level text, name text, parent text)",
+        "CREATE TABLE IF NOT EXISTS institutions (id text PRIMARY KEY, region text, name text, kind text)",
+        "CREATE TABLE IF NOT EXISTS agencies (id text PRIMARY KEY, region text, name text)",
+        "CREATE TABLE IF NOT EXISTS assignments (agency text, institution text, PRIMARY KEY (agency, institution))",
+        "CREATE TABLE IF NOT EXISTS policies"
+        " (id text, version text, text text, loaded_at text, PRIMARY KEY (id, version))",
+        "CREATE TABLE IF NOT EXISTS exemption_reasons"
+        " (cycle text, id text, text text, open integer, PRIMARY KEY (cycle, id))",
+        f"CREATE TABLE IF NOT EXISTS doctors ({', '.join(f'{c} text' for c in DOCTOR_COLUMNS)}, PRIMARY KEY (id))",
+        "CREATE INDEX IF NOT EXISTS idx_doctors_institution ON doctors (institution)",
+        f"CREATE TABLE IF NOT EXISTS instances ({_INSTANCE_DDL}, PRIMARY KEY (cycle, doctor))",
+        "CREATE INDEX IF NOT EXISTS idx_instances_cycle_state_doctor ON instances (cycle, state, doctor)",
+        f"CREATE TABLE IF NOT EXISTS history (id bigserial PRIMARY KEY, {_HISTORY_DDL})",
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_cycle_doctor_seq ON history (cycle, doctor, seq)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_idempotency ON history (cycle, doctor, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL",
+    ],
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
+UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
+_SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
+_N = len(INSTANCE_COLUMNS)
+_UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+class PostgresStorage:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {url!r}: {exc}".strip()) from None
+        self._upgrade()
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            yield cur
+
+    def _upgrade(self) -> None:
+        with self._write() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm schema'))")
+            cur.execute("SELECT to_regclass('meta')")
+            have = 0
+            if cur.fetchone()[0] is not None:  # type: ignore[index]
+                cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+                row = cur.fetchone()
+                have = int(row[0]) if row else 0
+            if have > SCHEMA_VERSION:
+                raise StorageError(f"the database has schema version {have}; this renew_fsm knows {SCHEMA_VERSION}")
+            for version in range(have, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    cur.execute(statement)  # type: ignore[arg-type]
+            cur.execute(_UPSERT_META, ("schema_version", str(SCHEMA_VERSION)))
+            cur.execute("INSERT INTO meta (key, value) VALUES ('world_version', '0') ON CONFLICT DO NOTHING")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _bump(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'world_version'")
+
+    # -- settings and the world -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as cur:
+            cur.execute(_UPSERT_META, (key, value))
+
+    def world_version(self) -> int:
+        return int(self.get_meta("world_version") or 0)
+
+    def load_world(self, cycle: str | None) -> WorldRows:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SELECT value FROM meta WHERE key = 'world_version'")
+            version = int(cur.fetchone()[0])  # type: ignore[index]
+            regions = [Region(*r) for r in cur.execute("SELECT id, level, name, parent FROM regions").fetchall()]
+            institutions = [
+                Institution(*r) for r in cur.execute("SELECT id, region, name, kind FROM institutions").fetchall()
+            ]
+            assigned: dict[str, set[str]] = {}
+            for agency, inst in cur.execute("SELECT agency, institution FROM assignments").fetchall():
+                assigned.setdefault(agency, set()).add(inst)
+            agencies = [
+                Agency(aid, region, name, frozenset(assigned.get(aid, ())))
+                for aid, region, name in cur.execute("SELECT id, region, name FROM agencies").fetchall()
+            ]
+            text = None
+            row = cur.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
+            if row:
+                pid, pver = row[0].split("@", 1)
+                found = cur.execute("SELECT text FROM policies WHERE id = %s AND version = %s", (pid, pver)).fetchone()
+                text = found[0] if found else None
+            reasons = {
+                rid: ExemptionReason(rtext, bool(ropen))
+                for rid, rtext, ropen in cur.execute(
+                    "SELECT id, text, open FROM exemption_reasons WHERE cycle = %s ORDER BY id", (cycle or "",)
+                ).fetchall()
+            }
+        return WorldRows(version, regions, institutions, agencies, text, reasons)
+
+    def put_region(self, region: Region) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO regions (id, level, name, parent) VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET level = excluded.level, name = excluded.name, parent = excluded.parent",
+                (region.id, region.level, region.name, region.parent),
+            )
+            self._bump(cur)
+
+    def put_institution(self, institution: Institution) -> None:
+        i = institution
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO institutions (id, region, name, kind) VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET region = excluded.region, name = excluded.name, kind = excluded.kind",
+                (i.id, i.region, i.name, i.kind),
+            )
+            self._bump(cur)
+
+    def put_agency(self, agency: Agency) -> None:
+        a = agency
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO agencies (id, region, name) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET region = excluded.region, name = excluded.name",
+                (a.id, a.region, a.name),
+            )
+            cur.execute("DELETE FROM assignments WHERE agency = %s", (a.id,))
+            if a.institutions:
+                cur.executemany(
+                    "INSERT INTO assignments (agency, institution) VALUES (%s, %s)",
+                    [(a.id, inst) for inst in sorted(a.institutions)],
+                )
+            self._bump(cur)
+
+    def put_policy(self, policy_id: str, version: str, text: str) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO policies (id, version, text, loaded_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (id, version) DO UPDATE SET text = excluded.text, loaded_at = excluded.loaded_at",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            cur.execute(_UPSERT_META, ("policy", f"{policy_id}@{version}"))
+            self._bump(cur)
+
+    def policy_text(self, policy_id: str, version: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT text FROM policies WHERE id = %s AND version = %s", (policy_id, version)
+        ).fetchone()
+        return row[0] if row else None
+
+    def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (cycle, id) DO UPDATE SET text = excluded.text, open = excluded.open",
+                (cycle, reason_id, reason.text, int(reason.open)),
+            )
+            self._bump(cur)
+
+    def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
+        with self._write() as cur:
+            if reasons:
+                cur.executemany(
+                    "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
+                )
+            self._bump(cur)
+
+    # -- doctors and instances ---------------------------------------------------------------
+    def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        present: list[str] = []
+        cols = ", ".join(DOCTOR_COLUMNS)
+        with self._write() as cur:
+            old = {
+                row[0]: doctor_from_row(row)
+                for row in cur.execute(
+                    f"SELECT {cols} FROM doctors WHERE id = ANY(%s)", ([d.id for d in doctors],)
+                ).fetchall()
+            }
+            for doc in doctors:
+                if doc.id in old:
+                    if not same_doctor(old[doc.id], doc):
+                        raise ConflictError(f"doctor {doc.id!r} already exists with other details")
+                    present.append(doc.id)
+            fresh = [d for d in doctors if d.id not in old]
+            if fresh:
+                cur.executemany(
+                    f"INSERT INTO doctors ({cols}) VALUES ({', '.join(['%s'] * len(DOCTOR_COLUMNS))}) "
+                    "ON CONFLICT DO NOTHING",
+                    [doctor_row(d) for d in fresh],
+                )
+            if cycle and doctors:
+                cur.executemany(
+                    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join(['%s'] * _N)}) "
+                    "ON CONFLICT DO NOTHING",
+                    [instance_row(Instance(d.id, cycle)) for d in doctors],
+                )
+        return present
+
+    def get_doctor(self, doctor_id: str) -> Doctor | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = %s", (doctor_id,)
+        ).fetchone()
+        return doctor_from_row(row) if row else None
+
+    def ensure_instances(self, cycle: str) -> int:
+        fresh = instance_row(Instance("", cycle))
+        cols = ", ".join(INSTANCE_COLUMNS)
+        values = ", ".join("d.id" if c == "doctor" else "%s" for c in INSTANCE_COLUMNS)
+        params = [v for c, v in zip(INSTANCE_COLUMNS, fresh, strict=True) if c != "doctor"]
+        with self._write() as cur:
+            cur.execute(f"INSERT INTO instances ({cols}) SELECT {values} FROM doctors d ON CONFLICT DO NOTHING", params)
+            return cur.rowcount
+
+    def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
+        rows = self.conn.execute(
+            f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor "
+            "WHERE i.cycle = %s AND i.doctor = ANY(%s)",
+            (cycle, list(dict.fromkeys(doctor_ids))),
+        ).fetchall()
+        return {row[0]: (instance_from_row(row), doctor_from_row(row[_N:])) for row in rows}
+
+    def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
+        params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
+        try:
+            with self._write() as cur:
+                cur.executemany(UPDATE_INSTANCE, params)
+                if cur.rowcount != len(params):
+                    raise ConflictError("an instance changed since it was read")
+                with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
+                    for rec in records:
+                        copy.write_row(record_row(rec))
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError(f"history already has this record ({exc.diag.message_primary})") from None
+
+    def history(self, cycle: str, doctor_id: str) -> list[Record]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND doctor = %s ORDER BY seq",
+            (cycle, doctor_id),
+        ).fetchall()
+        return [record_from_row(r) for r in rows]
+
+    def instance_ids(self, cycle: str) -> list[str]:
+        rows = self.conn.execute("SELECT doctor FROM instances WHERE cycle = %s ORDER BY doctor", (cycle,))
+        return [r[0] for r in rows.fetchall()]
+
+    def scan(
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[tuple[Instance, Doctor]]:
+        sql = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
+        params: list[Any] = [cycle]
+        if states is not None:
+            sql += " AND i.state = ANY(%s)"
+            params.append(list(states))
+        if after is not None:
+            sql += " AND i.doctor > %s"
+            params.append(after)
+        sql += " ORDER BY i.doctor LIMIT %s"
+        params.append(limit)
+        rows = self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
+
+    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history "
+            "WHERE cycle = %s AND doctor = %s AND idempotency_key = %s",
+            (cycle, doctor_id, key),
+        ).fetchone()
+        return record_from_row(row) if row else None
+
+    def all_history(self, cycle: str) -> Iterable[Record]:
+        with psycopg.connect(self.url) as conn, conn.cursor(name="renew_fsm_history") as cur:
+            cur.itersize = 10000
+            cur.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s ORDER BY doctor, seq", (cycle,)
+            )
+            for row in cur:
+                yield record_from_row(row)
+
+    def cycles(self) -> list[str]:
+        rows = self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle").fetchall()
+        return [r[0] for r in rows]
