@@ -9,7 +9,7 @@ the two cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,12 @@ BATCH = 5000
 ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
 
 
+def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
+    """A plan of one command that keeps its result (how ``fire_many`` rides the plan path)."""
+    result = yield cmd
+    slots.append(result)
+
+
 @attrs.frozen
 class Fire:
     """One command for the batch path (``Engine.fire_many``)."""
@@ -43,6 +49,10 @@ class Fire:
     data: dict[str, Any] = attrs.Factory(dict)
     at: dt.datetime | None = None
     idempotency_key: str | None = None
+
+
+#: What ``Engine.drive`` runs: a doctor's steps, each decided on the result of the one before.
+Plan = Generator["Fire", "View | Refused", None]
 
 
 class Engine:
@@ -134,61 +144,89 @@ class Engine:
         """
         results: list[View | Refused] = []
         for start in range(0, len(commands), BATCH):
-            results += self._batch(commands[start : start + BATCH])
+            chunk = commands[start : start + BATCH]
+            slots: list[View | Refused] = []
+            try:
+                self._run([(c.doctor, _once(c, slots)) for c in chunk])
+            except ConflictError:
+                if len(chunk) == 1:
+                    slots = [self._conflict(chunk[0])]
+                else:
+                    slots = [r for c in chunk for r in self.fire_many([c])]
+            results += slots
         return results
 
-    def _batch(self, commands: Sequence[Fire]) -> list[View | Refused]:
+    def drive(self, plans: Iterable[tuple[str, Plan]], *, batch: int = BATCH) -> int:
+        """Run per-doctor plans through the batch path; the number of accepted events.
+
+        A plan is a generator that yields ``Fire`` commands for its doctor and
+        is sent each result (a ``View`` or a ``Refused``), so it can decide its
+        next step the way a person at a screen would.  Plans are taken
+        ``batch`` doctors at a time; each batch commits in one transaction.
+        Another writer changing one of those doctors meanwhile raises
+        ``ConflictError`` (a plan cannot be replayed), so run this as the
+        only writer of those doctors.
+        """
+        accepted = 0
+        chunk: list[tuple[str, Plan]] = []
+        for item in plans:
+            chunk.append(item)
+            if len(chunk) >= batch:
+                accepted += self._run(chunk)
+                chunk = []
+        if chunk:
+            accepted += self._run(chunk)
+        return accepted
+
+    def _run(self, plans: Sequence[tuple[str, Plan]]) -> int:
+        """Load the plans' doctors at once, decide their commands in order, commit once."""
         world = self.world()
         policy = world.policy
-        if policy is None:
-            return [self._no_policy()] * len(commands)
-        cycle = policy.id
-        loaded = self.storage.load(cycle, [c.doctor for c in commands])
+        loaded = self.storage.load(policy.id, [d for d, _ in plans]) if policy else {}
         current: dict[str, Instance] = {}
         read_versions: dict[str, int] = {}
         records: list[Record] = []
-        results: list[View | Refused] = []
-        for cmd in commands:
-            try:
-                pair = loaded.get(cmd.doctor)
-                if pair is None:
-                    raise Refused(
-                        NOT_FOUND, f"no doctor {cmd.doctor!r} in cycle {cycle}", message_zh=f"本周期无医师 {cmd.doctor}"
-                    )
-                before = current.get(cmd.doctor, pair[0])
-                if cmd.idempotency_key is not None:
-                    done = self._already_done(cycle, cmd, records)
-                    if done:
-                        results.append(View.of(before))
-                        continue
-                data = self._check(cmd, pair[1])
-                at = self._aware(cmd.at, policy)
-                after, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
-                new, record = advance(
-                    before,
-                    after,
-                    step,
-                    cmd.actor,
-                    dumps(data),
-                    at.astimezone(policy.tz).isoformat(),
-                    policy.version,
-                    cmd.idempotency_key,
-                )
-            except Refused as refused:
-                results.append(refused)
-                continue
-            read_versions.setdefault(cmd.doctor, before.version)
-            current[cmd.doctor] = new
-            records.append(record)
-            results.append(View.of(new))
+        for _, plan in plans:
+            result: View | Refused | None = None
+            while True:
+                try:
+                    cmd = plan.send(result)  # type: ignore[arg-type]
+                except StopIteration:
+                    break
+                result = self._decide(cmd, world, policy, loaded, current, read_versions, records)
         if records:
-            try:
-                self.storage.commit([(read_versions[d], inst) for d, inst in current.items()], records)
-            except ConflictError:
-                if len(commands) == 1:
-                    return [self._conflict(commands[0], cycle)]
-                return [r for c in commands for r in self._batch([c])]
-        return results
+            self.storage.commit([(read_versions[d], inst) for d, inst in current.items()], records)
+        return len(records)
+
+    def _decide(
+        self, cmd: Fire, world: World, policy: Policy | None, loaded: dict[str, tuple[Instance, Doctor]],
+        current: dict[str, Instance], read_versions: dict[str, int], records: list[Record],
+    ) -> View | Refused:
+        """One command on the batch's in-memory instances: the view after it, or the refusal."""
+        try:
+            if policy is None:
+                raise self._no_policy()
+            pair = loaded.get(cmd.doctor)
+            if pair is None:
+                raise Refused(
+                    NOT_FOUND, f"no doctor {cmd.doctor!r} in cycle {policy.id}", message_zh=f"本周期无医师 {cmd.doctor}"
+                )
+            before = current.get(cmd.doctor, pair[0])
+            if cmd.idempotency_key is not None and self._already_done(policy.id, cmd, records):
+                return View.of(before)
+            data = self._check(cmd, pair[1])
+            at = self._aware(cmd.at, policy)
+            after, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
+        except Refused as refused:
+            return refused
+        new, record = advance(
+            before, after, step, cmd.actor, dumps(data), at.astimezone(policy.tz).isoformat(), policy.version,
+            cmd.idempotency_key,
+        )
+        read_versions.setdefault(cmd.doctor, before.version)
+        current[cmd.doctor] = new
+        records.append(record)
+        return View.of(new)
 
     def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
         event = self.machine.machine.events.get(cmd.event)
@@ -209,8 +247,10 @@ class Engine:
             return True
         return self.storage.find_idempotent(cycle, cmd.doctor, key) is not None  # type: ignore[arg-type]
 
-    def _conflict(self, cmd: Fire, cycle: str) -> View | Refused:
-        if cmd.idempotency_key is not None and self.storage.find_idempotent(cycle, cmd.doctor, cmd.idempotency_key):
+    def _conflict(self, cmd: Fire) -> View | Refused:
+        if cmd.idempotency_key is not None and self.storage.find_idempotent(
+            self.cycle, cmd.doctor, cmd.idempotency_key
+        ):
             return self.state(cmd.doctor)
         return Refused(
             CONFLICT,
