@@ -170,3 +170,12 @@ def record_from_row(row: Sequence[Any]) -> Record:
 
 def same_doctor(a: Doctor, b: Doctor) -> bool:
     return doctor_row(a) == doctor_row(b)
+
+
+def check_doctor_batch(doctors: Sequence[Doctor]) -> None:
+    """A batch naming one doctor id twice with different details is a conflict (it writes nothing)."""
+    seen: dict[str, Doctor] = {}
+    for doc in doctors:
+        first = seen.setdefault(doc.id, doc)
+        if first is not doc and not same_doctor(first, doc):
+            raise ConflictError(f"doctor {doc.id!r} is given twice in one batch with different details")

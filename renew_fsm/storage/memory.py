@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
-from .base import ConflictError, WorldRows, same_doctor
+from .base import ConflictError, WorldRows, check_doctor_batch, same_doctor
 
 
 class MemoryStorage:
@@ -92,6 +92,7 @@ class MemoryStorage:
             self._bump()
 
     def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        check_doctor_batch(doctors)
         with self._lock:
             present = []
             for doc in doctors:
@@ -101,7 +102,7 @@ class MemoryStorage:
                 if old is not None:
                     present.append(doc.id)
             for doc in doctors:
-                self.doctors[doc.id] = doc
+                self.doctors.setdefault(doc.id, doc)
                 if cycle:
                     self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
             return present
@@ -132,10 +133,18 @@ class MemoryStorage:
                 current = self.instances.get((inst.cycle, inst.doctor))
                 if current is None or current.version != expected:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
+            seqs: set[tuple[str, str, int]] = set()
+            keys: set[tuple[str, str, str]] = set()
             for rec in records:
+                seq = (rec.cycle, rec.doctor, rec.seq)
+                if seq in seqs or any(r.seq == rec.seq for r in self.records.get(seq[:2], ())):
+                    raise ConflictError(f"{rec.doctor}: history already has record {rec.seq}")
+                seqs.add(seq)
                 key = rec.idempotency_key
-                if key is not None and (rec.cycle, rec.doctor, key) in self.idempotency:
-                    raise ConflictError(f"{rec.doctor}: idempotency key {key!r} already used")
+                if key is not None:
+                    if (rec.cycle, rec.doctor, key) in self.idempotency or (rec.cycle, rec.doctor, key) in keys:
+                        raise ConflictError(f"{rec.doctor}: idempotency key {key!r} already used")
+                    keys.add((rec.cycle, rec.doctor, key))
             for _, inst in updates:
                 self.instances[(inst.cycle, inst.doctor)] = inst
             for rec in records:

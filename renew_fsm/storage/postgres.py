@@ -27,6 +27,7 @@ from .base import (
     ConflictError,
     StorageError,
     WorldRows,
+    check_doctor_batch,
     doctor_from_row,
     doctor_row,
     instance_from_row,
@@ -230,6 +231,7 @@ class PostgresStorage:
 
     # -- doctors and instances ---------------------------------------------------------------
     def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        check_doctor_batch(doctors)
         present: list[str] = []
         cols = ", ".join(DOCTOR_COLUMNS)
         with self._write() as cur:

@@ -28,6 +28,7 @@ from .base import (
     ConflictError,
     StorageError,
     WorldRows,
+    check_doctor_batch,
     doctor_from_row,
     doctor_row,
     instance_from_row,
@@ -102,14 +103,21 @@ class SQLiteStorage:
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
         self._lock = threading.RLock()
         c = self.conn
-        c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        if path != ":memory:" and not path.startswith("file::memory:"):
-            c.execute("PRAGMA journal_mode = WAL")
-        c.execute("PRAGMA synchronous = NORMAL")
-        c.execute("PRAGMA cache_size = -200000")
-        c.execute("PRAGMA temp_store = MEMORY")
-        self.db = sqlite_utils.Database(c)
-        self._upgrade()
+        try:
+            c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if path != ":memory:" and not path.startswith("file::memory:"):
+                c.execute("PRAGMA journal_mode = WAL")
+            c.execute("PRAGMA synchronous = NORMAL")
+            c.execute("PRAGMA cache_size = -200000")
+            c.execute("PRAGMA temp_store = MEMORY")
+            self.db = sqlite_utils.Database(c)
+            self._upgrade()
+        except sqlite3.Error as exc:
+            c.close()
+            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
+        except StorageError:
+            c.close()
+            raise
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -261,6 +269,7 @@ class SQLiteStorage:
 
     # -- doctors and instances ------------------------------------------------------------------
     def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
+        check_doctor_batch(doctors)
         present: list[str] = []
         with self._write() as c:
             for start in range(0, len(doctors), CHUNK):

@@ -1,0 +1,439 @@
+"""The storage contract: one suite, every backend (memory, SQLite, PostgreSQL).
+
+Each test opens a fresh store with ``open_storage(url)`` and talks to it only
+through the ``Storage`` protocol, so a backend passes exactly when it keeps
+the contract the engine relies on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from renew_fsm.idcard import make
+from renew_fsm.model import Doctor, Instance, Record
+from renew_fsm.rules.policy import ExemptionReason
+from renew_fsm.storage import ConflictError, Storage, StorageError, open_storage
+from renew_fsm.storage.base import SCHEMA_VERSION
+from renew_fsm.world import Agency, Institution, Region
+
+CYCLE = "guangxi-2019-2020"
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Storage]:
+    s = open_storage(url)
+    yield s
+    s.close()
+
+
+def doc(did: str, institution: str = "H1", name: str | None = None, serial: int = 1) -> Doctor:
+    born = dt.date(1970, 3, 15)
+    return Doctor(
+        did, institution, name or f"医师{did}", make("450103", born, serial), "physician", born,
+        dt.date(2000, 9, 1), "good", {"phone": "1380000"},
+    )
+
+
+def rec(doctor: str, seq: int, event: str = "enroll", key: str | None = None, cycle: str = CYCLE) -> Record:
+    return Record(
+        cycle, doctor, seq, event, f"s{seq - 1}", f"s{seq}", "institution", "H1",
+        f"2021-04-20T09:{seq:02d}:00+08:00", f'{{"n":{seq}}}', "2021.1", f"hash-{doctor}-{seq}", key,
+    )
+
+
+def moved(inst: Instance, seq: int, **changes: object) -> Instance:
+    return attrs.evolve(inst, state=f"s{seq}", version=seq, head=f"hash-{inst.doctor}-{seq}", **changes)
+
+
+def seeded(store: Storage, *ids: str) -> dict[str, Instance]:
+    assert store.put_doctors([doc(d, serial=i) for i, d in enumerate(ids, 1)], CYCLE) == []
+    loaded = store.load(CYCLE, list(ids))
+    return {d: loaded[d][0] for d in ids}
+
+
+def snapshot(store: Storage, ids: list[str]) -> tuple[object, ...]:
+    """Everything ``commit`` may touch, to compare before and after a refused write."""
+    loaded = store.load(CYCLE, ids)
+    return (
+        {d: loaded[d][0] for d in loaded},
+        {d: store.history(CYCLE, d) for d in ids},
+        list(store.all_history(CYCLE)),
+    )
+
+
+# -- settings and the world ------------------------------------------------------------------
+
+
+def test_meta_is_a_key_value_store(store: Storage) -> None:
+    assert store.get_meta("clock") is None
+    store.set_meta("clock", "2021-04-20T09:00:00+08:00")
+    assert store.get_meta("clock") == "2021-04-20T09:00:00+08:00"
+    store.set_meta("clock", "2021-06-01T09:00:00+08:00")
+    assert store.get_meta("clock") == "2021-06-01T09:00:00+08:00"
+    assert store.get_meta("other") is None
+
+
+def test_every_world_write_bumps_the_world_version(store: Storage) -> None:
+    seen = [store.world_version()]
+    store.put_region(Region("GX", "province", "广西"))
+    seen.append(store.world_version())
+    store.put_region(Region("NN", "city", "南宁", "GX"))
+    seen.append(store.world_version())
+    store.put_institution(Institution("H1", "NN", "医院1"))
+    seen.append(store.world_version())
+    store.put_agency(Agency("A1", "NN", "考核机构", frozenset({"H1"})))
+    seen.append(store.world_version())
+    store.put_policy(CYCLE, "2021.1", "policy text")
+    seen.append(store.world_version())
+    store.put_exemption_reason(CYCLE, "r1", ExemptionReason("理由", True))
+    seen.append(store.world_version())
+    store.seed_exemption_reasons(CYCLE, {"r2": ExemptionReason("理由2", True)})
+    seen.append(store.world_version())
+    assert seen == sorted(set(seen)), f"each write must raise the version: {seen}"
+    assert store.set_meta("clock", "x") is None and store.world_version() == seen[-1]  # the clock is not the world
+
+    rows = store.load_world(CYCLE)
+    assert rows.version == seen[-1]
+    assert sorted(rows.regions, key=lambda r: r.id) == [
+        Region("GX", "province", "广西"),
+        Region("NN", "city", "南宁", "GX"),
+    ]
+    assert rows.institutions == [Institution("H1", "NN", "医院1")]
+    assert rows.agencies == [Agency("A1", "NN", "考核机构", frozenset({"H1"}))]
+    assert rows.policy_text == "policy text"
+
+
+def test_world_rows_are_replaced_when_put_again(store: Storage) -> None:
+    store.put_region(Region("NN", "city", "南宁"))
+    store.put_region(Region("NN", "city", "南宁市"))
+    for i in ("H1", "H2", "H3"):
+        store.put_institution(Institution(i, "NN", i))
+    store.put_institution(Institution("H1", "NN", "改名", "industry_org"))
+    store.put_agency(Agency("A1", "NN", "考核机构", frozenset({"H1", "H2"})))
+    store.put_agency(Agency("A1", "NN", "考核机构", frozenset({"H3"})))
+    rows = store.load_world(None)
+    assert rows.regions == [Region("NN", "city", "南宁市")]
+    assert Institution("H1", "NN", "改名", "industry_org") in rows.institutions
+    assert len(rows.institutions) == 3
+    # Assignments are replaced, not merged.
+    assert rows.agencies == [Agency("A1", "NN", "考核机构", frozenset({"H3"}))]
+    store.put_agency(Agency("A1", "NN", "考核机构"))
+    assert store.load_world(None).agencies == [Agency("A1", "NN", "考核机构", frozenset())]
+
+
+def test_policies_are_kept_by_id_and_version(store: Storage) -> None:
+    assert store.load_world(None).policy_text is None
+    assert store.policy_text(CYCLE, "2021.1") is None
+    store.put_policy(CYCLE, "2021.1", "first")
+    store.put_policy(CYCLE, "2021.2", "second")
+    assert store.policy_text(CYCLE, "2021.1") == "first"
+    assert store.policy_text(CYCLE, "2021.2") == "second"
+    assert store.get_meta("policy") == f"{CYCLE}@2021.2"
+    assert store.load_world(CYCLE).policy_text == "second"
+    store.put_policy(CYCLE, "2021.1", "first again")
+    assert store.get_meta("policy") == f"{CYCLE}@2021.1"
+    assert store.load_world(CYCLE).policy_text == "first again"
+
+
+def test_seeding_exemption_reasons_keeps_what_the_province_changed(store: Storage) -> None:
+    store.seed_exemption_reasons(CYCLE, {"a": ExemptionReason("甲", True), "b": ExemptionReason("乙", True)})
+    store.put_exemption_reason(CYCLE, "a", ExemptionReason("甲（已关闭）", False))
+    # Loading the policy again seeds again: insert-or-ignore leaves "a" as the province set it.
+    store.seed_exemption_reasons(CYCLE, {"a": ExemptionReason("甲", True), "c": ExemptionReason("丙", True)})
+    reasons = store.load_world(CYCLE).reasons
+    assert reasons == {
+        "a": ExemptionReason("甲（已关闭）", False),
+        "b": ExemptionReason("乙", True),
+        "c": ExemptionReason("丙", True),
+    }
+    # put is an upsert; the lists are per cycle.
+    store.put_exemption_reason(CYCLE, "a", ExemptionReason("甲", True))
+    assert store.load_world(CYCLE).reasons["a"] == ExemptionReason("甲", True)
+    assert store.load_world("another-cycle").reasons == {}
+    store.seed_exemption_reasons(CYCLE, {})
+    assert len(store.load_world(CYCLE).reasons) == 3
+
+
+# -- doctors and instances --------------------------------------------------------------------
+
+
+def test_put_doctors_inserts_doctors_and_their_instances(store: Storage) -> None:
+    assert store.put_doctors([doc("D1", serial=1), doc("D2", serial=2)], CYCLE) == []
+    assert store.get_doctor("D1") == doc("D1", serial=1)
+    assert store.get_doctor("D1").profile == {"phone": "1380000"}  # type: ignore[union-attr]
+    assert store.get_doctor("D9") is None
+    loaded = store.load(CYCLE, ["D1", "D2"])
+    assert loaded["D2"] == (Instance("D2", CYCLE), doc("D2", serial=2))
+    assert store.instance_ids(CYCLE) == ["D1", "D2"]
+
+
+def test_putting_the_same_doctor_again_reports_it_present(store: Storage) -> None:
+    store.put_doctors([doc("D1")], CYCLE)
+    before = store.world_version()
+    assert store.put_doctors([doc("D1"), doc("D2", serial=2)], CYCLE) == ["D1"]
+    assert store.get_doctor("D2") == doc("D2", serial=2)
+    assert store.instance_ids(CYCLE) == ["D1", "D2"]
+    assert store.world_version() == before  # doctors are not the cached world
+
+
+def test_a_doctor_with_other_details_is_a_conflict_and_the_whole_batch_is_refused(store: Storage) -> None:
+    store.put_doctors([doc("D1")], CYCLE)
+    changed = doc("D1", name="另一个人")
+    with pytest.raises(ConflictError):
+        store.put_doctors([changed], CYCLE)
+    assert store.get_doctor("D1") == doc("D1")
+    # All or nothing: the new doctors of a batch with one conflicting doctor are not inserted either.
+    with pytest.raises(ConflictError):
+        store.put_doctors([doc("D2", serial=2), changed, doc("D3", serial=3)], CYCLE)
+    assert store.get_doctor("D2") is None and store.get_doctor("D3") is None
+    assert store.instance_ids(CYCLE) == ["D1"]
+    assert store.load(CYCLE, ["D2", "D3"]) == {}
+
+
+def test_a_batch_naming_one_doctor_twice_with_other_details_is_a_conflict(store: Storage) -> None:
+    with pytest.raises(ConflictError):
+        store.put_doctors([doc("D1"), doc("D2", serial=2), doc("D1", name="另一个人")], CYCLE)
+    assert store.get_doctor("D1") is None and store.get_doctor("D2") is None
+    assert store.instance_ids(CYCLE) == []
+    # The same doctor twice with the same details is harmless.
+    assert store.put_doctors([doc("D1"), doc("D1")], CYCLE) == []
+    assert store.instance_ids(CYCLE) == ["D1"]
+
+
+def test_doctors_put_before_a_cycle_get_instances_from_ensure_instances(store: Storage) -> None:
+    store.put_doctors([doc("D1", serial=1), doc("D2", serial=2)], None)
+    assert store.instance_ids(CYCLE) == []
+    assert store.cycles() == []
+    assert store.ensure_instances(CYCLE) == 2
+    assert store.ensure_instances(CYCLE) == 0
+    assert store.instance_ids(CYCLE) == ["D1", "D2"]
+    assert store.load(CYCLE, ["D1"])["D1"][0] == Instance("D1", CYCLE)
+    # A doctor who already has an instance keeps it as it is.
+    inst = store.load(CYCLE, ["D1"])["D1"][0]
+    store.commit([(0, moved(inst, 1))], [rec("D1", 1)])
+    store.put_doctors([doc("D3", serial=3)], CYCLE)
+    assert store.ensure_instances(CYCLE) == 0
+    assert store.load(CYCLE, ["D1"])["D1"][0].version == 1
+
+
+def test_load_returns_only_the_instances_that_exist(store: Storage) -> None:
+    seeded(store, "D1", "D2")
+    loaded = store.load(CYCLE, ["D2", "NOPE", "D1", "D2"])
+    assert sorted(loaded) == ["D1", "D2"]
+    assert store.load(CYCLE, []) == {}
+    assert store.load("another-cycle", ["D1"]) == {}
+
+
+def test_an_instance_round_trips_every_field(store: Storage) -> None:
+    inst = seeded(store, "D1")["D1"]
+    full = moved(
+        inst, 1,
+        flags=frozenset({"suspected", "published", "humanities_exempt"}),
+        reason="humanities", program="general", condition="good_record_5y", work_performance="pass",
+        ethics="fail", exemption_reason="residency_training", humanities_attempts=3, humanities_best=59.5,
+        business_attempts=1, business_best=55.0, reexam_attempts=1, reexam_best=61.25,
+        deferred_from="general.testing", suspended_on=dt.date(2021, 7, 1), suspension_months=6,
+        finding="cheating",
+    )
+    store.commit([(0, full)], [rec("D1", 1)])
+    assert store.load(CYCLE, ["D1"])["D1"][0] == full
+    assert store.scan(CYCLE, None, None, 10)[0][0] == full
+
+
+# -- commit ---------------------------------------------------------------------------------------
+
+
+def test_commit_writes_instances_and_records_together(store: Storage) -> None:
+    insts = seeded(store, "D1", "D2")
+    store.commit(
+        [(0, moved(insts["D1"], 2)), (0, moved(insts["D2"], 1))],
+        [rec("D1", 1), rec("D1", 2), rec("D2", 1)],
+    )
+    loaded = store.load(CYCLE, ["D1", "D2"])
+    assert loaded["D1"][0] == moved(insts["D1"], 2)
+    assert loaded["D2"][0].version == 1
+    assert store.history(CYCLE, "D1") == [rec("D1", 1), rec("D1", 2)]
+    assert store.history(CYCLE, "D2") == [rec("D2", 1)]
+
+
+def test_a_stale_version_writes_nothing_at_all(store: Storage) -> None:
+    insts = seeded(store, "D1", "D2")
+    store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1)])
+    before = snapshot(store, ["D1", "D2"])
+    with pytest.raises(ConflictError):
+        # D2's update is fine, D1's was read at version 0 but is at 1 now.
+        store.commit([(0, moved(insts["D2"], 1)), (0, moved(insts["D1"], 1))], [rec("D2", 1), rec("D1", 2)])
+    assert snapshot(store, ["D1", "D2"]) == before
+    with pytest.raises(ConflictError):
+        store.commit([(5, moved(insts["D2"], 6))], [rec("D2", 6)])
+    assert snapshot(store, ["D1", "D2"]) == before
+
+
+def test_an_update_of_a_missing_instance_is_a_conflict(store: Storage) -> None:
+    seeded(store, "D1")
+    with pytest.raises(ConflictError):
+        store.commit([(0, moved(Instance("GHOST", CYCLE), 1))], [rec("GHOST", 1)])
+    assert store.history(CYCLE, "GHOST") == []
+    assert store.load(CYCLE, ["GHOST"]) == {}
+
+
+def test_a_duplicate_history_record_is_a_conflict(store: Storage) -> None:
+    insts = seeded(store, "D1", "D2")
+    store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1)])
+    before = snapshot(store, ["D1", "D2"])
+    with pytest.raises(ConflictError):
+        store.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1), rec("D1", 1, event="other")])
+    assert snapshot(store, ["D1", "D2"]) == before
+    with pytest.raises(ConflictError):  # twice in one batch
+        store.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1), rec("D2", 1, event="other")])
+    assert snapshot(store, ["D1", "D2"]) == before
+
+
+def test_an_idempotency_key_is_used_once_per_instance(store: Storage) -> None:
+    insts = seeded(store, "D1", "D2")
+    store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1, key="k1")])
+    assert store.find_idempotent(CYCLE, "D1", "k1") == rec("D1", 1, key="k1")
+    assert store.find_idempotent(CYCLE, "D1", "k2") is None
+    assert store.find_idempotent(CYCLE, "D2", "k1") is None
+    before = snapshot(store, ["D1", "D2"])
+    with pytest.raises(ConflictError):
+        store.commit([(1, moved(insts["D1"], 2))], [rec("D1", 2, key="k1")])
+    assert snapshot(store, ["D1", "D2"]) == before
+    with pytest.raises(ConflictError):  # twice in one batch
+        store.commit([(0, moved(insts["D2"], 2))], [rec("D2", 1, key="k9"), rec("D2", 2, key="k9")])
+    assert snapshot(store, ["D1", "D2"]) == before
+    # The same key on another doctor, and records without a key, are fine.
+    store.commit([(0, moved(insts["D2"], 2))], [rec("D2", 1, key="k1"), rec("D2", 2)])
+    assert store.find_idempotent(CYCLE, "D2", "k1") == rec("D2", 1, key="k1")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def test_history_is_ordered_by_seq(store: Storage) -> None:
+    inst = seeded(store, "D1")["D1"]
+    for seq in range(1, 13):  # past 9, so text ordering would be wrong
+        store.commit([(seq - 1, moved(inst, seq))], [rec("D1", seq)])
+    assert [r.seq for r in store.history(CYCLE, "D1")] == list(range(1, 13))
+    assert store.history(CYCLE, "D9") == []
+    assert store.history("another-cycle", "D1") == []
+
+
+def test_scan_filters_by_state_and_pages_by_doctor_id(store: Storage) -> None:
+    ids = [f"D{i:02d}" for i in range(1, 12)]
+    insts = seeded(store, *ids)
+    odd = [insts[d] for i, d in enumerate(ids) if i % 2]
+    store.commit([(0, moved(inst, 1)) for inst in odd], [rec(inst.doctor, 1) for inst in odd])
+
+    def pages(states: list[str] | None, size: int) -> list[list[str]]:
+        out, after = [], None
+        while page := store.scan(CYCLE, states, after, size):
+            assert all(len(p) == 2 and p[1].id == p[0].doctor for p in page)
+            out.append([inst.doctor for inst, _ in page])
+            after = page[-1][0].doctor
+        return out
+
+    assert pages(None, 4) == [ids[0:4], ids[4:8], ids[8:11]]
+    assert pages(["s1"], 2) == [["D02", "D04"], ["D06", "D08"], ["D10"]]
+    assert pages(["not_enrolled"], 100) == [[d for i, d in enumerate(ids) if i % 2 == 0]]
+    assert pages(["not_enrolled", "s1"], 100) == [ids]
+    assert pages(["qualified"], 100) == []
+    assert store.scan(CYCLE, None, "D10", 5)[0][0].doctor == "D11"
+    assert store.scan(CYCLE, None, "D11", 5) == []
+    assert store.scan(CYCLE, None, None, 1)[0][1] == doc("D01", serial=1)
+
+
+def test_instance_ids_and_cycles(store: Storage) -> None:
+    store.put_doctors([doc("D2", serial=2), doc("D1", serial=1)], CYCLE)
+    store.ensure_instances("zz-next-cycle")
+    assert store.instance_ids(CYCLE) == ["D1", "D2"]
+    assert store.instance_ids("zz-next-cycle") == ["D1", "D2"]
+    assert store.instance_ids("nope") == []
+    assert store.cycles() == [CYCLE, "zz-next-cycle"]
+
+
+def test_all_history_is_grouped_by_doctor_in_seq_order(store: Storage) -> None:
+    insts = seeded(store, "D2", "D1", "D3")
+    # Interleave the writes so insertion order is not the answer.
+    for seq in (1, 2, 3):
+        for d in ("D3", "D1"):
+            store.commit([(seq - 1, moved(insts[d], seq))], [rec(d, seq)])
+    store.ensure_instances("zz-next-cycle")
+    store.commit([(0, moved(Instance("D2", "zz-next-cycle"), 1))], [rec("D2", 1, cycle="zz-next-cycle")])
+    got = [(r.doctor, r.seq) for r in store.all_history(CYCLE)]
+    assert got == [("D1", 1), ("D1", 2), ("D1", 3), ("D3", 1), ("D3", 2), ("D3", 3)]
+    assert [(r.doctor, r.cycle) for r in store.all_history("zz-next-cycle")] == [("D2", "zz-next-cycle")]
+    assert list(store.all_history("nope")) == []
+
+
+# -- the SQLite schema ----------------------------------------------------------------------------
+
+
+def test_a_sqlite_file_from_a_newer_renew_fsm_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    open_storage(str(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StorageError, match="schema version"):
+        open_storage(str(path))
+    # Refusing did not downgrade the file.
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert row == (str(SCHEMA_VERSION + 1),)
+
+
+def test_reopening_a_sqlite_file_keeps_its_data(tmp_path: Path) -> None:
+    path = str(tmp_path / "keep.db")
+    s = open_storage(path)
+    s.put_region(Region("GX", "province", "广西"))
+    s.put_doctors([doc("D1")], CYCLE)
+    inst = s.load(CYCLE, ["D1"])["D1"][0]
+    s.commit([(0, moved(inst, 1))], [rec("D1", 1, key="k")])
+    version = s.world_version()
+    s.close()
+    # Opening an up-to-date file writes nothing (a second connection keeps the WAL alive to look at).
+    keeper = open_storage(path)
+    files = [Path(path), Path(path + "-wal")]
+    image = [f.read_bytes() for f in files]
+    open_storage(path).close()
+    assert [f.read_bytes() for f in files] == image, "opening an up-to-date file must not write to it"
+    keeper.close()
+    for _ in range(2):  # the migrations run again on every open and change nothing
+        s = open_storage(path)
+        assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert s.world_version() == version
+        assert s.load_world(None).regions == [Region("GX", "province", "广西")]
+        assert s.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 1)
+        assert s.history(CYCLE, "D1") == [rec("D1", 1, key="k")]
+        with pytest.raises(ConflictError):
+            s.commit([(1, moved(inst, 2))], [rec("D1", 2, key="k")])  # the unique index survived
+        s.close()
+
+
+def test_sqlite_url_forms(tmp_path: Path) -> None:
+    path = tmp_path / "url.db"
+    s = open_storage(f"sqlite:///{path}")
+    s.set_meta("k", "v")
+    s.close()
+    s = open_storage(str(path))
+    assert s.get_meta("k") == "v"
+    s.close()
+    mem = open_storage(":memory:")
+    mem.set_meta("k", "v")
+    assert mem.get_meta("k") == "v"
+    mem.close()
+
+
+def test_an_unopenable_sqlite_path_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError):
+        open_storage(str(tmp_path / "no" / "such" / "dir" / "x.db"))
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database, just text" * 100)
+    with pytest.raises(StorageError):
+        open_storage(str(garbage))
