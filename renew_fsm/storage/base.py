@@ -85,6 +85,9 @@ class Storage(Protocol):
         ...
 
     def cycles(self) -> list[str]: ...
+    def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
+        """(institution, state, program, reason, count): every statistic is a sum over these."""
+        ...
 
 
 # -- row shapes shared by the SQL backends ------------------------------------------------

@@ -183,3 +183,12 @@ class MemoryStorage:
 
     def cycles(self) -> list[str]:
         return sorted({c for (c, _) in self.instances})
+
+    def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
+        """(institution, state, program, reason, count) over the cycle: what statistics add up."""
+        counts: dict[tuple[str, str, str | None, str | None], int] = {}
+        for (c, did), inst in self.instances.items():
+            if c == cycle:
+                key = (self.doctors[did].institution, inst.state, inst.program, inst.reason)
+                counts[key] = counts.get(key, 0) + 1
+        return [(*key, n) for key, n in counts.items()]

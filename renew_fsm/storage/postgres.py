@@ -344,3 +344,12 @@ class PostgresStorage:
     def cycles(self) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle").fetchall()
         return [r[0] for r in rows]
+
+    def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
+        """(institution, state, program, reason, count) over the cycle: what statistics add up."""
+        rows = self.conn.execute(
+            "SELECT d.institution, i.state, i.program, i.reason, count(*) FROM instances i "
+            "JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s GROUP BY 1, 2, 3, 4",
+            (cycle,),
+        ).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]

@@ -395,3 +395,12 @@ class SQLiteStorage:
     def cycles(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle")]
+
+    def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
+        """(institution, state, program, reason, count) over the cycle: what statistics add up."""
+        with self._lock:
+            return self.conn.execute(
+                "SELECT d.institution, i.state, i.program, i.reason, count(*) FROM instances i "
+                "JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? GROUP BY 1, 2, 3, 4",
+                (cycle,),
+            ).fetchall()
