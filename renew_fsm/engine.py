@@ -9,7 +9,7 @@ the two cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +178,32 @@ class Engine:
             accepted += self._run(chunk)
         return accepted
 
-    def _run(self, plans: Sequence[tuple[str, Plan]]) -> int:
+    def drive_states(
+        self, states: Sequence[str], make_plan: Callable[[Instance, Doctor], Plan], *, batch: int = BATCH,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """A plan for every instance now in ``states``, made from the instance as read; accepted events.
+
+        Streams the cycle in doctor-id pages of ``batch``: each page is read
+        once, driven, and committed in one transaction before the next is read.
+        ``progress(doctors, accepted)`` is called after each page.
+        """
+        accepted, after = 0, None
+        while page := self.storage.scan(self.cycle, states, after, batch):
+            after = page[-1][0].doctor
+            loaded = {doc.id: (inst, doc) for inst, doc in page}
+            done = self._run([(doc.id, make_plan(inst, doc)) for inst, doc in page], loaded)
+            accepted += done
+            if progress:
+                progress(len(page), done)
+        return accepted
+
+    def _run(self, plans: Sequence[tuple[str, Plan]], loaded: dict[str, tuple[Instance, Doctor]] | None = None) -> int:
         """Load the plans' doctors at once, decide their commands in order, commit once."""
         world = self.world()
         policy = world.policy
-        loaded = self.storage.load(policy.id, [d for d, _ in plans]) if policy else {}
+        if loaded is None:
+            loaded = self.storage.load(policy.id, [d for d, _ in plans]) if policy else {}
         current: dict[str, Instance] = {}
         read_versions: dict[str, int] = {}
         records: list[Record] = []

@@ -192,3 +192,6 @@ class MemoryStorage:
                 key = (self.doctors[did].institution, inst.state, inst.program, inst.reason)
                 counts[key] = counts.get(key, 0) + 1
         return [(*key, n) for key, n in counts.items()]
+
+    def count_history(self, cycle: str) -> int:
+        return sum(len(records) for (c, _), records in self.records.items() if c == cycle)

@@ -353,3 +353,6 @@ class PostgresStorage:
             (cycle,),
         ).fetchall()
         return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def count_history(self, cycle: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM history WHERE cycle = %s", (cycle,)).fetchone()[0]  # type: ignore[index]

@@ -404,3 +404,7 @@ class SQLiteStorage:
                 "JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? GROUP BY 1, 2, 3, 4",
                 (cycle,),
             ).fetchall()
+
+    def count_history(self, cycle: str) -> int:
+        with self._lock:
+            return self.conn.execute("SELECT count(*) FROM history WHERE cycle = ?", (cycle,)).fetchone()[0]
