@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
 from ..errors import Refused
 from ..rules.policy import PolicyError
 from ..storage import StorageError
@@ -18,33 +16,22 @@ from ..storage import StorageError
 # Each module adds its commands to ``app``.
 from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401
+from . import simulate as _simulate  # noqa: F401
 from . import store as _store  # noqa: F401
 from .common import app, console, err
 
 
 def main() -> None:
+    """Usage errors are click's (exit 2); our refusals and bad files end here (exit 1)."""
     try:
-        app(standalone_mode=False)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", None)
-        sys.exit(code if code is not None else getattr(exc, "code", 0))
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
+        app()
     except Refused as refused:
         rule = f" [{refused.rule}]" if refused.rule else ""
-        err.print(f"refused: {refused.code}{rule}: {refused.message}")
+        err.print(f"refused: {refused.code}{rule}: {refused.message}", markup=False)
         sys.exit(1)
     except (PolicyError, StorageError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         sys.exit(1)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 __all__ = ["app", "console", "main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from rich.console import Console
@@ -16,7 +17,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)
+#: Piped output gets room for the wide statistics tables instead of 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DB = os.environ.get("RENEW_FSM_DB", "renew-fsm.db")

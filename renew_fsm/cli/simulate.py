@@ -1,0 +1,239 @@
+"""``simulate``, ``stats`` and ``notice``: a whole cycle rehearsed, counted and printed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..notice import notice as make_notice
+from ..notice import to_html, to_pdf
+from ..simulate import PHASES, SimulationError
+from ..simulate import simulate as run_simulation
+from ..simulate.profile import ProfileError
+from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
+from .common import DB_HELP, DEFAULT_DB, app, console, err, open_db
+
+DEFAULT_SIM_DB = "renew-fsm-simulation.db"
+#: Stages the terminal shows (the CSV and Excel exports keep every state).
+STAGES = (
+    "未纳入",
+    "报名",
+    "程序评定",
+    "测评/免考",
+    "待评定",
+    "延期",
+    "合格",
+    "不合格",
+    "再次考核",
+    "再次考核合格",
+    "注销注册",
+)
+_FIXED = {
+    "not_enrolled": "未纳入",
+    "qualified": "合格",
+    "unqualified": "不合格",
+    "reexam_passed": "再次考核合格",
+    "registration_cancelled": "注销注册",
+    "deferred": "延期",
+}
+
+
+def _stage(state: str) -> str:
+    """The terminal's stage of a state id."""
+    if state in _FIXED:
+        return _FIXED[state]
+    if state in ("enrolled", "info_submitted", "info_approved", "registered"):
+        return "报名"
+    if state.startswith("deferral."):
+        return "延期"
+    if state.startswith("reexam."):
+        return "再次考核"
+    if state.endswith(".awaiting_grade"):
+        return "待评定"
+    if state.endswith((".testing", ".exemption.applied", ".exemption.institution_approved")):
+        return "测评/免考"
+    return "程序评定"
+
+
+def _progress_table(stats: Stats) -> Table:
+    table = Table(title=f"考核进度统计（按{stats.progress.headers[0][:-2]}）")
+    names = list(STAGES)
+    for column in ["", *names, "合计"]:
+        table.add_column(column, justify="right" if column else "left")
+    states = stats.progress.headers[2:-1]
+    for row in stats.progress.rows:
+        counts = dict.fromkeys(names, 0)
+        for header, n in zip(states, row[2:-1], strict=True):
+            counts[_stage(header.rsplit("（", 1)[1].rstrip("）"))] += n
+        table.add_row(str(row[1]), *(str(counts[n]) if counts[n] else "·" for n in names), str(row[-1]))
+    return table
+
+
+def _results_table(stats: Stats) -> Table:
+    table = Table(title="考核结果统计（按考核程序）")
+    keys = [k for k, _ in OUTCOMES]
+    shown = [(k, zh) for k, zh in OUTCOMES if any(stats.by_program.get(p, {}).get(k) for p in stats.by_program)]
+    for column in ["考核程序", "人数", *(zh for _, zh in shown)]:
+        table.add_column(column, justify="left" if column == "考核程序" else "right")
+    for program, counts in stats.by_program.items():
+        table.add_row(program, str(sum(counts.values())), *(str(counts.get(k, 0)) for k, _ in shown))
+    assert set(keys) >= {k for k, _ in shown}
+    return table
+
+
+@app.command()
+def simulate(
+    doctors: Annotated[int, typer.Option(help="Number of synthetic doctors")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cycle")] = 7,
+    policy: Annotated[str, typer.Option(help="A shipped policy name or a TOML file")] = "guangxi-2019-2020",
+    profile: Annotated[Path | None, typer.Option(help="Behaviour profile (TOML); default: the shipped one")] = None,
+    db: Annotated[str | None, typer.Option(help=f"Database (default: a fresh {DEFAULT_SIM_DB})")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted simulation in --db")] = False,
+    replace: Annotated[bool, typer.Option(help="Delete an existing SQLite --db file first")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object")] = False,
+    batch: Annotated[int, typer.Option(help="Doctors per transaction")] = 2000,
+    stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
+) -> None:
+    """Play one province's cycle end to end and show the progress and result screens."""
+    if stop_after is not None and stop_after not in {p.name for p in PHASES}:
+        raise typer.BadParameter(f"--stop-after is one of {', '.join(p.name for p in PHASES)}")
+    url = db or DEFAULT_SIM_DB
+    if (db is None or replace) and not resume and not url.startswith(("postgres", "memory:")) and url != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(url + suffix):
+                os.remove(url + suffix)
+    engine = open_db(url)
+    columns = (
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.fields[events]:>10,} events"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=as_json, disable=as_json) as bar:
+            tasks: dict[str, int] = {}
+            phase_zh = {p.name: p.zh for p in PHASES} | {"setup": "建立模拟省份"}
+
+            def report(phase: str, seen: int, accepted: int) -> None:
+                if phase not in tasks:
+                    total = doctors if phase in ("setup", "registration") else None
+                    tasks[phase] = bar.add_task(f"{phase_zh.get(phase, phase)} {phase}", total=total, events=0)
+                task = tasks[phase]
+                bar.update(task, advance=seen, events=bar.tasks[task].fields["events"] + accepted)
+
+            result = run_simulation(
+                engine,
+                doctors,
+                seed,
+                policy,
+                profile,
+                resume=resume,
+                batch=batch,
+                progress=report,
+                stop_after=stop_after,
+            )
+    except (SimulationError, ProfileError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.close()
+    if as_json:
+        print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+        return
+    console.print(_progress_table(result.stats))
+    console.print(_results_table(result.stats))
+    rate = result.transitions / result.seconds if result.seconds else 0
+    console.print(
+        f"{result.doctors:,} doctors, {result.transitions:,} accepted events in {result.seconds:.1f} s "
+        f"({rate:,.0f}/s) → {url}"
+    )
+    if result.refusals:
+        err.print(f"[yellow]{result.refusals} unplanned refusal(s), e.g.:[/yellow]")
+        for sample in result.samples[:5]:
+            err.print(f"  {sample}", markup=False)
+    console.print(f"Next: renew-fsm stats --db {url} --format xlsx --out stats.xlsx; renew-fsm verify --db {url}")
+
+
+@app.command()
+def stats(
+    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
+    by: Annotated[str, typer.Option(help=f"Group by: {', '.join(LEVELS)}")] = "city",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, xlsx or json")] = "table",
+    out: Annotated[
+        Path | None, typer.Option(help="Write here (xlsx: the workbook; csv: <stem>.progress.csv …)")
+    ] = None,
+) -> None:
+    """The progress (考核进度统计) and result (考核结果统计) statistics of a database."""
+    if by not in LEVELS:
+        raise typer.BadParameter(f"--by is one of {', '.join(LEVELS)}")
+    if format not in ("table", "csv", "xlsx", "json"):
+        raise typer.BadParameter("--format is table, csv, xlsx or json")
+    engine = open_db(db)
+    try:
+        figures = compute(engine, by=by)
+    finally:
+        engine.close()
+    if format == "table":
+        console.print(_progress_table(figures))
+        console.print(_results_table(figures))
+    elif format == "json":
+        payload = figures.summary() | {
+            "progress": _sheet_dict(figures.progress),
+            "results": _sheet_dict(figures.results),
+        }
+        text = json.dumps(payload, ensure_ascii=False, indent=2)
+        _write_or_print(out, text)
+    elif format == "csv":
+        if out is None:
+            for sheet in (figures.progress, figures.results):
+                print(f"# {sheet.title}\n{to_csv(sheet)}")
+        else:
+            for sheet, tag in ((figures.progress, "progress"), (figures.results, "results")):
+                path = out.with_name(f"{out.stem}.{tag}.csv")
+                path.write_text(to_csv(sheet), encoding="utf-8-sig")
+                console.print(f"wrote {path}")
+    else:
+        path = out or Path("stats.xlsx")
+        to_xlsx(figures, path)
+        console.print(f"wrote {path} (sheets: {figures.progress.title}, {figures.results.title})")
+
+
+def _sheet_dict(sheet: Sheet) -> dict[str, object]:
+    return {"title": sheet.title, "headers": sheet.headers, "rows": sheet.rows}
+
+
+def _write_or_print(out: Path | None, text: str) -> None:
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def notice(
+    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
+    out: Annotated[Path | None, typer.Option(help="Write here; .pdf for a PDF, else HTML")] = None,
+) -> None:
+    """The result notice (考核结果通知书) of a doctor with a final result, as HTML or PDF."""
+    engine = open_db(db)
+    try:
+        content = make_notice(engine, doctor)
+    finally:
+        engine.close()
+    if out is not None and out.suffix.lower() == ".pdf":
+        try:
+            out.write_bytes(to_pdf(content))
+        except ImportError:
+            err.print("PDF output needs reportlab: pip install 'renew_fsm[pdf]' (or write .html)")
+            raise typer.Exit(1) from None
+        console.print(f"wrote {out}")
+        return
+    _write_or_print(out, to_html(content))

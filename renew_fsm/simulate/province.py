@@ -1,0 +1,140 @@
+"""A synthetic province: cities, counties, institutions of varied size, agencies, and doctors.
+
+Sizes follow the number of doctors asked for; every name, date and id-card
+number is drawn from the seed, so the same arguments give the same province.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from ..idcard import make
+from ..rules.policy import Policy
+from .dice import Dice, mix, zipf_weights
+from .profile import Profile
+
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建文辉力宁林波斌宇浩凯俊峰颖琳雪梅晨阳鹏飞婷慧"
+CITY_NAMES = [
+    "南宁",
+    "柳州",
+    "桂林",
+    "梧州",
+    "北海",
+    "防城港",
+    "钦州",
+    "贵港",
+    "玉林",
+    "百色",
+    "贺州",
+    "河池",
+    "来宾",
+    "崇左",
+]
+KINDS = ["人民医院", "中医医院", "妇幼保健院", "卫生院", "社区卫生服务中心", "疾病预防控制中心"]
+
+
+def doctor_id(n: int) -> str:
+    return f"D{n:07d}"
+
+
+def layout(doctors: int, profile: Profile) -> tuple[int, int, int]:
+    """(cities, counties, institutions) for a province of ``doctors`` doctors."""
+    p = profile.province
+    institutions = max(3, doctors // max(1, p.doctors_per_institution))
+    counties = max(1, institutions // max(1, p.institutions_per_county))
+    cities = max(1, min(p.max_cities, counties))
+    return cities, counties, institutions
+
+
+def world_commands(doctors: int, seed: int, policy: Policy, profile: Profile) -> list[dict[str, Any]]:
+    """The region, institution and agency commands of the province (SPEC §5 ops)."""
+    cities, counties, institutions = layout(doctors, profile)
+    cmds: list[dict[str, Any]] = [{"op": "region", "id": "P", "level": "province", "name": "模拟省"}]
+    for c in range(cities):
+        name = CITY_NAMES[c] if c < len(CITY_NAMES) else f"第{c + 1}市"
+        cmds.append({"op": "region", "id": f"C{c:02d}", "level": "city", "parent": "P", "name": f"{name}市"})
+    county_city = [k % cities for k in range(counties)]
+    for k in range(counties):
+        cmds.append(
+            {
+                "op": "region",
+                "id": f"C{county_city[k]:02d}-{k:03d}",
+                "level": "county",
+                "parent": f"C{county_city[k]:02d}",
+                "name": f"第{k + 1}区县",
+            }
+        )
+    by_city: dict[int, list[str]] = {c: [] for c in range(cities)}
+    industry: list[str] = []
+    for i in range(institutions):
+        k = i % counties
+        county = f"C{county_city[k]:02d}-{k:03d}"
+        hid = f"H{i:05d}"
+        cmds.append(
+            {
+                "op": "institution",
+                "id": hid,
+                "region": county,
+                "name": f"第{k + 1}区县{KINDS[i % len(KINDS)]}{i}",
+            }
+        )
+        if Dice(seed, i, "industry").chance(profile.province.industry_agency_share):
+            industry.append(hid)
+        else:
+            by_city[county_city[k]].append(hid)
+    for c, members in by_city.items():
+        cmds.append(
+            {
+                "op": "agency",
+                "id": f"A{c:02d}",
+                "region": f"C{c:02d}",
+                "name": f"市{c}考核机构",
+                "assigned": members,
+            }
+        )
+    cmds.append({"op": "agency", "id": "A-IND", "region": "P", "name": "省医师协会（行业组织）", "assigned": industry})
+    return cmds
+
+
+def doctor_commands(
+    doctors: int, seed: int, policy: Policy, profile: Profile, start: int = 0
+) -> Iterator[dict[str, Any]]:
+    """The ``doctor`` commands, streamed: ages, licences, years of practice and records drawn per doctor."""
+    _, _, institutions = layout(doctors, profile)
+    cumulative = list(itertools.accumulate(zipf_weights(institutions)))
+    total = cumulative[-1]
+    end = policy.period.end
+    d = profile.doctors
+    for n in range(start, doctors):
+        dice = Dice(seed, n, "doctor")
+        institution = bisect.bisect_left(cumulative, dice.uniform(0, total))
+        age = dice.triangular(d.age_min, d.age_max + 1, d.age_mode)
+        birth = end - dt.timedelta(days=int(age * 365.25))
+        start_age = dice.uniform(23, 28)
+        since = birth + dt.timedelta(days=int(start_age * 365.25))
+        if since > end:
+            since = end - dt.timedelta(days=30)
+        roll = dice.uniform(0, 1)
+        record = "good" if roll < d.good_record_share else "bad" if roll > 1 - d.bad_record_share else "none"
+        name = SURNAMES[mix(n + seed) % len(SURNAMES)] + GIVEN[mix(n * 7 + seed) % len(GIVEN)]
+        if dice.chance(0.6):
+            name += GIVEN[mix(n * 13 + seed) % len(GIVEN)]
+        yield {
+            "op": "doctor",
+            "id": doctor_id(n),
+            "institution": f"H{min(institution, institutions - 1):05d}",
+            "name": name,
+            "id_card": make("450100", birth, n),
+            "birth_date": birth.isoformat(),
+            "license": "assistant" if dice.chance(d.assistant_share) else "physician",
+            "practice_since": since.isoformat(),
+            "record": record,
+        }

@@ -1,0 +1,221 @@
+"""The manual's statistics screens: 考核进度统计 (progress) and 考核结果统计 (results).
+
+Both are sums over one grouped count from storage (``tally``: institution ×
+state × program × reason), rolled up to the institution, county, city,
+province or agency with the world's tree — one query however large the store.
+The same figures print as a table, CSV or an Excel workbook.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .engine import Engine
+from .machines.graph import Graph
+from .world import World
+
+LEVELS = ("province", "city", "county", "institution", "agency")
+LEVEL_ZH = {"province": "省", "city": "市", "county": "区县", "institution": "卫生机构", "agency": "考核机构"}
+PROGRAM_ZH = {"simple": "简易程序", "general": "一般程序", None: "未选择程序"}
+REASONS = ("work_performance", "ethics", "humanities", "business_level", "absent", "discipline")
+REASON_ZH = {
+    "work_performance": "工作成绩",
+    "ethics": "职业道德",
+    "humanities": "医学人文",
+    "business_level": "业务水平",
+    "absent": "缺考",
+    "discipline": "违纪",
+}
+#: Result columns: (key, Chinese header).
+OUTCOMES = (
+    ("qualified", "合格"),
+    *((f"unqualified:{r}", f"不合格（{REASON_ZH[r]}）") for r in REASONS),
+    ("reexam_pending", "再次考核中"),
+    ("reexam_passed", "再次考核合格"),
+    ("registration_cancelled", "注销注册"),
+    ("in_progress", "考核中"),
+    ("not_enrolled", "未纳入"),
+)
+
+
+def outcome(state: str, reason: str | None) -> str:
+    """Where a doctor stands in the result screen."""
+    if state in ("qualified", "reexam_passed", "registration_cancelled", "not_enrolled"):
+        return state
+    if state == "unqualified":
+        return f"unqualified:{reason}"
+    if state.startswith("reexam."):
+        return "reexam_pending"
+    return "in_progress"
+
+
+@attrs.frozen
+class Sheet:
+    """One statistics table: Chinese headers, rows of values."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+@attrs.frozen
+class Stats:
+    cycle: str
+    by: str
+    taken_at: dt.datetime
+    progress: Sheet
+    results: Sheet
+    #: Whole-cycle figures (the simulation's JSON summary uses them).
+    by_state: dict[str, int]
+    by_outcome: dict[str, int]
+    #: Doctors whose result carries each reason (unqualified, in or after the re-exam).
+    by_reason: dict[str, int]
+    by_program: dict[str, dict[str, int]]
+
+    @property
+    def doctors(self) -> int:
+        return sum(self.by_state.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "doctors": self.doctors,
+            "by_state": self.by_state,
+            "by_outcome": self.by_outcome,
+            "by_reason": self.by_reason,
+            "by_program": self.by_program,
+        }
+
+
+def _groups(world: World, institution: str, by: str) -> list[tuple[str, str]]:
+    """The (id, name) groups an institution's doctors count in at level ``by``."""
+    inst = world.institutions.get(institution)
+    if inst is None:
+        return [(institution, institution)]
+    if by == "institution":
+        return [(inst.id, inst.name or inst.id)]
+    if by == "agency":
+        found = [(a.id, a.name or a.id) for a in world.agencies.values() if institution in a.institutions]
+        return found or [("-", "未指定考核机构")]
+    level = {"county": 0, "city": 1, "province": 2}[by]
+    chain = world.chains.get(inst.region, ())
+    regions = [r for r in chain if world.regions[r].level == by]
+    if not regions and len(chain) > level:
+        regions = [chain[level]]
+    rid = regions[0] if regions else inst.region
+    region = world.regions.get(rid)
+    return [(rid, region.name if region and region.name else rid)]
+
+
+def compute(engine: Engine, by: str = "city") -> Stats:
+    if by not in LEVELS:
+        raise ValueError(f"--by is one of {', '.join(LEVELS)}")
+    world, graph = engine.world(), engine.machine.graph
+    cycle = engine.cycle
+    rows = engine.storage.tally(cycle)
+    agency_index: dict[str, list[tuple[str, str]]] = {}
+    progress: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    results: dict[tuple[str, str, str | None], Counter[str]] = defaultdict(Counter)
+    by_state: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    by_program: dict[str, Counter[str]] = defaultdict(Counter)
+    by_reason: Counter[str] = Counter()
+    for institution, state, program, reason, count in rows:
+        groups = agency_index.get(institution)
+        if groups is None:
+            groups = agency_index[institution] = _groups(world, institution, by)
+        where = outcome(state, reason)
+        for gid, name in groups:
+            progress[(gid, name)][state] += count
+            results[(gid, name, program)][where] += count
+        by_state[state] += count
+        by_outcome[where.split(":")[0]] += count
+        by_program[PROGRAM_ZH[program]][where] += count
+        if reason is not None:
+            by_reason[reason] += count
+    states = _states(graph)
+    label = LEVEL_ZH[by]
+    progress_sheet = Sheet(
+        "考核进度统计",
+        [f"{label}编号", f"{label}名称", *(f"{graph.nodes[s].zh}（{s}）" for s in states), "合计"],
+        [
+            [gid, name, *(counts.get(s, 0) for s in states), sum(counts.values())]
+            for (gid, name), counts in sorted(progress.items())
+        ],
+    )
+    results_sheet = Sheet(
+        "考核结果统计",
+        [f"{label}编号", f"{label}名称", "考核程序", "人数", *(zh for _, zh in OUTCOMES)],
+        [
+            [gid, name, PROGRAM_ZH[program], sum(counts.values()), *(counts.get(key, 0) for key, _ in OUTCOMES)]
+            for (gid, name, program), counts in sorted(results.items(), key=lambda kv: (kv[0][0], str(kv[0][2])))
+        ],
+    )
+    return Stats(
+        cycle,
+        by,
+        dt.datetime.now(dt.UTC),
+        progress_sheet,
+        results_sheet,
+        dict(sorted(by_state.items())),
+        {key: by_outcome.get(key, 0) for key in _outcome_keys()},
+        dict(sorted(by_reason.items())),
+        {p: dict(c) for p, c in sorted(by_program.items())},
+    )
+
+
+def _outcome_keys() -> list[str]:
+    return list(dict.fromkeys(key.split(":")[0] for key, _ in OUTCOMES))
+
+
+def _states(graph: Graph) -> list[str]:
+    """Leaf states in the order the machine file declares them."""
+    return [n.id for n in graph.nodes.values() if n.leaf]
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+def to_csv(sheet: Sheet) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(sheet.headers)
+    writer.writerows(sheet.rows)
+    return buffer.getvalue()
+
+
+def _width(value: Any) -> int:
+    text = str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def to_xlsx(stats: Stats, path: Path) -> None:
+    """One workbook, one sheet per table: Chinese headers, frozen header row, fitted column widths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    for sheet in (stats.progress, stats.results):
+        ws = book.create_sheet(sheet.title)
+        ws.append(sheet.headers)
+        for row in sheet.rows:
+            ws.append(row)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        ws.freeze_panes = "A2"
+        for index, header in enumerate(sheet.headers, 1):
+            longest = max([_width(header), *(_width(r[index - 1]) for r in sheet.rows)])
+            ws.column_dimensions[get_column_letter(index)].width = min(40, max(8, longest + 2))
+    book.properties.title = f"{stats.cycle} 考核统计"
+    book.properties.description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
+    book.save(path)
