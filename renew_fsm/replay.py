@@ -63,10 +63,12 @@ def doctors(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def _decoded(path: Path) -> Iterable[str]:
+    """The file's lines as text; a byte-order mark before the first line (Windows editors
+    write one) is not part of the command."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             try:
-                yield raw.decode("utf-8")
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise ReplayStop(number, "not valid UTF-8") from None
 
