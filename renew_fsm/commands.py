@@ -77,16 +77,23 @@ IDENTITY = ("name", "id_card")
 
 def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     """The event's data, validated; refuses unknown fields unless the event is free-form."""
-    if data is None:
-        data = {}
+    if not data:
+        if data is not None and not isinstance(data, dict):
+            raise bad_input(f"{name}: data must be an object")
+        missing = [p.name for p in event.params if p.required]
+        if missing:
+            raise bad_input(f"{name}: field {missing[0]!r} is required", f"{name}：缺少字段 {missing[0]}")
+        return {}
     if not isinstance(data, dict):
         raise bad_input(f"{name}: data must be an object")
-    try:
-        size = len(json.dumps(data, ensure_ascii=False))
-    except (TypeError, ValueError):
-        raise bad_input(f"{name}: data must be plain JSON values") from None
-    if size > MAX_DATA_BYTES:
-        raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
+    if event.open:
+        # Free-form data is bounded as a whole; declared fields are bounded one by one below.
+        try:
+            size = len(json.dumps(data, ensure_ascii=False))
+        except (TypeError, ValueError):
+            raise bad_input(f"{name}: data must be plain JSON values") from None
+        if size > MAX_DATA_BYTES:
+            raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
     out = dict(data)
     declared = {p.name for p in event.params}
     for param in event.params:

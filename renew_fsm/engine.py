@@ -179,7 +179,11 @@ class Engine:
         return accepted
 
     def drive_states(
-        self, states: Sequence[str], make_plan: Callable[[Instance, Doctor], Plan], *, batch: int = BATCH,
+        self,
+        states: Sequence[str],
+        make_plan: Callable[[Instance, Doctor], Plan],
+        *,
+        batch: int = BATCH,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """A plan for every instance now in ``states``, made from the instance as read; accepted events.
@@ -220,8 +224,14 @@ class Engine:
         return len(records)
 
     def _decide(
-        self, cmd: Fire, world: World, policy: Policy | None, loaded: dict[str, tuple[Instance, Doctor]],
-        current: dict[str, Instance], read_versions: dict[str, int], records: list[Record],
+        self,
+        cmd: Fire,
+        world: World,
+        policy: Policy | None,
+        loaded: dict[str, tuple[Instance, Doctor]],
+        current: dict[str, Instance],
+        read_versions: dict[str, int],
+        records: list[Record],
     ) -> View | Refused:
         """One command on the batch's in-memory instances: the view after it, or the refusal."""
         try:
@@ -237,11 +247,17 @@ class Engine:
                 return View.of(before)
             data = self._check(cmd, pair[1])
             at = self._aware(cmd.at, policy)
-            after, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
+            changes, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
         except Refused as refused:
             return refused
         new, record = advance(
-            before, after, step, cmd.actor, dumps(data), at.astimezone(policy.tz).isoformat(), policy.version,
+            before,
+            changes,
+            step,
+            cmd.actor,
+            dumps(data),
+            at.astimezone(policy.tz).isoformat(),
+            policy.version,
             cmd.idempotency_key,
         )
         read_versions.setdefault(cmd.doctor, before.version)

@@ -7,6 +7,7 @@ flag and counter the rules need, so that no rule ever scans history.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from typing import Any
 
 import attrs
@@ -77,6 +78,21 @@ class Instance:
     head: str = ""
 
 
+INSTANCE_FIELDS = tuple(f.name for f in attrs.fields(Instance))
+_INDEX = {name: i for i, name in enumerate(INSTANCE_FIELDS)}
+instance_values = operator.attrgetter(*INSTANCE_FIELDS)
+
+
+def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
+    """``attrs.evolve`` for the hot path: an instance changes a few fields per event."""
+    if not changes:
+        return inst
+    values = list(instance_values(inst))
+    for name, value in changes.items():
+        values[_INDEX[name]] = value
+    return Instance(*values)
+
+
 #: Instance fields that a history replay rebuilds (everything but the identity and the chain head).
 STATE_FIELDS = tuple(f.name for f in attrs.fields(Instance) if f.name not in ("doctor", "cycle", "head"))
 
@@ -111,21 +127,55 @@ class Record:
     idempotency_key: str | None = None
 
 
-@attrs.frozen
 class View:
-    """What callers see of an instance (SPEC §6)."""
+    """What callers see of an instance (SPEC §6): state, reason, flags, version.
 
-    doctor: str
-    state: str
-    reason: str | None
-    flags: tuple[str, ...]
-    version: int
-    cycle: str
-    instance: Instance = attrs.field(repr=False, eq=False)
+    A thin window on the instance, made for every accepted event, so it
+    computes its fields only when read.
+    """
 
-    @classmethod
-    def of(cls, inst: Instance) -> View:
-        return cls(inst.doctor, inst.state, inst.reason, tuple(sorted(inst.flags)), inst.version, inst.cycle, inst)
+    __slots__ = ("instance",)
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+
+    of = classmethod(lambda cls, inst: cls(inst))
+
+    @property
+    def doctor(self) -> str:
+        return self.instance.doctor
+
+    @property
+    def cycle(self) -> str:
+        return self.instance.cycle
+
+    @property
+    def state(self) -> str:
+        return self.instance.state
+
+    @property
+    def reason(self) -> str | None:
+        return self.instance.reason
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(sorted(self.instance.flags))
+
+    @property
+    def version(self) -> int:
+        return self.instance.version
 
     def as_dict(self) -> dict[str, Any]:
         return {"state": self.state, "reason": self.reason, "flags": list(self.flags), "version": self.version}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, View) and self.instance == other.instance
+
+    def __hash__(self) -> int:
+        return hash(self.instance)
+
+    def __repr__(self) -> str:
+        return (
+            f"View(doctor={self.doctor!r}, state={self.state!r}, reason={self.reason!r}, "
+            f"flags={self.flags!r}, version={self.version!r})"
+        )

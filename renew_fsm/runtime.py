@@ -18,12 +18,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
 from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
-from .model import Actor, Command, Doctor, Instance, Record
+from .model import Actor, Command, Doctor, Instance, Record, replace
 from .rules.policy import Policy
 from .world import World
 
@@ -32,6 +30,8 @@ SEPARATOR = "\x1f"
 
 def dumps(data: dict[str, Any]) -> str:
     """The canonical JSON of a record's data: what the hash covers."""
+    if not data:
+        return "{}"
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -55,14 +55,20 @@ def chain_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def apply_effects(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> Instance:
-    """Effects run in order, each seeing what the previous ones wrote."""
+def effect_changes(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> dict[str, Any]:
+    """What the effects write, in order, each seeing what the previous ones wrote."""
     if not then:
-        return inst
+        return {}
+    if len(then) == 1:
+        return then[0](inst, policy, cmd, at)
     changes: dict[str, Any] = {}
     for effect in then:
-        changes.update(effect(attrs.evolve(inst, **changes) if changes else inst, policy, cmd, at))
-    return attrs.evolve(inst, **changes)
+        changes.update(effect(replace(inst, changes), policy, cmd, at))
+    return changes
+
+
+def apply_effects(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> Instance:
+    return replace(inst, effect_changes(inst, then, policy, cmd, at))
 
 
 def role_may(actor: Actor, roles: frozenset[str], world: World) -> bool:
@@ -85,8 +91,8 @@ def decide(
     actor: Actor,
     data: dict[str, Any],
     at: dt.datetime,
-) -> tuple[Instance, Step]:
-    """The instance after ``event`` (state not yet changed) and the step that fires, or ``Refused``."""
+) -> tuple[dict[str, Any], Step]:
+    """What ``event`` changes in the instance (its state aside) and the step that fires, or ``Refused``."""
     if not role_may(actor, m.event_roles[event], world):
         if actor.role == "admin" and PROVINCE in m.event_roles[event]:
             raise _forbidden(f"only the province admin may {event}", f"仅省级卫生行政部门可执行 {event}")
@@ -105,8 +111,8 @@ def decide(
         )
     cmd = Command(event, actor, data, doctor, at)
     for step in steps:
-        after = apply_effects(inst, step.then, policy, cmd, at)
-        if step.when is None or step.when[1](after, policy, cmd, at):
+        changes = effect_changes(inst, step.then, policy, cmd, at)
+        if step.when is None or step.when[1](replace(inst, changes), policy, cmd, at):
             break
     else:  # validation guarantees an unconditional last branch or exhaustive conditions
         raise Refused(INVALID_TRANSITION, f"no branch of {event} applies in {inst.state}")
@@ -118,12 +124,12 @@ def decide(
         verdict = guard(inst, policy, cmd, at)
         if not verdict.ok:
             raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
-    return after, step
+    return changes, step
 
 
 def advance(
     before: Instance,
-    after: Instance,
+    changes: dict[str, Any],
     step: Step,
     actor: Actor,
     data_json: str,
@@ -163,4 +169,4 @@ def advance(
         digest,
         idempotency_key,
     )
-    return attrs.evolve(after, state=to_state, version=seq, head=digest), record
+    return replace(before, {**changes, "state": to_state, "version": seq, "head": digest}), record

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
 
-from ..model import Doctor, Instance, Record
+from ..model import Doctor, Instance, Record, instance_values
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
@@ -104,12 +105,14 @@ def flags_text(flags: frozenset[str]) -> str:
     return ",".join(sorted(flags))
 
 
+_SUSPENDED_ON = INSTANCE_COLUMNS.index("suspended_on")
+
+
 def instance_row(inst: Instance) -> tuple[Any, ...]:
-    values = attrs.astuple(inst, recurse=False)
-    out = list(values)
+    out = list(instance_values(inst))
     out[4] = flags_text(inst.flags)
-    i = INSTANCE_COLUMNS.index("suspended_on")
-    out[i] = inst.suspended_on.isoformat() if inst.suspended_on else None
+    if inst.suspended_on is not None:
+        out[_SUSPENDED_ON] = inst.suspended_on.isoformat()
     return tuple(out)
 
 
@@ -164,8 +167,7 @@ def doctor_from_row(row: Sequence[Any]) -> Doctor:
     )
 
 
-def record_row(rec: Record) -> tuple[Any, ...]:
-    return attrs.astuple(rec, recurse=False)
+record_row = operator.attrgetter(*HISTORY_COLUMNS)
 
 
 def record_from_row(row: Sequence[Any]) -> Record:
