@@ -32,7 +32,10 @@ def dumps(data: dict[str, Any]) -> str:
     """The canonical JSON of a record's data: what the hash covers."""
     if not data:
         return "{}"
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(data)
+
+
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def chain_hash(

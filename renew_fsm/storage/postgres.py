@@ -311,17 +311,20 @@ class PostgresStorage:
     def scan(
         self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
     ) -> list[tuple[Instance, Doctor]]:
-        sql = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
-        params: list[Any] = [cycle]
-        if states is not None:
-            sql += " AND i.state = ANY(%s)"
-            params.append(list(states))
-        if after is not None:
-            sql += " AND i.doctor > %s"
-            params.append(after)
-        sql += " ORDER BY i.doctor LIMIT %s"
-        params.append(limit)
-        rows = self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        """One query per state, each an ordered walk of the (cycle, state, doctor) index (see SQLite)."""
+        base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
+        keyset = " AND i.doctor > %s" if after is not None else ""
+        tail = [after] if after is not None else []
+        rows: list[Any] = []
+        if states is None:
+            rows = self.conn.execute(f"{base}{keyset} ORDER BY i.doctor LIMIT %s", [cycle, *tail, limit]).fetchall()
+        else:
+            sql = f"{base} AND i.state = %s{keyset} ORDER BY i.doctor LIMIT %s"
+            for state in dict.fromkeys(states):
+                rows += self.conn.execute(sql, [cycle, state, *tail, limit]).fetchall()  # type: ignore[arg-type]
+            if len(states) > 1:
+                rows.sort(key=lambda r: r[0])
+                del rows[limit:]
         return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
