@@ -219,9 +219,14 @@ def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
         return [(f"{path}.{key}" if path else key, "is not a known field") for key in sorted(exc.extra_fields)]
+    if isinstance(exc, ZoneInfoNotFoundError):  # a KeyError too: it must not read as a missing key
+        return [("policy.timezone", f"not a known time zone, use an IANA name like Asia/Shanghai ({exc.args[0]})")]
     if isinstance(exc, KeyError):
-        key = exc.args[0] if exc.args else "?"
-        return [(f"{path}.{key}" if path else str(key), "is missing")]
+        key = str(exc.args[0]) if exc.args else "?"
+        # cattrs already names the missing attribute in its note: do not name it twice.
+        if path.rsplit(".", 1)[-1] == key:
+            return [(path, "is missing")]
+        return [(f"{path}.{key}" if path else key, "is missing")]
     return [(path, str(exc))]
 
 
@@ -247,7 +252,9 @@ def _line_of(text: str, dotted: str) -> int | None:
             for number, line in enumerate(lines, 1):
                 if header.match(line):
                     return number
-    return None
+    # The path may name a whole table (an unknown ``[suspensions]``): its header line.
+    whole = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, parts)) + r"\s*\]+")
+    return next((number for number, line in enumerate(lines, 1) if whole.match(line)), None)
 
 
 def parse(text: str, source: str = "<policy>") -> Policy:
