@@ -175,16 +175,20 @@ def no_business_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
 
 
 def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    """The simple program sits humanities only; the re-exam only the program's test; an exempt test is not sat."""
+    """The simple program sits humanities only; the re-exam only the program's test; an exempt test is not sat.
+
+    A first-round exemption does not carry into the re-exam: everyone listed sits the program's
+    test once (else a general-program doctor exempted from the business test, who then failed
+    humanities, could never be re-examined).
+    """
     test = cmd.data["test"]
     if inst.state.startswith("reexam"):
-        allowed = {program_test(inst)}
-    elif inst.program == "simple":
-        allowed = {"humanities"}
+        if test == program_test(inst):
+            return PASS
     else:
-        allowed = {"humanities", "business"}
-    if test in allowed and f"{test}_exempt" not in inst.flags:
-        return PASS
+        allowed = {"humanities"} if inst.program == "simple" else {"humanities", "business"}
+        if test in allowed and f"{test}_exempt" not in inst.flags:
+            return PASS
     return refuse("not_eligible", f"该医师当前不参加{test}测评", f"the doctor does not sit the {test} test now")
 
 
