@@ -31,3 +31,12 @@ def write(tmp_path: Path, text: str, filename: str = "policy.toml") -> Path:
     path = tmp_path / filename
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def edited(changes: dict[str, str], name: str = GUANGXI) -> str:
+    """The shipped file with several unique snippets replaced."""
+    text = text_of(name)
+    for old, new in changes.items():
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"
+        text = text.replace(old, new)
+    return text
