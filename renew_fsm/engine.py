@@ -185,15 +185,18 @@ class Engine:
         *,
         batch: int = BATCH,
         progress: Callable[[int, int], None] | None = None,
+        after: str | None = None,
+        until: str | None = None,
     ) -> int:
         """A plan for every instance now in ``states``, made from the instance as read; accepted events.
 
         Streams the cycle in doctor-id pages of ``batch``: each page is read
         once, driven, and committed in one transaction before the next is read.
-        ``progress(doctors, accepted)`` is called after each page.
+        ``progress(doctors, accepted)`` is called after each page.  ``after`` <
+        doctor id ≤ ``until`` narrows the walk to one slice (one per process).
         """
-        accepted, after = 0, None
-        while page := self.storage.scan(self.cycle, states, after, batch):
+        accepted = 0
+        while page := self.storage.scan(self.cycle, states, after, batch, until):
             after = page[-1][0].doctor
             loaded = {doc.id: (inst, doc) for inst, doc in page}
             done = self._run([(doc.id, make_plan(inst, doc)) for inst, doc in page], loaded)

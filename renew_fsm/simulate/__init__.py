@@ -13,23 +13,28 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
+import os
+import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .. import ops
 from ..engine import Engine
 from ..model import Actor
 from ..rules.policy import Policy
 from ..rules.policy import load as load_policy
+from ..rules.policy import parse as parse_policy
 from ..stats import Stats, compute
 from . import behaviour as b
 from .profile import Profile
 from .profile import load as load_profile
-from .province import doctor_commands, world_commands
+from .profile import parse as parse_profile
+from .province import doctor_commands, doctor_id, world_commands
 
 #: progress(phase, doctors seen in the last page, events accepted in it)
 Progress = Callable[[str, int, int], None]
@@ -115,13 +120,16 @@ def simulate(
     *,
     resume: bool = False,
     batch: int = 2000,
+    workers: int | None = None,
     progress: Progress | None = None,
     stop_after: str | None = None,
 ) -> Result:
     """Play a whole cycle for ``doctors`` synthetic doctors; the figures at the end.
 
-    ``resume`` continues a run the store already holds (same arguments);
-    ``stop_after`` ends after the named phase (for rehearsing part of a cycle).
+    ``workers`` processes (default: one per core, up to 2; always 1 in memory)
+    each drive a slice of the doctors through every phase, against the same
+    database.  ``resume`` continues a run the store already holds (same
+    arguments); ``stop_after`` ends after the named phase.
     """
     if doctors < 1:
         raise SimulationError("--doctors must be at least 1")
@@ -144,59 +152,167 @@ def simulate(
     else:
         engine.storage.set_meta("simulation", json.dumps(config))
     report = progress or (lambda *_: None)
+    shared = _shareable(engine.storage.url)
+    count = 1 if not shared else max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+    count = min(count, doctors)
+    slices = _slices(doctors, count)
+    job = _Job(engine.storage.url, doctors, seed, pol.text, prof.text, batch)
 
-    _setup(engine, doctors, seed, pol, prof, report)
-    world = engine.world()
-    agency_of = {i: a.id for a in sorted(world.agencies.values(), key=lambda a: a.id) for i in a.institutions}
-    ctx = b.Context(seed, engine.policy, prof, world, agency_of, Actor("admin", "P"))
+    if engine.world().policy is None:
+        for cmd in world_commands(doctors, seed, pol, prof):
+            engine.apply(cmd)
+        engine.load_policy(pol)
     names = [p.name for p in PHASES]
-    start = names.index(resumed_from) if resumed_from in names else 0
-    for phase in PHASES[start:]:
-        engine.storage.set_meta("simulation.next", phase.name)
-        if phase.sweep:
-            day = getattr(ctx.policy.windows, phase.window).end + dt.timedelta(days=1)  # type: ignore[arg-type]
-            moved = engine.sweep(phase.sweep, ctx.at(day, 0.5))
-            report(phase.name, 0, moved)
+    todo = ["setup", *names]
+    start = todo.index(resumed_from) if resumed_from in todo else 0
+    refusals, samples = 0, []
+    with _Pool(job, count, report, engine, prof) as pool:
+        for name in todo[start:]:
+            engine.storage.set_meta("simulation.next", name)
+            phase = next((p for p in PHASES if p.name == name), None)
+            if phase is not None and phase.sweep:
+                day = getattr(pol.windows, phase.window).end + dt.timedelta(days=1)  # type: ignore[arg-type]
+                moved = engine.sweep(phase.sweep, dt.datetime.combine(day, dt.time(0, 30), pol.tz))
+                report(name, 0, moved)
+            else:
+                for n, sample in pool.run(name, slices):
+                    refusals += n
+                    samples += sample
+            if stop_after == name:
+                break
         else:
-            engine.drive_states(
-                phase.states,
-                lambda inst, doc, plan=phase.plan: plan(ctx, inst, doc),  # type: ignore[misc]
-                batch=batch,
-                progress=lambda seen, done, name=phase.name: report(name, seen, done),
-            )
-        if stop_after == phase.name:
-            break
-    else:
-        engine.storage.set_meta("simulation.next", "done")
+            engine.storage.set_meta("simulation.next", "done")
     stats = compute(engine, by="city")
     return Result(
         doctors,
         engine.storage.count_history(engine.cycle),
         time.perf_counter() - started,
         stats,
-        ctx.refusals,
-        ctx.samples,
+        refusals,
+        samples[:20],
         resumed_from,
     )
 
 
-def _setup(engine: Engine, doctors: int, seed: int, policy: Policy, profile: Profile, report: Progress) -> None:
-    """The province, the policy and the doctors; each step skipped when a resumed run already did it."""
-    if engine.world().policy is None:
-        for cmd in world_commands(doctors, seed, policy, profile):
-            engine.apply(cmd)
-        engine.load_policy(policy)
-    present = len(engine.storage.instance_ids(policy.id)) if engine.world().policy else 0
-    chunk: list[ops.DoctorOp] = []
-    for cmd in doctor_commands(doctors, seed, policy, profile, start=present):
-        chunk.append(ops.parse(cmd))
-        if len(chunk) >= SETUP_CHUNK:
-            engine.add_doctors(chunk)
-            report("setup", len(chunk), 0)
-            chunk = []
-    if chunk:
-        engine.add_doctors(chunk)
-        report("setup", len(chunk), 0)
+def _shareable(url: str) -> bool:
+    """Whether other processes can open the same store (not an in-memory one)."""
+    return url not in (":memory:", "memory:", "memory://") and not url.startswith("file::memory:")
+
+
+def _slices(doctors: int, count: int) -> list[tuple[int, int]]:
+    """Contiguous doctor-number ranges, one per worker."""
+    bounds = [doctors * k // count for k in range(count + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(count)]
+
+
+@attrs.frozen
+class _Job:
+    """What a worker process needs to rebuild the run on its own connection."""
+
+    url: str
+    doctors: int
+    seed: int
+    policy_text: str
+    profile_text: str
+    batch: int
+
+
+class _Pool:
+    """Worker processes (or, for one worker or an in-memory store, this process) running phases by slice."""
+
+    def __init__(self, job: _Job, count: int, report: Progress, engine: Engine, profile: Profile):
+        self.job, self.count, self.report = job, count, report
+        #: What this process's own slices run on: the caller's engine (an in-memory store has no other).
+        self.local: dict[str, Any] = {"url": job.url, "engine": engine, "profile": profile}
+        self.executor: ProcessPoolExecutor | None = None
+        self.queue: Any = None
+
+    def __enter__(self) -> _Pool:
+        if self.count > 1:
+            context = multiprocessing.get_context("fork")
+            self.queue = context.Queue()
+            self.executor = ProcessPoolExecutor(
+                self.count, mp_context=context, initializer=_init_worker, initargs=(self.queue,)
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+
+    def run(self, phase: str, slices: list[tuple[int, int]]) -> list[tuple[int, list[str]]]:
+        if self.executor is None:
+            return [_run_slice(self.job, phase, lo, hi, self.report, self.local) for lo, hi in slices]
+        futures = [self.executor.submit(_work, self.job, phase, lo, hi) for lo, hi in slices]
+        while not all(f.done() for f in futures):
+            self._drain(timeout=0.2)
+        self._drain(timeout=0)
+        return [f.result() for f in futures]
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            while True:
+                self.report(*self.queue.get(timeout=timeout))
+                timeout = 0
+        except queue.Empty:
+            pass
+
+
+_WORKER: dict[str, Any] = {}
+#: A worker process's engine and profile, kept from one phase to the next.
+_WORKER_CACHE: dict[str, Any] = {}
+
+
+def _init_worker(progress_queue: Any) -> None:
+    _WORKER["queue"] = progress_queue
+
+
+def _work(job: _Job, phase: str, lo: int, hi: int) -> tuple[int, list[str]]:
+    send = _WORKER["queue"].put
+    return _run_slice(job, phase, lo, hi, lambda *item: send(item), _WORKER_CACHE)
+
+
+def _run_slice(
+    job: _Job, phase_name: str, lo: int, hi: int, report: Progress, cache: dict[str, Any]
+) -> tuple[int, list[str]]:
+    """One worker's share of one phase: doctors numbered ``lo`` … ``hi - 1``."""
+    import renew_fsm
+
+    if cache.get("url") != job.url:
+        cache.clear()
+        cache.update(url=job.url, engine=renew_fsm.open(job.url), profile=parse_profile(job.profile_text))
+    engine: Engine = cache["engine"]
+    profile: Profile = cache["profile"]
+    policy = parse_policy(job.policy_text)
+    if phase_name == "setup":
+        _add_doctors(engine, job, policy, profile, lo, hi, report)
+        return 0, []
+    world = engine.world()
+    agency_of = {i: a.id for a in sorted(world.agencies.values(), key=lambda a: a.id) for i in a.institutions}
+    ctx = b.Context(job.seed, engine.policy, profile, world, agency_of, Actor("admin", "P"))
+    phase = next(p for p in PHASES if p.name == phase_name)
+    plan = phase.plan
+    assert plan is not None
+    engine.drive_states(
+        phase.states,
+        lambda inst, doc: plan(ctx, inst, doc),
+        batch=job.batch,
+        progress=lambda seen, done: report(phase_name, seen, done),
+        after=doctor_id(lo - 1) if lo > 0 else None,
+        until=doctor_id(hi - 1) if hi < job.doctors else None,
+    )
+    return ctx.refusals, ctx.samples
+
+
+def _add_doctors(
+    engine: Engine, job: _Job, policy: Policy, profile: Profile, lo: int, hi: int, report: Progress
+) -> None:
+    """Insert doctors ``lo`` … ``hi - 1`` in chunks; a chunk already stored (a resumed run) is skipped."""
+    for first in range(lo, hi, SETUP_CHUNK):
+        last = min(first + SETUP_CHUNK, hi)
+        if engine.storage.get_doctor(doctor_id(last - 1)) is None:
+            engine.add_doctors(list(doctor_commands(job.doctors, job.seed, policy, profile, first, last)))
+        report("setup", last - first, 0)
 
 
 __all__ = ["END_STATES", "PHASES", "Result", "SimulationError", "simulate"]

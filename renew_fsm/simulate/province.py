@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..idcard import make
+from ..ops import DoctorOp
 from ..rules.policy import Policy
 from .dice import Dice, mix, zipf_weights
 from .profile import Profile
@@ -105,15 +106,15 @@ def world_commands(doctors: int, seed: int, policy: Policy, profile: Profile) ->
 
 
 def doctor_commands(
-    doctors: int, seed: int, policy: Policy, profile: Profile, start: int = 0
-) -> Iterator[dict[str, Any]]:
+    doctors: int, seed: int, policy: Policy, profile: Profile, start: int = 0, stop: int | None = None
+) -> Iterator[DoctorOp]:
     """The ``doctor`` commands, streamed: ages, licences, years of practice and records drawn per doctor."""
     _, _, institutions = layout(doctors, profile)
     cumulative = list(itertools.accumulate(zipf_weights(institutions)))
     total = cumulative[-1]
     end = policy.period.end
     d = profile.doctors
-    for n in range(start, doctors):
+    for n in range(start, doctors if stop is None else min(stop, doctors)):
         dice = Dice(seed, n, "doctor")
         institution = bisect.bisect_left(cumulative, dice.uniform(0, total))
         age = dice.triangular(d.age_min, d.age_max + 1, d.age_mode)
@@ -127,14 +128,13 @@ def doctor_commands(
         name = SURNAMES[mix(n + seed) % len(SURNAMES)] + GIVEN[mix(n * 7 + seed) % len(GIVEN)]
         if dice.chance(0.6):
             name += GIVEN[mix(n * 13 + seed) % len(GIVEN)]
-        yield {
-            "op": "doctor",
-            "id": doctor_id(n),
-            "institution": f"H{min(institution, institutions - 1):05d}",
-            "name": name,
-            "id_card": make("450100", birth, n),
-            "birth_date": birth.isoformat(),
-            "license": "assistant" if dice.chance(d.assistant_share) else "physician",
-            "practice_since": since.isoformat(),
-            "record": record,
-        }
+        yield DoctorOp(
+            doctor_id(n),
+            f"H{min(institution, institutions - 1):05d}",
+            name,
+            make("450100", birth, n),
+            "assistant" if dice.chance(d.assistant_share) else "physician",
+            birth,
+            since,
+            record,
+        )

@@ -159,13 +159,15 @@ class MemoryStorage:
         return sorted(did for (c, did) in self.instances if c == cycle)
 
     def scan(
-        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int, until: str | None = None
     ) -> list[tuple[Instance, Doctor]]:
         wanted = set(states) if states is not None else None
         out = []
         for did in self.instance_ids(cycle):
             if after is not None and did <= after:
                 continue
+            if until is not None and did > until:
+                break
             inst = self.instances[(cycle, did)]
             if wanted is None or inst.state in wanted:
                 out.append((inst, self.doctors[did]))

@@ -309,12 +309,13 @@ class PostgresStorage:
         return [r[0] for r in rows.fetchall()]
 
     def scan(
-        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int, until: str | None = None
     ) -> list[tuple[Instance, Doctor]]:
         """One query per state, each an ordered walk of the (cycle, state, doctor) index (see SQLite)."""
         base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
         keyset = " AND i.doctor > %s" if after is not None else ""
-        tail = [after] if after is not None else []
+        keyset += " AND i.doctor <= %s" if until is not None else ""
+        tail = [v for v in (after, until) if v is not None]
         rows: list[Any] = []
         if states is None:
             rows = self.conn.execute(f"{base}{keyset} ORDER BY i.doctor LIMIT %s", [cycle, *tail, limit]).fetchall()

@@ -355,7 +355,7 @@ class SQLiteStorage:
             ]
 
     def scan(
-        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int
+        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int, until: str | None = None
     ) -> list[tuple[Instance, Doctor]]:
         """One query per state, each an ordered walk of the (cycle, state, doctor) index.
 
@@ -364,7 +364,8 @@ class SQLiteStorage:
         """
         base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ?"
         keyset = " AND i.doctor > ?" if after is not None else ""
-        tail = [after] if after is not None else []
+        keyset += " AND i.doctor <= ?" if until is not None else ""
+        tail = [v for v in (after, until) if v is not None]
         rows: list[Any] = []
         with self._lock:
             if states is None:
