@@ -11,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from . import idcard, ops
 from .commands import check_data, check_identity
@@ -39,14 +37,13 @@ def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
     slots.append(result)
 
 
-@attrs.frozen
-class Fire:
-    """One command for the batch path (``Engine.fire_many``)."""
+class Fire(NamedTuple):
+    """One command for the batch path (``Engine.fire_many``); ``data`` ``None`` means no data."""
 
     doctor: str
     event: str
     actor: Actor
-    data: dict[str, Any] = attrs.Factory(dict)
+    data: dict[str, Any] | None = None
     at: dt.datetime | None = None
     idempotency_key: str | None = None
 

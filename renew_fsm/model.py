@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -97,9 +97,12 @@ def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
 STATE_FIELDS = tuple(f.name for f in attrs.fields(Instance) if f.name not in ("doctor", "cycle", "head"))
 
 
-@attrs.frozen(slots=True)
-class Command:
-    """One event fired at one doctor, after the boundary has checked its data."""
+class Command(NamedTuple):
+    """One event fired at one doctor, after the boundary has checked its data.
+
+    A named tuple, like ``Record``: one is made per event, and tuples are the
+    cheapest frozen values Python builds.
+    """
 
     event: str
     actor: Actor
@@ -108,9 +111,11 @@ class Command:
     at: dt.datetime
 
 
-@attrs.frozen(slots=True)
-class Record:
-    """One append-only history record; ``hash`` covers it and the previous record's hash."""
+class Record(NamedTuple):
+    """One append-only history record; ``hash`` covers it and the previous record's hash.
+
+    A named tuple: it is also the row storage writes, without conversion.
+    """
 
     cycle: str
     doctor: str

@@ -89,9 +89,7 @@ def history(
     finally:
         engine.close()
     if as_json:
-        import attrs
-
-        print(json.dumps([attrs.asdict(r) for r in records], ensure_ascii=False, indent=2))
+        print(json.dumps([r._asdict() for r in records], ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{doctor}: {len(records)} event(s)")
     for column in ("#", "time", "event", "from → to", "actor", "data"):

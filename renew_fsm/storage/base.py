@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -96,7 +95,7 @@ class Storage(Protocol):
 
 INSTANCE_COLUMNS = tuple(f.name for f in attrs.fields(Instance))
 DOCTOR_COLUMNS = tuple(f.name for f in attrs.fields(Doctor))
-HISTORY_COLUMNS = tuple(f.name for f in attrs.fields(Record))
+HISTORY_COLUMNS = Record._fields
 
 _DATE_FIELDS = frozenset({"suspended_on"})
 
@@ -167,7 +166,9 @@ def doctor_from_row(row: Sequence[Any]) -> Doctor:
     )
 
 
-record_row = operator.attrgetter(*HISTORY_COLUMNS)
+def record_row(rec: Record) -> tuple[Any, ...]:
+    """A record is already its row."""
+    return rec
 
 
 def record_from_row(row: Sequence[Any]) -> Record:

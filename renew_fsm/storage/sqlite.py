@@ -34,7 +34,6 @@ from .base import (
     instance_from_row,
     instance_row,
     record_from_row,
-    record_row,
     same_doctor,
 )
 
@@ -335,7 +334,7 @@ class SQLiteStorage:
                 cur = c.executemany(UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):
                     raise ConflictError("an instance changed since it was read")
-                c.executemany(INSERT_HISTORY, [record_row(r) for r in records])
+                c.executemany(INSERT_HISTORY, records)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None
 
