@@ -70,9 +70,12 @@ def rebuild(
             problems.append(f"record {rec.seq}: {rec.event} from {inst.state!r} to {rec.to_state!r}: {why}")
             inst = attrs.evolve(inst, state=rec.to_state, version=rec.seq, head=rec.hash)
             continue
-        at = dt.datetime.fromisoformat(rec.at)
-        cmd = Command(rec.event, Actor(rec.role, rec.actor), json.loads(rec.data), doctor, at)
-        inst = apply_effects(inst, step.then, policy, cmd, at)
+        try:
+            at = dt.datetime.fromisoformat(rec.at)
+            cmd = Command(rec.event, Actor(rec.role, rec.actor), json.loads(rec.data), doctor, at)
+            inst = apply_effects(inst, step.then, policy, cmd, at)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # an edited record, not a crash
+            problems.append(f"record {rec.seq} ({rec.event}): its time or data cannot be replayed ({exc!r})")
         inst = attrs.evolve(inst, state=rec.to_state, version=rec.seq, head=rec.hash)
     return inst, problems
 

@@ -32,31 +32,35 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
     checked = records = 0
     findings: list[Finding] = []
     for cycle in storage.cycles():
-        history: Iterator[tuple[str, Iterator[Record]]] = itertools.groupby(
-            storage.all_history(cycle), key=lambda r: r.doctor
-        )
-        pending = next(history, None)
-        after = None
-        while page := storage.scan(cycle, None, after, batch):
-            after = page[-1][0].doctor
-            for inst, doctor in page:
-                while pending is not None and pending[0] < inst.doctor:
-                    findings.append(Finding(pending[0], f"history in {cycle} for an instance that does not exist"))
-                    pending = next(history, None)
-                own: list[Record] = []
-                if pending is not None and pending[0] == inst.doctor:
-                    own = list(pending[1])
-                    pending = next(history, None)
-                rebuilt, problems = rebuild(
-                    engine.machine, cycle, doctor, own, lambda v, c=cycle: engine.policy_for(c, v)
-                )
-                problems += differences(inst, rebuilt)
-                findings += [Finding(inst.doctor, f"[{cycle}] {p}") for p in problems]
-                checked += 1
-                records += len(own)
-            if progress:
-                progress(len(page))
-        while pending is not None:
-            findings.append(Finding(pending[0], f"history in {cycle} for an instance that does not exist"))
+        stream = storage.all_history(cycle)
+        try:
+            history: Iterator[tuple[str, Iterator[Record]]] = itertools.groupby(stream, key=lambda r: r.doctor)
             pending = next(history, None)
+            after = None
+            while page := storage.scan(cycle, None, after, batch):
+                after = page[-1][0].doctor
+                for inst, doctor in page:
+                    while pending is not None and pending[0] < inst.doctor:
+                        findings.append(Finding(pending[0], f"history in {cycle} for an instance that does not exist"))
+                        pending = next(history, None)
+                    own: list[Record] = []
+                    if pending is not None and pending[0] == inst.doctor:
+                        own = list(pending[1])
+                        pending = next(history, None)
+                    rebuilt, problems = rebuild(
+                        engine.machine, cycle, doctor, own, lambda v, c=cycle: engine.policy_for(c, v)
+                    )
+                    problems += differences(inst, rebuilt)
+                    findings += [Finding(inst.doctor, f"[{cycle}] {p}") for p in problems]
+                    checked += 1
+                    records += len(own)
+                if progress:
+                    progress(len(page))
+            while pending is not None:
+                findings.append(Finding(pending[0], f"history in {cycle} for an instance that does not exist"))
+                pending = next(history, None)
+        finally:  # let go of a streaming read (PostgreSQL holds a transaction open) even when rebuilding fails
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
     return Report(checked, records, findings)
