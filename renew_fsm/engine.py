@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from . import idcard, ops
 from .commands import check_data, check_identity
-from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
 from .machines.vocabulary import ROLES
@@ -66,6 +66,21 @@ class Engine:
         if self._world is None or self._world.version != version:
             self._world = self._load_world()
         return self._world
+
+    def _wrote(self, change: Callable[[World], World]) -> None:
+        """Keep the cached world after our own write, instead of reloading it.
+
+        Setting up a province writes thousands of institutions one by one;
+        reloading the whole world after each would make that quadratic.  If
+        anyone else wrote meanwhile (the version moved by more than ours), the
+        cache is dropped and the next use reloads.
+        """
+        old = self._world
+        version = self.storage.world_version()
+        if old is not None and version == old.version + 1:
+            self._world = change(old).with_(version=version)
+        else:
+            self._world = None
 
     def _load_world(self) -> World:
         current = self.storage.get_meta("policy")
@@ -352,6 +367,7 @@ class Engine:
         policy = self.policy
         at = self._aware(at, policy)
         states = [s for s, events in self.machine.steps.items() if event in events]
+        self._sweep_window(event, states, policy, at)
         system = Actor("system")
         moved, after = 0, None
         while True:
@@ -364,6 +380,20 @@ class Engine:
                 if isinstance(result, Refused) and result.rule == "window_still_open":
                     raise result
             moved += sum(1 for r in results if isinstance(r, View))
+
+    def _sweep_window(self, event: str, states: Sequence[str], policy: Policy, at: dt.datetime) -> None:
+        """Refuse a sweep whose window is still open, even when nobody is in its states.
+
+        ``window_over`` judges only the time, so it is asked once up front with
+        no instance; the per-instance guards still run for each doctor swept.
+        """
+        for state in states:
+            for step in self.machine.steps[state][event]:
+                for ref, guard in step.guards:
+                    if ref.startswith("window_over:"):
+                        verdict = guard(Instance("", policy.id), policy, None, at)
+                        if not verdict.ok:
+                            raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
 
     # -- setting up the world (the replay's setup commands) -------------------------------------
     def _op_RegionOp(self, op: ops.RegionOp, base: Path | None) -> None:
@@ -381,14 +411,18 @@ class Engine:
                 raise Refused(NOT_FOUND, f"region {op.id}: no parent region {op.parent!r}")
             if parent.level != want_parent:
                 raise bad_input(f"region {op.id}: the parent of a {op.level} must be a {want_parent}")
-        self.storage.put_region(Region(op.id, op.level, op.name, op.parent))
+        region = Region(op.id, op.level, op.name, op.parent)
+        self.storage.put_region(region)
+        self._wrote(lambda w: w.with_(regions={**w.regions, region.id: region}))
 
     def _op_InstitutionOp(self, op: ops.InstitutionOp, base: Path | None) -> None:
         if op.region not in self.world().regions:
             raise Refused(NOT_FOUND, f"institution {op.id}: no region {op.region!r}")
         if op.kind not in ("institution", "industry_org"):
             raise bad_input(f"institution {op.id}: kind must be institution or industry_org")
-        self.storage.put_institution(Institution(op.id, op.region, op.name, op.kind))
+        institution = Institution(op.id, op.region, op.name, op.kind)
+        self.storage.put_institution(institution)
+        self._wrote(lambda w: w.with_(institutions={**w.institutions, institution.id: institution}))
 
     def _op_AgencyOp(self, op: ops.AgencyOp, base: Path | None) -> None:
         world = self.world()
@@ -397,7 +431,9 @@ class Engine:
         missing = [i for i in op.assigned if i not in world.institutions]
         if missing:
             raise Refused(NOT_FOUND, f"agency {op.id}: no institution {missing[0]!r}")
-        self.storage.put_agency(Agency(op.id, op.region, op.name, frozenset(op.assigned)))
+        agency = Agency(op.id, op.region, op.name, frozenset(op.assigned))
+        self.storage.put_agency(agency)
+        self._wrote(lambda w: w.with_(agencies={**w.agencies, agency.id: agency}))
 
     def _op_PolicyOp(self, op: ops.PolicyOp, base: Path | None) -> Policy:
         if (op.name is None) == (op.file is None):

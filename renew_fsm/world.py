@@ -79,6 +79,10 @@ class World:
             version, {r.id: r for r in regions}, {i.id: i for i in institutions}, {a.id: a for a in agencies}, policy
         )
 
+    def with_(self, **changes: object) -> World:
+        """This world with some of its tables replaced (the region chains are recomputed)."""
+        return attrs.evolve(self, **changes)
+
     def region_of(self, doctor: Doctor) -> str | None:
         inst = self.institutions.get(doctor.institution)
         return inst.region if inst else None

@@ -30,8 +30,13 @@ def set_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, p
     return {"program": program, "condition": cmd.data.get("condition")}
 
 
+#: Flags a program's exemption flow sets; a new program choice starts without them.
+EXEMPTION_FLAGS = frozenset({"humanities_exempt", "business_exempt", "exemption_forbidden"})
+
+
 def clear_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
-    return dict(PROGRAM_FIELDS)
+    """Back to choosing a program: its evaluation and its exemptions go; attempts already sat stay counted."""
+    return {**PROGRAM_FIELDS, "flags": inst.flags - EXEMPTION_FLAGS}
 
 
 def store_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:

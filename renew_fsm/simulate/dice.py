@@ -7,7 +7,6 @@ same numbers for the same doctor, so the same seed always gives the same cycle.
 from __future__ import annotations
 
 import math
-import random
 import zlib
 
 MASK = (1 << 64) - 1
@@ -25,32 +24,63 @@ def salt(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-class Dice:
-    """The draws for one doctor in one phase of one seeded run."""
+_SALTS: dict[str, int] = {}
+_TWO_64 = float(1 << 64)
+GOLDEN = 0x9E3779B97F4A7C15
 
-    __slots__ = ("_rng",)
+
+class Dice:
+    """The draws for one doctor in one phase of one seeded run: a splitmix64 stream.
+
+    Seeding a Mersenne Twister per doctor and phase costs more than the few
+    draws a phase makes; splitmix64 seeds for free and passes BigCrush.
+    """
+
+    __slots__ = ("_state",)
 
     def __init__(self, seed: int, doctor: int, phase: str):
-        self._rng = random.Random(mix(mix(seed) ^ mix(doctor) ^ salt(phase)))
+        key = _SALTS.get(phase)
+        if key is None:
+            key = _SALTS[phase] = mix(salt(phase))
+        self._state = mix(mix(seed) ^ mix(doctor) ^ key)
+
+    def random(self) -> float:
+        """Uniform on [0, 1)."""
+        self._state = state = (self._state + GOLDEN) & MASK
+        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & MASK
+        return (state ^ (state >> 31)) / _TWO_64
 
     def chance(self, p: float) -> bool:
-        return self._rng.random() < p
+        return self.random() < p
 
     def uniform(self, a: float, b: float) -> float:
-        return self._rng.uniform(a, b)
+        return a + (b - a) * self.random()
 
     def integer(self, a: int, b: int) -> int:
-        return self._rng.randint(a, b)
+        """Uniform on the whole numbers a … b, both included."""
+        return a + min(b - a, int(self.random() * (b - a + 1)))
 
     def score(self, mean: float, sd: float) -> float:
-        """A test score: normal, clipped to 0–100, to one decimal like the testing app reports."""
-        return min(100.0, max(0.0, round(self._rng.gauss(mean, sd), 1)))
+        """A test score: normal (Box–Muller), clipped to 0–100, to one decimal like the testing app reports."""
+        u = 1.0 - self.random()
+        z = math.sqrt(-2.0 * math.log(u)) * math.cos(2.0 * math.pi * self.random())
+        return min(100.0, max(0.0, round(mean + sd * z, 1)))
 
     def pick(self, weights: dict[str, float]) -> str:
-        return self._rng.choices(list(weights), weights=list(weights.values()))[0]
+        roll = self.random() * sum(weights.values())
+        for key, weight in weights.items():
+            roll -= weight
+            if roll < 0:
+                return key
+        return key
 
     def triangular(self, low: float, high: float, mode: float) -> float:
-        return self._rng.triangular(low, high, mode)
+        u = self.random()
+        c = (mode - low) / (high - low)
+        if u > c:
+            u, c, low, high = 1.0 - u, 1.0 - c, high, low
+        return low + (high - low) * math.sqrt(u * c)
 
 
 def zipf_weights(n: int, s: float = 0.9) -> list[float]:

@@ -97,7 +97,7 @@ INSTANCE_COLUMNS = tuple(f.name for f in attrs.fields(Instance))
 DOCTOR_COLUMNS = tuple(f.name for f in attrs.fields(Doctor))
 HISTORY_COLUMNS = Record._fields
 
-_DATE_FIELDS = frozenset({"suspended_on"})
+_N = len(INSTANCE_COLUMNS)
 
 
 def flags_text(flags: frozenset[str]) -> str:
@@ -108,11 +108,15 @@ _SUSPENDED_ON = INSTANCE_COLUMNS.index("suspended_on")
 
 
 def instance_row(inst: Instance) -> tuple[Any, ...]:
-    out = list(instance_values(inst))
-    out[4] = flags_text(inst.flags)
-    if inst.suspended_on is not None:
-        out[_SUSPENDED_ON] = inst.suspended_on.isoformat()
-    return tuple(out)
+    values = instance_values(inst)
+    suspended = values[_SUSPENDED_ON]
+    return (
+        *values[:4],
+        ",".join(sorted(values[4])) if values[4] else "",
+        *values[5:_SUSPENDED_ON],
+        suspended.isoformat() if suspended is not None else None,
+        *values[_SUSPENDED_ON + 1 :],
+    )
 
 
 _FLAGS_CACHE: dict[str, frozenset[str]] = {}
@@ -129,12 +133,10 @@ def _flags(text: str | None) -> frozenset[str]:
 
 
 def instance_from_row(row: Sequence[Any]) -> Instance:
-    values = list(row[: len(INSTANCE_COLUMNS)])
-    values[4] = _flags(values[4])
-    i = INSTANCE_COLUMNS.index("suspended_on")
-    if values[i] is not None and not isinstance(values[i], dt.date):
-        values[i] = dt.date.fromisoformat(values[i])
-    return Instance(*values)
+    suspended = row[_SUSPENDED_ON]
+    if suspended is not None and not isinstance(suspended, dt.date):
+        suspended = dt.date.fromisoformat(suspended)
+    return Instance(*row[:4], _flags(row[4]), *row[5:_SUSPENDED_ON], suspended, *row[_SUSPENDED_ON + 1 : _N])
 
 
 def doctor_row(doc: Doctor) -> tuple[Any, ...]:
@@ -162,7 +164,7 @@ def doctor_from_row(row: Sequence[Any]) -> Doctor:
         birth if isinstance(birth, dt.date) else dt.date.fromisoformat(birth),
         since if isinstance(since, dt.date) else dt.date.fromisoformat(since),
         record,
-        json.loads(profile) if isinstance(profile, str) else (profile or {}),
+        ({} if profile == "{}" else json.loads(profile)) if isinstance(profile, str) else (profile or {}),
     )
 
 

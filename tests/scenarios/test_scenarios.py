@@ -6,10 +6,9 @@ each doctor's state, reason and flags exactly; each refusal's line, code and
 rule exactly, its message only for being there.  After the replay, every
 instance must still rebuild from its history (``verify``).
 
-``known_bugs/`` holds situations the code gets wrong today; their expected
-files say what SPEC and the manual require, and the tests are strict xfails —
-fixing the bug turns them into failures that ask to move the scenario into
-``examples/scenarios/``.
+Three scenarios began as known bugs (a new program keeping the old one's
+exemption, a business-exempt doctor unable to sit the re-exam, an early sweep
+with nobody in scope); they were fixed and now run with the others.
 """
 
 from __future__ import annotations
@@ -28,23 +27,6 @@ from renew_fsm.replay import ReplayStop, replay_file
 from renew_fsm.verify import verify
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
-KNOWN_BUGS = Path(__file__).resolve().parent / "known_bugs"
-
-#: Why each known-bug scenario fails today (file, function, what goes wrong).
-BUGS = {
-    "a_new_program_choice_starts_without_the_old_programs_exemption": (
-        "rules/effects.py clear_program keeps humanities_exempt and exemption_forbidden across admin_rechoose: "
-        "a simple-program age_60 exemption lets a general-program doctor skip humanities"
-    ),
-    "business_exempt_doctor_who_failed_humanities_can_sit_the_reexam": (
-        "rules/guards.py test_in_program refuses the re-exam's business test when business_exempt is set, "
-        "and humanities is not the general re-exam test: the listed doctor can sit nothing"
-    ),
-    "sweep_before_its_window_ends_is_refused_even_with_nobody_in_scope": (
-        "engine.py Engine.sweep refuses window_still_open only when some instance is in scope; "
-        "with nobody in scope an early sweep is silently accepted"
-    ),
-}
 
 
 def scenarios(folder: Path) -> list[Path]:
@@ -84,23 +66,13 @@ def replayed(url: str, path: Path) -> dict[str, Any]:
 def test_every_scenario_has_its_expected_outcome():
     examples = scenarios(EXAMPLES)
     assert len(examples) >= 20
-    for path in [*examples, *scenarios(KNOWN_BUGS)]:
+    for path in examples:
         expected = expected_of(path)
         assert expected["doctors"], f"{path.name}: an expected outcome names its doctors"
-    assert {p.stem for p in scenarios(KNOWN_BUGS)} == set(BUGS)
 
 
 @pytest.mark.parametrize("path", scenarios(EXAMPLES), ids=lambda p: p.stem)
 def test_scenario(path: Path, sql_url: str) -> None:
-    assert_outcome(replayed(sql_url, path), expected_of(path))
-
-
-def known_bug(path: Path) -> Any:
-    return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=BUGS.get(path.stem, "?")), id=path.stem)
-
-
-@pytest.mark.parametrize("path", [known_bug(p) for p in scenarios(KNOWN_BUGS)])
-def test_known_bug(path: Path, sql_url: str) -> None:
     assert_outcome(replayed(sql_url, path), expected_of(path))
 
 
