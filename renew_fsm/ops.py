@@ -190,7 +190,7 @@ def parse(raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise bad_input("a command must be a JSON object")
     op = raw.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise UnknownOp(f"unknown op {op!r} (known: {', '.join(OPS)})")
     body = {k: v for k, v in raw.items() if k != "op"}
     try:

@@ -10,9 +10,20 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..engine import Engine
 from ..replay import ReplayStop, replay_file
+from ..storage import StorageError
 from ..verify import verify as verify_store
 from .common import DB_HELP, DEFAULT_DB, app, console, err, open_db
+
+
+def open_existing(url: str) -> Engine:
+    """The engine over an existing store: reading commands never create an empty SQLite file."""
+    if not url.startswith(("postgresql://", "postgres://")) and url not in (":memory:", "memory:", "memory://"):
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+        if not Path(path).exists():
+            raise StorageError(f"no database at {path} (give --db, or set RENEW_FSM_DB)")
+    return open_db(url)
 
 
 @app.command()
@@ -28,7 +39,7 @@ def replay(
     try:
         outcome = replay_file(engine, file)
     except ReplayStop as stop:
-        err.print(f"{file}: {stop}")
+        err.print(f"{file}: {stop}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     finally:
         engine.close()
@@ -53,7 +64,7 @@ def replay(
 @app.command()
 def verify(db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB) -> None:
     """Rebuild every instance from its history and check the hash chains; exit 1 on any mismatch."""
-    engine = open_db(db)
+    engine = open_existing(db)
     try:
         with Progress(
             TextColumn("verifying"),
@@ -83,7 +94,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A doctor's trail in the current cycle: one line per event, with actor, time and reason."""
-    engine = open_db(db)
+    engine = open_existing(db)
     try:
         records = engine.history(doctor)
     finally:
@@ -107,7 +118,7 @@ def state(
     db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
     """A doctor's current state, reason and flags, as JSON."""
-    engine = open_db(db)
+    engine = open_existing(db)
     try:
         view = engine.state(doctor)
     finally:
