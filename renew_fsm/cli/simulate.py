@@ -98,6 +98,9 @@ def simulate(
     replace: Annotated[bool, typer.Option(help="Delete an existing SQLite --db file first")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object")] = False,
     batch: Annotated[int, typer.Option(help="Doctors per transaction")] = 2000,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core, up to 2; 1 for an in-memory db)")
+    ] = None,
     stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
 ) -> None:
     """Play one province's cycle end to end and show the progress and result screens."""
