@@ -138,6 +138,7 @@ def simulate(
                 profile,
                 resume=resume,
                 batch=batch,
+                workers=workers,
                 progress=report,
                 stop_after=stop_after,
             )
