@@ -39,6 +39,8 @@ from .province import doctor_commands, doctor_id, world_commands
 #: progress(phase, doctors seen in the last page, events accepted in it)
 Progress = Callable[[str, int, int], None]
 SETUP_CHUNK = 20_000
+#: Below this many doctors one process is faster than two.
+PARALLEL_FROM = 20_000
 
 
 class SimulationError(ValueError):
@@ -126,7 +128,7 @@ def simulate(
 ) -> Result:
     """Play a whole cycle for ``doctors`` synthetic doctors; the figures at the end.
 
-    ``workers`` processes (default: one per core, up to 2; always 1 in memory)
+    ``workers`` processes (default: one per core, up to 2, from 20,000 doctors; always 1 in memory)
     each drive a slice of the doctors through every phase, against the same
     database.  ``resume`` continues a run the store already holds (same
     arguments); ``stop_after`` ends after the named phase.
@@ -153,7 +155,10 @@ def simulate(
         engine.storage.set_meta("simulation", json.dumps(config))
     report = progress or (lambda *_: None)
     shared = _shareable(engine.storage.url)
-    count = 1 if not shared else max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+    if workers is None:
+        # Starting processes costs more than it saves on a small province.
+        workers = min(2, os.cpu_count() or 1) if doctors >= PARALLEL_FROM else 1
+    count = 1 if not shared else max(1, workers)
     count = min(count, doctors)
     slices = _slices(doctors, count)
     job = _Job(engine.storage.url, doctors, seed, pol.text, prof.text, batch)
