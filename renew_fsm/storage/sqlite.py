@@ -107,7 +107,8 @@ class SQLiteStorage:
             if path != ":memory:" and not path.startswith("file::memory:"):
                 c.execute("PRAGMA journal_mode = WAL")
             c.execute("PRAGMA synchronous = NORMAL")
-            c.execute("PRAGMA cache_size = -200000")
+            # 64 MiB of page cache: enough for the hot index pages, flat memory at any size.
+        c.execute("PRAGMA cache_size = -65536")
             c.execute("PRAGMA temp_store = MEMORY")
             self.db = sqlite_utils.Database(c)
             self._upgrade()
