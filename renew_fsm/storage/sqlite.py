@@ -108,7 +108,7 @@ class SQLiteStorage:
                 c.execute("PRAGMA journal_mode = WAL")
             c.execute("PRAGMA synchronous = NORMAL")
             # 64 MiB of page cache: enough for the hot index pages, flat memory at any size.
-        c.execute("PRAGMA cache_size = -65536")
+            c.execute("PRAGMA cache_size = -65536")
             c.execute("PRAGMA temp_store = MEMORY")
             self.db = sqlite_utils.Database(c)
             self._upgrade()
