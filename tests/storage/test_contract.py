@@ -437,3 +437,30 @@ def test_an_unopenable_sqlite_path_is_a_storage_error(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not a database, just text" * 100)
     with pytest.raises(StorageError):
         open_storage(str(garbage))
+
+
+def test_scan_stops_at_an_upper_bound(store: Storage) -> None:
+    ids = [f"D{i:02d}" for i in range(1, 8)]
+    seeded(store, *ids)
+    assert [i.doctor for i, _ in store.scan(CYCLE, None, None, 100, until="D04")] == ids[:4]
+    assert [i.doctor for i, _ in store.scan(CYCLE, None, "D02", 100, until="D05")] == ["D03", "D04", "D05"]
+    assert store.scan(CYCLE, None, "D05", 100, until="D05") == []
+
+
+def test_tally_and_count_history_add_up(store: Storage) -> None:
+    store.put_doctors([doc("D1", serial=1), doc("D2", serial=2), doc("D3", "H2", serial=3)], CYCLE)
+    store.ensure_instances("zz-next-cycle")
+    insts = {d: store.load(CYCLE, [d])[d][0] for d in ("D1", "D2", "D3")}
+    store.commit(
+        [(0, moved(insts["D1"], 2, program="general", reason="absent")), (0, moved(insts["D3"], 1))],
+        [rec("D1", 1), rec("D1", 2), rec("D3", 1)],
+    )
+    store.commit([(0, moved(Instance("D2", "zz-next-cycle"), 1))], [rec("D2", 1, cycle="zz-next-cycle")])
+    assert sorted(store.tally(CYCLE)) == [
+        ("H1", "not_enrolled", None, None, 1),
+        ("H1", "s2", "general", "absent", 1),
+        ("H2", "s1", None, None, 1),
+    ]
+    assert store.count_history(CYCLE) == 3
+    assert store.count_history("zz-next-cycle") == 1
+    assert store.count_history("nope") == 0 and store.tally("nope") == []
