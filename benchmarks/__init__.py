@@ -1,0 +1,1 @@
+"""Benchmarks of renew_fsm (``python -m benchmarks``); see docs/performance.md."""

@@ -1,0 +1,76 @@
+"""``python -m benchmarks``: the figures of docs/performance.md, taken in one run on one machine.
+
+    python -m benchmarks                 # everything: 20k, 200k and 1M doctors (about 15 minutes)
+    python -m benchmarks --quick         # a smoke run: 5k and 20k doctors, short online runs
+    python -m benchmarks --only bulk,online --sizes 20000,200000
+
+Each section prints its figures and every target with PASS or FAIL; ``--json FILE``
+keeps them.  Runs that write go to a scratch folder (``--dir``, default a temporary one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import bulk, online, reads
+
+SECTIONS = ("bulk", "online", "pg_bulk", "reads")
+
+
+def machine() -> dict[str, Any]:
+    import sqlite3
+
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "taken": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--sizes", help="comma-separated doctor counts for the bulk section")
+    parser.add_argument("--only", help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    parser.add_argument("--pg", default=os.environ.get("RENEW_FSM_PG", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument("--dir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([5000, 20000] if args.quick else [20000, 200000, 1000000])
+    )
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    figures: dict[str, Any] = {"machine": machine()}
+    print(f"renew_fsm benchmarks on {figures['machine']}")
+    with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+        folder = Path(scratch)
+        if "bulk" in only:
+            figures["bulk"] = bulk.run_sqlite(sizes, folder)
+        if "online" in only:
+            figures["online"] = online.run(folder, args.pg, events=2000 if args.quick else 10000)
+        if "pg_bulk" in only:
+            figures["pg_bulk"] = bulk.run_postgres(20000 if args.quick else 200000, args.pg)
+        if "reads" in only:
+            figures["reads"] = reads.run(folder, 20000 if args.quick else 1000000)
+    targets = [t for section in figures.values() if isinstance(section, dict) for t in section.get("targets", [])]
+    print("\nTargets")
+    for target in targets:
+        print(f"  {'PASS' if target['pass'] else 'FAIL'}  {target['name']}: {target['measured']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
