@@ -12,9 +12,8 @@ NATION = 4_800_000
 
 def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
     print("\n1. Bulk: renew-fsm simulate on SQLite (2 worker processes)")
-    print(
-        f"   {'doctors':>9} {'events':>11} {'seconds':>8} {'events/s':>9} {'peak RSS':>9} {'ceiling/s':>10} {'ratio':>6}"
-    )
+    header = (("doctors", 9), ("events", 11), ("seconds", 8), ("events/s", 9), ("peak RSS", 9), ("ceiling/s", 10))
+    print("   " + " ".join(f"{name:>{width}}" for name, width in header) + "  ratio")
     runs = []
     for doctors in sizes:
         run = child("simulate", "--db", str(folder / f"bulk-{doctors}.db"), "--doctors", str(doctors))
