@@ -8,11 +8,14 @@ import renew_fsm
 from renew_fsm import Actor, Refused
 
 
-def race(url: str, doctors: list[str], event: str, role: str, barrier: Any, at_commit: Any, out: Any) -> None:
+def race(
+    url: str, doctors: list[str], event: str, role: str, barrier: Any, at_commit: Any, out: Any, keyed: bool = False
+) -> None:
     """Fire ``event`` on each doctor in turn, meeting the other process at ``barrier`` before each.
 
     With ``at_commit`` the two processes also meet just before writing, so both
     have read the instance before either commits: the database must refuse one.
+    With ``keyed`` both send the same idempotency key, as a client's retry would.
     """
     engine = renew_fsm.open(url)
     if at_commit is not None:
@@ -29,7 +32,7 @@ def race(url: str, doctors: list[str], event: str, role: str, barrier: Any, at_c
             actor = Actor("doctor", did) if role == "doctor" else Actor(role, "H1")
             barrier.wait()
             try:
-                engine.fire(did, event, actor)
+                engine.fire(did, event, actor, idempotency_key=f"{did}-{event}" if keyed else None)
                 results.append((did, "ok"))
             except Refused as refused:
                 results.append((did, refused.code))

@@ -20,7 +20,7 @@ N = 20
 ROUNDS_TIMEOUT = 120
 
 
-def run_race(url: str, event: str, role: str, *, forced: bool) -> Counter[str]:
+def run_race(url: str, event: str, role: str, *, forced: bool, keyed: bool = False) -> Counter[str]:
     ids = [f"R{i:02d}" for i in range(N)]
     engine = make_engine(url, [doctor_cmd(d, serial=i) for i, d in enumerate(ids)])
     if event == "submit_info":
@@ -32,7 +32,7 @@ def run_race(url: str, event: str, role: str, *, forced: bool) -> Counter[str]:
     barrier = ctx.Barrier(2, timeout=60)
     at_commit = ctx.Barrier(2, timeout=60) if forced else None
     out = ctx.Queue()
-    procs = [ctx.Process(target=race, args=(url, ids, event, role, barrier, at_commit, out)) for _ in range(2)]
+    procs = [ctx.Process(target=race, args=(url, ids, event, role, barrier, at_commit, out, keyed)) for _ in range(2)]
     for p in procs:
         p.start()
     results = [out.get(timeout=ROUNDS_TIMEOUT) for _ in procs]
@@ -45,7 +45,10 @@ def run_race(url: str, event: str, role: str, *, forced: bool) -> Counter[str]:
     for d, (mine, theirs) in zip(ids, zip(results[0], results[1], strict=True), strict=True):
         assert mine[0] == theirs[0] == d
         pair = sorted([mine[1], theirs[1]])
-        assert pair in (["conflict", "ok"], ["invalid_transition", "ok"]), (d, pair)
+        if keyed:  # the loser finds its key already used: the command is done, once
+            assert pair == ["ok", "ok"], (d, pair)
+        else:
+            assert pair in (["conflict", "ok"], ["invalid_transition", "ok"]), (d, pair)
         outcomes[pair[0]] += 1
         history = engine.history(d)
         assert history[: len(before[d])] == before[d]
@@ -70,3 +73,9 @@ def test_two_processes_that_both_read_first_one_is_told_conflict(sql_url: str) -
     """Both read the instance before either writes: the database's version check refuses the second."""
     outcomes = run_race(sql_url, "enroll", "institution", forced=True)
     assert outcomes == Counter({"conflict": N})
+
+
+def test_two_processes_sending_one_idempotency_key_both_see_it_done_once(sql_url: str) -> None:
+    """A client's retry racing its own first attempt: one record, and neither side is told conflict."""
+    outcomes = run_race(sql_url, "enroll", "institution", forced=True, keyed=True)
+    assert outcomes == Counter({"ok": N})

@@ -33,7 +33,7 @@ from conftest import (
 from dbimage import image, settle
 
 import renew_fsm
-from renew_fsm import Actor, Refused
+from renew_fsm import Actor, Refused, ops
 from renew_fsm.idcard import make
 
 Engine = renew_fsm.Engine
@@ -140,6 +140,11 @@ def bad_card(card: Callable[[str], str], born: str = "1970-03-15") -> Callable[[
     return attempt
 
 
+def bad_card_cmd() -> dict[str, Any]:
+    cmd = doctor_cmd("D6", serial=6)
+    return {**cmd, "id_card": wrong_check_digit(cmd["id_card"])}
+
+
 def wrong_check_digit(card: str) -> str:
     return card[:17] + ("0" if card[17] != "0" else "1")
 
@@ -193,6 +198,10 @@ CASES = [
     Case(
         "id card born another day", "bad_input", None,
         bad_card(lambda c: make("450103", dt.date(1970, 3, 16), 9)),
+    ),
+    Case(
+        "a batch of doctors with one bad id card", "bad_input", None,
+        lambda e: e.add_doctors([ops.parse(doctor_cmd("D5", serial=5)), ops.parse(bad_card_cmd())]),
     ),
     Case(
         "finding several_people", "bad_input", None,
