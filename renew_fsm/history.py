@@ -68,7 +68,7 @@ def rebuild(
         if step is None or policy is None:
             why = "no such transition" if policy is not None else f"unknown policy version {rec.policy_version!r}"
             problems.append(f"record {rec.seq}: {rec.event} from {inst.state!r} to {rec.to_state!r}: {why}")
-            inst = attrs.evolve(inst, state=rec.to_state, version=rec.seq, head=rec.hash)
+            inst = inst._replace(state=rec.to_state, version=rec.seq, head=rec.hash)
             continue
         try:
             at = dt.datetime.fromisoformat(rec.at)
@@ -76,7 +76,7 @@ def rebuild(
             inst = apply_effects(inst, step.then, policy, cmd, at)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # an edited record, not a crash
             problems.append(f"record {rec.seq} ({rec.event}): its time or data cannot be replayed ({exc!r})")
-        inst = attrs.evolve(inst, state=rec.to_state, version=rec.seq, head=rec.hash)
+        inst = inst._replace(state=rec.to_state, version=rec.seq, head=rec.hash)
     return inst, problems
 
 

@@ -7,7 +7,6 @@ flag and counter the rules need, so that no rule ever scans history.
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from typing import Any, NamedTuple
 
 import attrs
@@ -51,8 +50,14 @@ class Doctor:
     profile: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
 
-@attrs.frozen(slots=True)
-class Instance:
+class Instance(NamedTuple):
+    """One doctor's record in one cycle: the state and every flag and counter the rules read.
+
+    A named tuple rather than an attrs class: a batch builds one per accepted
+    event and one per row read, and a tuple is built five times faster than a
+    frozen attrs instance while being just as immutable.
+    """
+
     doctor: str
     cycle: str
     state: str = "not_enrolled"
@@ -78,23 +83,27 @@ class Instance:
     head: str = ""
 
 
-INSTANCE_FIELDS = tuple(f.name for f in attrs.fields(Instance))
+INSTANCE_FIELDS: tuple[str, ...] = Instance._fields
 _INDEX = {name: i for i, name in enumerate(INSTANCE_FIELDS)}
-instance_values = operator.attrgetter(*INSTANCE_FIELDS)
+_make = Instance._make
+
+
+def instance_values(inst: Instance) -> tuple[Any, ...]:
+    return inst
 
 
 def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
-    """``attrs.evolve`` for the hot path: an instance changes a few fields per event."""
+    """``_replace`` for the hot path: an instance changes a few fields per event."""
     if not changes:
         return inst
-    values = list(instance_values(inst))
+    values = list(inst)
     for name, value in changes.items():
         values[_INDEX[name]] = value
-    return Instance(*values)
+    return _make(values)
 
 
 #: Instance fields that a history replay rebuilds (everything but the identity and the chain head).
-STATE_FIELDS = tuple(f.name for f in attrs.fields(Instance) if f.name not in ("doctor", "cycle", "head"))
+STATE_FIELDS = tuple(name for name in INSTANCE_FIELDS if name not in ("doctor", "cycle", "head"))
 
 
 class Command(NamedTuple):

@@ -115,11 +115,7 @@ def discipline(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) ->
 
 def reset_cycle(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
     """Out of the cycle: start afresh, but a cheating finding made public stays public."""
-    fresh = Instance(inst.doctor, inst.cycle)
-    changes = {
-        f.name: getattr(fresh, f.name)
-        for f in Instance.__attrs_attrs__
-        if f.name not in ("doctor", "cycle", "state", "version", "head")
-    }
+    keep = ("doctor", "cycle", "state", "version", "head")
+    changes = {name: value for name, value in Instance._field_defaults.items() if name not in keep}
     changes["flags"] = inst.flags & {"published"}
     return changes

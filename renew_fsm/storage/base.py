@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ..model import Doctor, Instance, Record, instance_values
+from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
@@ -93,11 +93,12 @@ class Storage(Protocol):
 
 # -- row shapes shared by the SQL backends ------------------------------------------------
 
-INSTANCE_COLUMNS = tuple(f.name for f in attrs.fields(Instance))
+INSTANCE_COLUMNS = Instance._fields
 DOCTOR_COLUMNS = tuple(f.name for f in attrs.fields(Doctor))
 HISTORY_COLUMNS = Record._fields
 
 _N = len(INSTANCE_COLUMNS)
+_make_instance = Instance._make
 
 
 def flags_text(flags: frozenset[str]) -> str:
@@ -108,14 +109,13 @@ _SUSPENDED_ON = INSTANCE_COLUMNS.index("suspended_on")
 
 
 def instance_row(inst: Instance) -> tuple[Any, ...]:
-    values = instance_values(inst)
-    suspended = values[_SUSPENDED_ON]
+    suspended = inst[_SUSPENDED_ON]
     return (
-        *values[:4],
-        ",".join(sorted(values[4])) if values[4] else "",
-        *values[5:_SUSPENDED_ON],
+        *inst[:4],
+        ",".join(sorted(inst[4])) if inst[4] else "",
+        *inst[5:_SUSPENDED_ON],
         suspended.isoformat() if suspended is not None else None,
-        *values[_SUSPENDED_ON + 1 :],
+        *inst[_SUSPENDED_ON + 1 :],
     )
 
 
@@ -136,7 +136,7 @@ def instance_from_row(row: Sequence[Any]) -> Instance:
     suspended = row[_SUSPENDED_ON]
     if suspended is not None and not isinstance(suspended, dt.date):
         suspended = dt.date.fromisoformat(suspended)
-    return Instance(*row[:4], _flags(row[4]), *row[5:_SUSPENDED_ON], suspended, *row[_SUSPENDED_ON + 1 : _N])
+    return _make_instance((*row[:4], _flags(row[4]), *row[5:_SUSPENDED_ON], suspended, *row[_SUSPENDED_ON + 1 : _N]))
 
 
 def doctor_row(doc: Doctor) -> tuple[Any, ...]:

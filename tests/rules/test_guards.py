@@ -131,7 +131,7 @@ def test_humanities_is_done_when_passed_or_its_ten_attempts_are_spent(
 def test_general_program_is_complete_only_with_both_tests_done() -> None:
     scored = instance(state="general.testing", program="general", business_attempts=1, business_best=50)
     assert not conditions.tests_complete(scored, POLICY, command(), NOON)
-    both = attrs.evolve(scored, humanities_attempts=1, humanities_best=60)
+    both = scored._replace(humanities_attempts=1, humanities_best=60)
     assert conditions.tests_complete(both, POLICY, command(), NOON)
 
 

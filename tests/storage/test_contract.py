@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 
 from renew_fsm.idcard import make
@@ -48,7 +47,7 @@ def rec(doctor: str, seq: int, event: str = "enroll", key: str | None = None, cy
 
 
 def moved(inst: Instance, seq: int, **changes: object) -> Instance:
-    return attrs.evolve(inst, state=f"s{seq}", version=seq, head=f"hash-{inst.doctor}-{seq}", **changes)
+    return inst._replace(state=f"s{seq}", version=seq, head=f"hash-{inst.doctor}-{seq}", **changes)
 
 
 def seeded(store: Storage, *ids: str) -> dict[str, Instance]:
