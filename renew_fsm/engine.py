@@ -56,6 +56,7 @@ class Engine:
     def __init__(self, storage: Storage, machine: str = "doctor") -> None:
         self.storage = storage
         self.machine: Compiled = compiled(machine)
+        self._events = self.machine.machine.events
         self._world: World | None = None
         self._policies: dict[str, Policy] = {}
 
@@ -281,7 +282,7 @@ class Engine:
         return View.of(new)
 
     def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
-        event = self.machine.machine.events.get(cmd.event)
+        event = self._events.get(cmd.event)
         if event is None:
             raise bad_input(f"unknown event {cmd.event!r}", f"未知事件 {cmd.event}")
         if not isinstance(cmd.actor, Actor) or cmd.actor.role not in ACTOR_ROLES:
@@ -352,6 +353,20 @@ class Engine:
                     out.append(event)
                     break
         return out
+
+    def work_queue(
+        self,
+        actor: Actor,
+        *,
+        states: Sequence[str] | None = None,
+        page_size: int = 50,
+        after: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> Any:
+        """One page of the doctors on whom ``actor`` has something to do now (``renew_fsm.queue``)."""
+        from .queue import work_queue
+
+        return work_queue(self, actor, states=states, page_size=page_size, after=after, at=at)
 
     # -- sweeps -------------------------------------------------------------------------------
     def sweep(self, event: str, at: dt.datetime | None = None, *, batch: int = BATCH) -> int:

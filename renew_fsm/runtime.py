@@ -38,6 +38,10 @@ def dumps(data: dict[str, Any]) -> str:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+_SEP = SEPARATOR
+_sha256 = hashlib.sha256
+
+
 def chain_hash(
     prev: str,
     cycle: str,
@@ -143,20 +147,25 @@ def advance(
     """The new instance and its history record, chained to the previous record."""
     to_state = step.target or before.state
     seq = before.version + 1
-    digest = chain_hash(
-        before.head,
-        before.cycle,
-        before.doctor,
-        seq,
-        step.event,
-        before.state,
-        to_state,
-        actor.role,
-        actor.id,
-        at_iso,
-        data_json,
-        policy_version,
-    )
+    # chain_hash, inlined: this runs once per accepted event.
+    digest = _sha256(
+        _SEP.join(
+            (
+                before.head,
+                before.cycle,
+                before.doctor,
+                str(seq),
+                step.event,
+                before.state,
+                to_state,
+                actor.role,
+                actor.id or "",
+                at_iso,
+                data_json,
+                policy_version,
+            )
+        ).encode()
+    ).hexdigest()
     record = Record(
         before.cycle,
         before.doctor,
