@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from transitions.core import MachineError
 from transitions.extensions.nesting import HierarchicalMachine, NestedState, NestedTransition
 
 from .. import rules
@@ -139,7 +140,7 @@ def reference_fire(machine: ReferenceMachine, state: str, event: str, decide: Ca
         return None
     try:
         fired = machine.trigger_event(probe, event)
-    except Exception:  # transitions raises MachineError when no transition applies
+    except MachineError:  # no transition of the event applies in this state
         return None
     return probe.state if fired else None
 
