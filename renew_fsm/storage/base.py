@@ -90,6 +90,25 @@ class Storage(Protocol):
         """(institution, state, program, reason, count): every statistic is a sum over these."""
         ...
 
+    def work_queue(
+        self,
+        cycle: str,
+        clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]],
+        institutions: Sequence[str] | None,
+        doctor: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[tuple[Instance, Doctor]]:
+        """Up to ``limit`` instances with doctor id > ``after``, in doctor-id order, that match a clause.
+
+        A clause ``(state, need, forbid)`` matches an instance in ``state`` carrying
+        every flag of ``need`` and none of ``forbid``.  ``institutions`` (the
+        doctors' main institutions) and ``doctor`` narrow the search when not
+        ``None``.  Backs ``renew_fsm.queue``: it must read along indexes, not
+        scan the cycle, since a front end asks for a page on every screen.
+        """
+        ...
+
 
 # -- row shapes shared by the SQL backends ------------------------------------------------
 

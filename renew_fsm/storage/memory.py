@@ -197,3 +197,32 @@ class MemoryStorage:
 
     def count_history(self, cycle: str) -> int:
         return sum(len(records) for (c, _), records in self.records.items() if c == cycle)
+
+    def work_queue(
+        self,
+        cycle: str,
+        clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]],
+        institutions: Sequence[str] | None,
+        doctor: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[tuple[Instance, Doctor]]:
+        """The reference answer the SQL backends must agree with: a plain filter in doctor-id order."""
+        by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]] = {}
+        for state, need, forbid in clauses:
+            by_state.setdefault(state, []).append((need, forbid))
+        inside = set(institutions) if institutions is not None else None
+        out: list[tuple[Instance, Doctor]] = []
+        with self._lock:
+            for did in self.instance_ids(cycle):
+                if (after is not None and did <= after) or (doctor is not None and did != doctor):
+                    continue
+                inst, doc = self.instances[(cycle, did)], self.doctors[did]
+                if inside is not None and doc.institution not in inside:
+                    continue
+                options = by_state.get(inst.state, ())
+                if any(need <= inst.flags and not (forbid & inst.flags) for need, forbid in options):
+                    out.append((inst, doc))
+                    if len(out) >= limit:
+                        break
+        return out

@@ -360,3 +360,62 @@ class PostgresStorage:
 
     def count_history(self, cycle: str) -> int:
         return self.conn.execute("SELECT count(*) FROM history WHERE cycle = %s", (cycle,)).fetchone()[0]  # type: ignore[index]
+
+    def work_queue(
+        self,
+        cycle: str,
+        clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]],
+        institutions: Sequence[str] | None,
+        doctor: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[tuple[Instance, Doctor]]:
+        """A page of the instances matching ``clauses`` inside the jurisdiction, by doctor id (see base).
+
+        With no jurisdiction limit (the province, the testing app) each state is
+        an ordered walk of the (cycle, state, doctor) index, as in ``scan``;
+        otherwise one query, and PostgreSQL's planner — which has statistics —
+        picks between the institution index and the state index.
+        """
+        if not clauses:
+            return []
+        base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
+        keyset = " AND i.doctor > %s" if after is not None else ""
+        tail: list[Any] = [after] if after is not None else []
+        if doctor is not None:
+            base += " AND i.doctor = %s"
+            tail = [doctor, *tail]
+        rows: list[Any] = []
+        if institutions is None:
+            by_state: dict[str, list[tuple[str, frozenset[str], frozenset[str]]]] = {}
+            for clause in clauses:
+                by_state.setdefault(clause[0], []).append(clause)
+            for group in by_state.values():
+                where, params = _pg_clause_sql(group)
+                sql = f"{base}{keyset} AND ({where}) ORDER BY i.doctor LIMIT %s"
+                rows += self.conn.execute(sql, [cycle, *tail, *params, limit]).fetchall()  # type: ignore[arg-type]
+            if len(by_state) > 1:
+                rows.sort(key=lambda r: r[0])
+                del rows[limit:]
+        else:
+            where, params = _pg_clause_sql(clauses)
+            sql = f"{base}{keyset} AND d.institution = ANY(%s) AND ({where}) ORDER BY i.doctor LIMIT %s"
+            rows = self.conn.execute(sql, [cycle, *tail, list(institutions), *params, limit]).fetchall()  # type: ignore[arg-type]
+        return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
+
+
+def _pg_clause_sql(clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]]) -> tuple[str, list[Any]]:
+    """``(state = %s AND flag tests) OR …`` for the work queue; flags are stored comma-joined."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for state, need, forbid in clauses:
+        tests = ["i.state = %s"]
+        params.append(state)
+        for flag in sorted(need):
+            tests.append("strpos(',' || coalesce(i.flags, '') || ',', %s) > 0")
+            params.append(f",{flag},")
+        for flag in sorted(forbid):
+            tests.append("strpos(',' || coalesce(i.flags, '') || ',', %s) = 0")
+            params.append(f",{flag},")
+        parts.append("(" + " AND ".join(tests) + ")")
+    return " OR ".join(parts), params

@@ -417,3 +417,151 @@ class SQLiteStorage:
     def count_history(self, cycle: str) -> int:
         with self._lock:
             return self.conn.execute("SELECT count(*) FROM history WHERE cycle = ?", (cycle,)).fetchone()[0]
+
+    def work_queue(
+        self,
+        cycle: str,
+        clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]],
+        institutions: Sequence[str] | None,
+        doctor: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[tuple[Instance, Doctor]]:
+        """A page of the instances matching ``clauses`` inside the jurisdiction, by doctor id (see base).
+
+        Two ways to find the page, chosen per call by which reads fewer rows:
+        walk the jurisdiction's doctors along ``doctors (institution)`` (a
+        hospital, a county), or walk each to-do state along ``instances
+        (cycle, state, doctor)`` and keep the jurisdiction's rows (a city, an
+        agency of a whole city, the province).  Either walk reads index
+        entries and doctor ids only; the page's full rows are loaded once at
+        the end.
+        """
+        if not clauses:
+            return []
+        by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]] = {}
+        for state, need, forbid in clauses:
+            by_state.setdefault(state, []).append((need, forbid))
+        with self._lock:
+            if doctor is not None:
+                ids = [doctor] if after is None or doctor > after else []
+                found = self.load(cycle, ids)
+                rows = [found[d] for d in ids if d in found]
+                return [(i, d) for i, d in rows if _wanted(i, by_state)]
+            if institutions is not None and self._jurisdiction_is_smaller(cycle, by_state, institutions, limit):
+                ids = self._queue_by_doctors(cycle, by_state, institutions, after, limit)
+            else:
+                ids = self._queue_by_states(cycle, by_state, institutions, after, limit)
+            found = self.load(cycle, ids)
+        return [found[d] for d in ids if d in found]
+
+    def _jurisdiction_is_smaller(
+        self,
+        cycle: str,
+        by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]],
+        institutions: Sequence[str],
+        limit: int,
+    ) -> bool:
+        """Whether walking the jurisdiction's doctors reads fewer rows than walking the to-do states.
+
+        The first reads every doctor of the jurisdiction (``doctors``); the
+        second, per state, reads until ``limit`` rows of the jurisdiction turn
+        up — about ``limit × all doctors / doctors`` if they are spread evenly —
+        or the state runs out.  Counts stop at ``QUEUE_COUNT_CAP``; the number
+        of doctors is read off the rowid, which costs nothing.
+        """
+        cap = QUEUE_COUNT_CAP
+        marks = ",".join("?" * len(institutions))
+        doctors = self.conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM doctors WHERE institution IN ({marks}) LIMIT ?)", [*institutions, cap]
+        ).fetchone()[0]
+        if doctors >= cap:
+            return False
+        everyone = self.conn.execute("SELECT max(rowid) FROM doctors").fetchone()[0] or 1
+        per_state = limit * everyone / max(doctors, 1)
+        walk = 0.0
+        for state in by_state:
+            waiting = self.conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM instances WHERE cycle = ? AND state = ? LIMIT ?)",
+                (cycle, state, cap),
+            ).fetchone()[0]
+            walk += min(waiting, per_state)
+            if walk > doctors:
+                return True
+        return False
+
+    def _queue_by_doctors(
+        self,
+        cycle: str,
+        by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]],
+        institutions: Sequence[str],
+        after: str | None,
+        limit: int,
+    ) -> list[str]:
+        # ``+i.state``: look each doctor's instance up once by its key, not once per to-do state.
+        where, params = _clause_sql(by_state, "+i.state")
+        marks = ",".join("?" * len(institutions))
+        # The unary + stops SQLite from carrying ``id > ?`` over to instances as a range, which it then
+        # prefers to the ``doctor = d.id`` equality: one range scan per doctor (seconds, not milliseconds).
+        keyset = " AND +d.id > ?" if after is not None else ""
+        # CROSS JOIN keeps the doctors of the jurisdiction as the outer loop.
+        sql = (
+            "SELECT d.id FROM doctors d CROSS JOIN instances i "
+            f"WHERE d.institution IN ({marks}){keyset} AND i.cycle = ? AND i.doctor = d.id AND ({where}) "
+            "ORDER BY d.id LIMIT ?"
+        )
+        args = [*institutions, *([after] if after is not None else []), cycle, *params, limit]
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def _queue_by_states(
+        self,
+        cycle: str,
+        by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]],
+        institutions: Sequence[str] | None,
+        after: str | None,
+        limit: int,
+    ) -> list[str]:
+        keyset = " AND i.doctor > ?" if after is not None else ""
+        inside = ""
+        if institutions is not None:
+            # The unary + keeps SQLite walking the state index instead of the institution one.
+            inside = f" AND +d.institution IN ({','.join('?' * len(institutions))})"
+        ids: list[str] = []
+        for state, options in by_state.items():
+            where, params = _clause_sql({state: options})
+            sql = (
+                "SELECT i.doctor FROM instances i CROSS JOIN doctors d "
+                f"WHERE i.cycle = ? AND i.state = ?{keyset} AND d.id = i.doctor AND ({where}){inside} "
+                "ORDER BY i.doctor LIMIT ?"
+            )
+            args = [cycle, state, *([after] if after is not None else []), *params, *(institutions or ()), limit]
+            ids += [r[0] for r in self.conn.execute(sql, args)]
+        return sorted(ids)[:limit]
+
+
+#: How far the work queue counts a jurisdiction or a state before calling it "large".
+QUEUE_COUNT_CAP = 5000
+
+
+def _clause_sql(
+    by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]], column: str = "i.state"
+) -> tuple[str, list[Any]]:
+    """``(state = ? AND flag tests) OR …`` for the work queue; flags are stored comma-joined."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for state, options in by_state.items():
+        for need, forbid in options:
+            tests = [f"{column} = ?"]
+            params.append(state)
+            for flag in sorted(need):
+                tests.append("instr(',' || coalesce(i.flags, '') || ',', ?) > 0")
+                params.append(f",{flag},")
+            for flag in sorted(forbid):
+                tests.append("instr(',' || coalesce(i.flags, '') || ',', ?) = 0")
+                params.append(f",{flag},")
+            parts.append("(" + " AND ".join(tests) + ")")
+    return " OR ".join(parts), params
+
+
+def _wanted(inst: Instance, by_state: dict[str, list[tuple[frozenset[str], frozenset[str]]]]) -> bool:
+    return any(need <= inst.flags and not (forbid & inst.flags) for need, forbid in by_state.get(inst.state, ()))
