@@ -1,0 +1,225 @@
+"""The example HTTP service over real HTTP on localhost, on SQLite and PostgreSQL.
+
+Each test takes its own doctors (D001 … D060; ``institution_of(n)`` says whose),
+so one running server per backend serves the whole module.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import openpyxl
+import pytest
+from server import BACKENDS, Service, institution_of, running_service
+
+from renew_fsm import CODES
+
+PROBLEM_KEYS = {"code", "rule", "message", "message_zh"}
+service = pytest.fixture(scope="module", params=BACKENDS)(running_service)
+
+
+def did(n: int) -> str:
+    return f"D{n:03d}"
+
+
+def hospital(n: int) -> tuple[str, str]:
+    return ("institution", institution_of(n))
+
+
+def agency(n: int) -> tuple[str, str]:
+    return ("agency", "A2" if institution_of(n) == "H3" else "A1")
+
+
+def register(svc: Service, n: int) -> None:
+    """Enrol doctor ``n`` and take them to ``registered``, over HTTP."""
+    d = did(n)
+    for event, actor in (
+        ("enroll", hospital(n)),
+        ("submit_info", ("doctor", d)),
+        ("approve_info", hospital(n)),
+        ("confirm_registration", agency(n)),
+    ):
+        response = svc.fire(d, event, *actor)
+        assert response.status_code == 200, response.text
+
+
+def problem(response: object, status: int, code: str, rule: str | None = None) -> None:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == PROBLEM_KEYS
+    assert body["code"] == code and body["rule"] == rule
+    assert body["message"] and body["message_zh"]
+
+
+def test_firing_moves_the_doctor_and_history_and_state_follow(service: Service) -> None:
+    response = service.fire("D001", "enroll", *hospital(1))
+    assert response.status_code == 200
+    assert response.json() == {"doctor": "D001", "state": "enrolled", "reason": None, "flags": [], "version": 1}
+    service.fire("D001", "submit_info", "doctor", "D001", {"phone": "13800000000"})
+    state = service.get("/doctors/D001", "doctor", "D001")
+    assert state.status_code == 200 and state.json()["state"] == "info_submitted"
+    history = service.get("/doctors/D001/history", *hospital(1)).json()
+    assert [(r["event"], r["from_state"], r["to_state"]) for r in history] == [
+        ("enroll", "not_enrolled", "enrolled"),
+        ("submit_info", "enrolled", "info_submitted"),
+    ]
+    assert history[1]["data"] == {"phone": "13800000000"} and history[1]["role"] == "doctor"
+    allowed = service.get("/doctors/D001/allowed", *hospital(1)).json()
+    assert allowed == {"doctor": "D001", "events": ["cancel_enrollment", "approve_info", "reject_info"]}
+
+
+def test_every_refusal_code_maps_to_its_status(service: Service) -> None:
+    register(service, 2)
+    seen = set()
+    # forbidden: another hospital's doctor.
+    other = "H2" if institution_of(2) != "H2" else "H1"
+    problem(service.fire("D002", "choose_general", "institution", other), 403, "forbidden")
+    seen.add("forbidden")
+    # not_found: no such doctor.
+    problem(service.fire("D999", "enroll", *hospital(2)), 404, "not_found")
+    seen.add("not_found")
+    # invalid_transition: not possible in `registered`.
+    problem(service.fire("D002", "approve_info", *hospital(2)), 409, "invalid_transition")
+    seen.add("invalid_transition")
+    # guard_failed: D002 has 20 years of practice but no good record for the 5-year condition? it has one;
+    # ask for a condition the policy does not know instead.
+    problem(
+        service.fire("D002", "choose_simple", "doctor", "D002", {"condition": "no_such_condition"}),
+        422,
+        "guard_failed",
+        "not_eligible",
+    )
+    seen.add("guard_failed")
+    # bad_input: an unknown event, and a malformed body.
+    problem(service.fire("D002", "fly_away", "doctor", "D002"), 422, "bad_input")
+    response = service.http.post(
+        "/doctors/D002/events/choose_general",
+        content=b"{not json",
+        headers={"X-Actor-Role": "doctor", "X-Actor-Id": "D002", "Content-Type": "application/json"},
+    )
+    problem(response, 422, "bad_input")
+    seen.add("bad_input")
+    # conflict: the screen showed version 3, the doctor has moved on to version 4.
+    problem(service.fire("D002", "choose_general", "doctor", "D002", **{"X-Expected-Version": "3"}), 409, "conflict")
+    seen.add("conflict")
+    assert seen == set(CODES)
+    # None of the refusals wrote anything.
+    assert service.get("/doctors/D002", "doctor", "D002").json()["version"] == 4
+    ok = service.fire("D002", "choose_general", "doctor", "D002", **{"X-Expected-Version": "4"})
+    assert ok.status_code == 200 and ok.json()["state"] == "general.submitted"
+
+
+def test_a_request_without_an_actor_or_with_an_unknown_role_is_bad_input(service: Service) -> None:
+    problem(service.fire("D003", "enroll", None), 422, "bad_input")
+    problem(service.fire("D003", "enroll", "janitor", "x"), 422, "bad_input")
+    problem(service.get("/queue", None), 422, "bad_input")
+
+
+def test_reads_follow_the_jurisdiction(service: Service) -> None:
+    problem(service.get("/doctors/D004", "doctor", "D005"), 403, "forbidden")
+    other = "H1" if institution_of(4) != "H1" else "H2"
+    problem(service.get("/doctors/D004/history", "institution", other), 403, "forbidden")
+    problem(service.get("/doctors/D004/allowed", "agency", "A2" if agency(4)[1] == "A1" else "A1"), 403, "forbidden")
+    problem(service.get("/doctors/D998", "admin", "GX"), 404, "not_found")
+    assert service.get("/doctors/D004", "admin", "GX").status_code == 200
+
+
+def test_a_retry_with_the_same_idempotency_key_writes_once(service: Service) -> None:
+    headers = {"Idempotency-Key": "hr-req-0006"}
+    first = service.fire("D006", "enroll", *hospital(6), **headers)
+    again = service.fire("D006", "enroll", *hospital(6), **headers)
+    # Even with a version check that the first attempt made stale, the retry is recognised.
+    third = service.fire("D006", "enroll", *hospital(6), **headers, **{"X-Expected-Version": "0"})
+    assert first.status_code == again.status_code == third.status_code == 200
+    assert first.json() == again.json() == third.json()
+    history = service.get("/doctors/D006/history", *hospital(6)).json()
+    assert [r["idempotency_key"] for r in history] == ["hr-req-0006"]
+
+
+def test_the_work_queue_over_http(service: Service) -> None:
+    for n in (9, 12, 15):  # all three in H1, where nobody else waits for the details check
+        service.fire(did(n), "enroll", *hospital(n))
+        service.fire(did(n), "submit_info", "doctor", did(n))
+    role, hid = hospital(9)
+    queue = service.get("/queue", role, hid, state="info_submitted").json()
+    assert [i["doctor"] for i in queue["items"]] == ["D009", "D012", "D015"]
+    assert queue["items"][0]["events"] == ["approve_info", "reject_info"] and queue["next"] is None
+    pages, after = [], None
+    while True:
+        params = {"state": "info_submitted", "page_size": 1, **({"after": after} if after else {})}
+        page = service.get("/queue", role, hid, **params).json()
+        pages += [i["doctor"] for i in page["items"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert pages == ["D009", "D012", "D015"]
+    problem(service.get("/queue", role, hid, state="nowhere"), 422, "bad_input")
+    problem(service.get("/queue", role, hid, page_size=0), 422, "bad_input")
+    problem(service.get("/queue", "agency", "A9"), 404, "not_found")
+
+
+def test_statistics_are_limited_to_the_actors_rows(service: Service) -> None:
+    province = service.get("/stats", "admin", "GX", by="city").json()
+    assert {row[0] for row in province["progress"]["rows"]} == {"NN", "GL"}
+    total = sum(row[-1] for row in province["progress"]["rows"])
+    assert total == 60
+    city = service.get("/stats", "admin", "NN", by="institution").json()
+    assert {row[0] for row in city["progress"]["rows"]} == {"H1", "H2"}
+    own = service.get("/stats", "institution", "H3", by="institution").json()
+    assert [row[0] for row in own["results"]["rows"]] == ["H3"] * len(own["results"]["rows"])
+    assert service.get("/stats", "institution", "H3", by="city").json()["progress"]["rows"] == []
+    problem(service.get("/stats", "doctor", "D001"), 403, "forbidden")
+    problem(service.get("/stats", "admin", "GX", by="planet"), 422, "bad_input")
+
+
+def test_statistics_as_an_excel_workbook(service: Service) -> None:
+    response = service.get("/stats.xlsx", "admin", "GX", by="county")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in response.headers["content-disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["考核进度统计", "考核结果统计"]
+    counties = {row[0] for row in book["考核进度统计"].iter_rows(min_row=2, values_only=True)}
+    assert counties == {"NN-QX", "NN-XN", "GL-XF"}
+    problem(service.get("/stats.xlsx", "exam_system"), 403, "forbidden")
+
+
+def test_many_requests_at_once_each_on_its_own_doctor(service: Service) -> None:
+    """The thread pool serves requests in parallel, each thread with its own engine."""
+    numbers = list(range(30, 54))
+    results: dict[int, int] = {}
+
+    def one(n: int) -> None:
+        results[n] = service.fire(did(n), "enroll", *hospital(n)).status_code
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == dict.fromkeys(numbers, 200)
+    for n in numbers:
+        assert service.get(f"/doctors/{did(n)}", *hospital(n)).json()["state"] == "enrolled"
+
+
+def test_racing_the_same_event_one_wins_and_the_others_are_told(service: Service) -> None:
+    register(service, 55)
+    codes: list[int] = []
+
+    def one() -> None:
+        codes.append(service.fire("D055", "choose_general", "doctor", "D055").status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(200) == 1
+    assert set(codes) <= {200, 409}
+    assert len(service.get("/doctors/D055/history", "doctor", "D055").json()) == 5
+
+
+def test_health(service: Service) -> None:
+    body = service.http.get("/health").json()
+    assert body == {"ok": True, "cycle": "guangxi-2019-2020"}
