@@ -58,7 +58,8 @@ class Context:
         return Actor("admin", self.world.institutions[doctor.institution].region)
 
     def at(self, day: dt.date, hour: float = 9.0) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), self.policy.tz) + dt.timedelta(hours=hour)
+        """``hour`` hours into ``day`` in the policy's time zone, to the second like an office system stamps it."""
+        return (dt.datetime.combine(day, dt.time(), self.policy.tz) + dt.timedelta(hours=hour)).replace(microsecond=0)
 
     def surprise(self, doctor: Doctor, cmd: Fire, refused: Refused) -> None:
         """A refusal the profile did not intend: counted and sampled, never silently dropped."""
@@ -67,16 +68,35 @@ class Context:
             self.samples.append(f"{doctor.id} {cmd.event}: {refused.code} {refused.rule or ''} {refused.message}")
 
 
+#: Office hours: every step but the phone tests (the testing app is open at any hour) happens between these.
+OPENS, CLOSES = 8, 18
+
+
+def office_hours(t: dt.datetime) -> dt.datetime:
+    """``t``, or the next opening time plus ``t``'s minutes when ``t`` falls outside office hours.
+
+    Without it the audit trail shows a hospital approving details at 3 a.m.,
+    which no office reading a rehearsal would believe.
+    """
+    if t.hour < OPENS:
+        return t.replace(hour=OPENS)
+    if t.hour >= CLOSES:
+        return (t + dt.timedelta(days=1)).replace(hour=OPENS)
+    return t
+
+
 class Timeline:
     """A doctor's clock within a phase: moves forward a little with every step, never past ``last``."""
 
     def __init__(self, ctx: Context, dice: Dice, first: dt.date, last: dt.date):
         self.ctx, self.dice, self.last = ctx, dice, last
-        self.now = ctx.at(min(first, last), dice.uniform(8, 12))
+        self.now = ctx.at(min(first, last), dice.uniform(OPENS, 12))
         self.end = ctx.at(last, 17)
 
-    def next(self, max_days: float = 1.5) -> dt.datetime:
-        self.now = min(self.now + dt.timedelta(hours=self.dice.uniform(0.2, max_days * 24)), self.end)
+    def next(self, max_days: float = 1.5, *, office: bool = True) -> dt.datetime:
+        """The time of the next step: a little later, in office hours unless it is the doctor on the phone app."""
+        later = self.now + dt.timedelta(hours=self.dice.uniform(0.2, max_days * 24))
+        self.now = min((office_hours(later) if office else later).replace(microsecond=0), self.end)
         return self.now
 
 
@@ -267,7 +287,9 @@ def sit_tests(ctx: Context, inst: Instance, doctor: Doctor, dice: Dice, window: 
     if inst.program == "general" and "business_exempt" not in inst.flags:
         score = dice.score(t.business_mean, t.business_sd)
         view = yield from _step(
-            ctx, doctor, Fire(doctor.id, "record_score", EXAM, {"test": "business", "score": score}, time.next(0.2))
+            ctx,
+            doctor,
+            Fire(doctor.id, "record_score", EXAM, {"test": "business", "score": score}, time.next(0.2, office=False)),
         )
     attempts = ctx.policy.tests["humanities"].attempts
     line = ctx.policy.pass_line("humanities", doctor.license)
@@ -276,7 +298,7 @@ def sit_tests(ctx: Context, inst: Instance, doctor: Doctor, dice: Dice, window: 
             break
         score = dice.score(t.humanities_mean, t.humanities_sd)
         data = {"test": "humanities", "score": score}
-        view = yield from _step(ctx, doctor, Fire(doctor.id, "record_score", EXAM, data, time.next(0.5)))
+        view = yield from _step(ctx, doctor, Fire(doctor.id, "record_score", EXAM, data, time.next(0.5, office=False)))
         if score >= line or not dice.chance(t.retry):
             break
     if view is None or view.state not in AWAITING:
@@ -318,7 +340,14 @@ def proctoring(ctx: Context, doctor: Doctor, dice: Dice, time: Timeline) -> Plan
 
 
 def first_round(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
-    if "resumed" in inst.flags:
+    """首轮考核 for the doctors still in a testing state.
+
+    A doctor who already has a score sat the round: their plan ran (a plan
+    commits whole) and left them in testing — a failed humanities attempt not
+    retried.  Running it again, as a resumed run does, would record the same
+    scores a second time.
+    """
+    if "resumed" in inst.flags or inst.humanities_attempts or inst.business_attempts:
         return
     yield from sit_tests(ctx, inst, doctor, ctx.dice(doctor, "first_round"), ctx.policy.windows.first_round)
 

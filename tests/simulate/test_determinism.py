@@ -1,0 +1,120 @@
+"""The same seed gives the same cycle — across runs, worker counts and an interrupted run resumed.
+
+An office compares next year's rehearsal with this year's only if a run can be
+repeated exactly; a resumed run that drifted from an uninterrupted one would
+make ``--resume`` a way to get different numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import renew_fsm
+from renew_fsm.simulate import Result, simulate
+from renew_fsm.simulate import behaviour as b
+from renew_fsm.simulate.profile import load as load_profile
+
+from .conftest import figures, simulate_json
+
+DOCTORS = "3000"
+
+
+def history_digest(db: Path) -> str:
+    """Every record of the cycle (event, actor, time, data, chain hash), hashed in order."""
+    engine = renew_fsm.open(str(db))
+    try:
+        digest = hashlib.sha256()
+        for r in engine.storage.all_history(engine.cycle):
+            digest.update(f"{r.doctor}|{r.seq}|{r.event}|{r.role}|{r.actor}|{r.at}|{r.data}|{r.hash}\n".encode())
+        return digest.hexdigest()
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    db = tmp_path_factory.mktemp("w1") / "w1.db"
+    return db, simulate_json(db, "--doctors", DOCTORS, "--seed", "7", "--workers", "1")
+
+
+def test_the_same_seed_gives_the_same_figures_and_the_same_history(
+    one_worker: tuple[Path, dict], tmp_path: Path
+) -> None:
+    db, first = one_worker
+    again = simulate_json(tmp_path / "again.db", "--doctors", DOCTORS, "--seed", "7", "--workers", "1")
+    assert figures(again) == figures(first)
+    assert history_digest(tmp_path / "again.db") == history_digest(db)
+
+
+def test_two_workers_give_the_same_figures_as_one(one_worker: tuple[Path, dict], tmp_path: Path) -> None:
+    db, first = one_worker
+    two = simulate_json(tmp_path / "two.db", "--doctors", DOCTORS, "--seed", "7", "--workers", "2")
+    assert figures(two) == figures(first)
+    assert history_digest(tmp_path / "two.db") == history_digest(db)
+
+
+def test_another_seed_gives_other_figures(one_worker: tuple[Path, dict], tmp_path: Path) -> None:
+    _, first = one_worker
+    other = simulate_json(tmp_path / "seed8.db", "--doctors", DOCTORS, "--seed", "8", "--workers", "1")
+    assert other["doctors"] == first["doctors"]
+    assert other["by_state"] != first["by_state"]
+    assert other["transitions"] != first["transitions"]
+
+
+def test_resume_after_the_first_round_finishes_with_the_figures_of_an_uninterrupted_run(
+    one_worker: tuple[Path, dict], tmp_path: Path
+) -> None:
+    db, whole = one_worker
+    cut = tmp_path / "cut.db"
+    partial = simulate_json(cut, "--doctors", DOCTORS, "--seed", "7", "--stop-after", "first_round")
+    # Stopped after the first round: nobody graded yet, the run is not over.
+    assert partial["by_state"].get("qualified", 0) == 0
+    assert partial["transitions"] < whole["transitions"]
+    resumed = simulate_json(cut, "--doctors", DOCTORS, "--seed", "7", "--resume")
+    assert resumed["resumed_from"] is not None
+    assert figures(resumed) == figures(whole)
+    assert history_digest(cut) == history_digest(db)
+
+
+@pytest.fixture(scope="module")
+def whole_2000(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    """An uninterrupted in-process run of 2,000 doctors (the library call a service would make)."""
+    db = tmp_path_factory.mktemp("whole") / "whole.db"
+    engine = renew_fsm.open(str(db))
+    result = simulate(engine, 2000, 7)
+    engine.close()
+    return db, result
+
+
+@pytest.mark.parametrize("phase", ["registration", "close_first_round", "makeup", "reexam", "makeup_suspension"])
+def test_resume_after_any_phase_ends_where_an_uninterrupted_run_ends(
+    whole_2000: tuple[Path, Result], tmp_path: Path, phase: str
+) -> None:
+    db, whole = whole_2000
+    engine = renew_fsm.open(str(tmp_path / "cut.db"))
+    simulate(engine, 2000, 7, stop_after=phase)
+    resumed = simulate(engine, 2000, 7, resume=True)
+    engine.close()
+    assert resumed.refusals == 0 and whole.refusals == 0
+    assert figures(resumed.summary()) == figures(whole.summary())
+    assert history_digest(tmp_path / "cut.db") == history_digest(db)
+
+
+def test_the_first_round_played_again_changes_nothing(tmp_path: Path) -> None:
+    """A phase re-run after a crash must not sit the tests twice (a failed, not retried attempt stays in testing)."""
+    engine = renew_fsm.open(str(tmp_path / "fr.db"))
+    simulate(engine, 2000, 7, stop_after="first_round")
+    still_testing = [inst for inst, _ in engine.scan(list(b.TESTING))]
+    tried = [inst for inst in still_testing if inst.humanities_attempts or inst.business_attempts]
+    assert tried, "the seed must leave someone in testing with a score for this test to mean anything"
+    world = engine.world()
+    agency_of = {i: a.id for a in world.agencies.values() for i in a.institutions}
+    ctx = b.Context(7, engine.policy, load_profile(), world, agency_of, renew_fsm.Actor("admin", "P"))
+    before = engine.storage.count_history(engine.cycle)
+    accepted = engine.drive_states(b.TESTING, lambda inst, doc: b.first_round(ctx, inst, doc))
+    assert accepted == 0 and ctx.refusals == 0, ctx.samples
+    assert engine.storage.count_history(engine.cycle) == before
+    engine.close()
