@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.v import format_exception, transform_error
 
 
 def _probability(_: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -108,10 +109,41 @@ class Profile:
 
 
 class ProfileError(ValueError):
-    pass
+    """A profile file that cannot drive a simulation; the message names the file and the field."""
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _number(value: Any, _: type) -> float:
+    """A TOML integer or float; cattrs alone would take ``true`` as 1.0 and the text "0.5" as 0.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _whole(value: Any, _: type) -> int:
+    """A TOML integer; cattrs alone would truncate 60.5 to 60 without a word."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+_converter.register_structure_hook(float, _number)
+_converter.register_structure_hook(int, _whole)
+
+
+def _describe(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, except that our own validators' messages are kept.
+
+    cattrs reports a validator's ``ValueError`` as a bare "invalid value" at the
+    table, which hides which field is wrong and why.
+    """
+    if isinstance(exc, ValueError) and str(exc).startswith("expected a"):
+        return str(exc)
+    if isinstance(exc, ValueError) and type_ is None and str(exc):
+        return str(exc)
+    return format_exception(exc, type_)
 
 
 def parse(text: str, source: str = "<profile>") -> Profile:
@@ -121,12 +153,49 @@ def parse(text: str, source: str = "<profile>") -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
     except (ClassValidationError, ForbiddenExtraKeysError, ValueError) as exc:
-        messages = cattrs.transform_error(exc) if isinstance(exc, ClassValidationError) else [str(exc)]
+        messages = (
+            transform_error(exc, format_exception=_describe) if isinstance(exc, ClassValidationError) else [str(exc)]
+        )
         raise ProfileError(f"{source}: " + "; ".join(messages)) from None
-    months = profile.reexam.months
-    if not months or any(not k.isdigit() for k in months) or abs(sum(months.values()) - 1) > 1e-6:
-        raise ProfileError(f"{source}: reexam.months maps whole months to shares that add up to 1")
+    problems = _inconsistencies(profile)
+    if problems:
+        raise ProfileError(f"{source}: " + "; ".join(problems))
     return attrs.evolve(profile, text=text)
+
+
+def _inconsistencies(profile: Profile) -> list[str]:
+    """What types alone cannot say: sizes, age ranges, score distributions, suspension shares.
+
+    Each of these, left unchecked, gives a simulation that runs and means
+    nothing (a triangular age draw with its mode outside its range, a record
+    share above 1) instead of an error naming the field.
+    """
+    problems: list[str] = []
+    pr, d = profile.province, profile.doctors
+    for name in ("doctors_per_institution", "institutions_per_county", "max_cities"):
+        if getattr(pr, name) < 1:
+            problems.append(f"province.{name} must be at least 1, got {getattr(pr, name)}")
+    if not d.age_min <= d.age_mode <= d.age_max:
+        problems.append(f"doctors: age_min ≤ age_mode ≤ age_max, got {d.age_min}, {d.age_mode}, {d.age_max}")
+    if d.good_record_share + d.bad_record_share > 1:
+        problems.append("doctors: good_record_share + bad_record_share is at most 1")
+    for table, prefixes in ((profile.tests, ("humanities", "business")), (profile.reexam, ("business", "humanities"))):
+        section = "tests" if table is profile.tests else "reexam"
+        for prefix in prefixes:
+            mean, sd = getattr(table, f"{prefix}_mean"), getattr(table, f"{prefix}_sd")
+            if not 0 <= mean <= 100:
+                problems.append(f"{section}.{prefix}_mean is a score (0–100), got {mean}")
+            if sd < 0:
+                problems.append(f"{section}.{prefix}_sd cannot be negative, got {sd}")
+    months = profile.reexam.months
+    if (
+        not months
+        or any(not k.isdigit() or int(k) < 1 for k in months)
+        or any(v < 0 for v in months.values())
+        or abs(sum(months.values()) - 1) > 1e-6
+    ):
+        problems.append("reexam.months maps whole months to shares that add up to 1")
+    return problems
 
 
 def default_text() -> str:
