@@ -13,11 +13,15 @@ from rich.table import Table
 
 from ..notice import notice as make_notice
 from ..notice import to_html, to_pdf
+from ..rules.policy import load as load_policy
 from ..simulate import PHASES, SimulationError
 from ..simulate import simulate as run_simulation
 from ..simulate.profile import ProfileError
+from ..simulate.profile import default_text as default_profile_text
+from ..simulate.profile import load as load_profile
 from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
 from .common import DB_HELP, DEFAULT_DB, app, console, err, open_db
+from .store import open_existing
 
 DEFAULT_SIM_DB = "renew-fsm-simulation.db"
 #: Stages the terminal shows (the CSV and Excel exports keep every state).
@@ -87,9 +91,16 @@ def _results_table(stats: Stats) -> Table:
     return table
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The file behind a SQLite URL (what ``--replace`` deletes); None for PostgreSQL and in-memory stores."""
+    if url.startswith(("postgres://", "postgresql://")) or url in (":memory:", "memory:", "memory://"):
+        return None
+    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+
+
 @app.command()
 def simulate(
-    doctors: Annotated[int, typer.Option(help="Number of synthetic doctors")] = 5000,
+    doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cycle")] = 7,
     policy: Annotated[str, typer.Option(help="A shipped policy name or a TOML file")] = "guangxi-2019-2020",
     profile: Annotated[Path | None, typer.Option(help="Behaviour profile (TOML); default: the shipped one")] = None,
@@ -97,21 +108,41 @@ def simulate(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted simulation in --db")] = False,
     replace: Annotated[bool, typer.Option(help="Delete an existing SQLite --db file first")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object")] = False,
-    batch: Annotated[int, typer.Option(help="Doctors per transaction")] = 2000,
+    batch: Annotated[int, typer.Option(min=1, help="Doctors per transaction")] = 2000,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: one per core, up to 2; 1 for an in-memory db)")
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: one per core, up to 2; 1 for an in-memory db)"),
     ] = None,
+    print_profile: Annotated[
+        bool, typer.Option("--print-profile", help="Print the shipped behaviour profile (to copy and edit) and exit")
+    ] = False,
     stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
 ) -> None:
     """Play one province's cycle end to end and show the progress and result screens."""
+    if print_profile:
+        print(default_profile_text(), end="")
+        return
     if stop_after is not None and stop_after not in {p.name for p in PHASES}:
         raise typer.BadParameter(f"--stop-after is one of {', '.join(p.name for p in PHASES)}")
+    # A bad policy or profile fails here, before a database file is created for nothing.
+    load_policy(policy)
+    try:
+        load_profile(profile)
+    except ProfileError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
     url = db or DEFAULT_SIM_DB
-    if (db is None or replace) and not resume and not url.startswith(("postgres", "memory:")) and url != ":memory:":
+    path = _sqlite_file(url)
+    if (db is None or replace) and not resume and path is not None:
         for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(url + suffix):
-                os.remove(url + suffix)
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
     engine = open_db(url)
+    if not resume and engine.storage.get_meta("simulation") is not None:
+        engine.close()
+        instead = "--replace deletes it and starts again" if path is not None else "or choose another --db"
+        err.print(f"error: {url} already holds a simulation: --resume continues it, {instead}", markup=False)
+        raise typer.Exit(1)
     columns = (
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -143,7 +174,7 @@ def simulate(
                 stop_after=stop_after,
             )
     except (SimulationError, ProfileError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     finally:
         engine.close()
@@ -178,7 +209,7 @@ def stats(
         raise typer.BadParameter(f"--by is one of {', '.join(LEVELS)}")
     if format not in ("table", "csv", "xlsx", "json"):
         raise typer.BadParameter("--format is table, csv, xlsx or json")
-    engine = open_db(db)
+    engine = open_existing(db)
     try:
         figures = compute(engine, by=by)
     finally:
@@ -227,7 +258,7 @@ def notice(
     out: Annotated[Path | None, typer.Option(help="Write here; .pdf for a PDF, else HTML")] = None,
 ) -> None:
     """The result notice (考核结果通知书) of a doctor with a final result, as HTML or PDF."""
-    engine = open_db(db)
+    engine = open_existing(db)
     try:
         content = make_notice(engine, doctor)
     finally:
