@@ -14,6 +14,7 @@ import attrs
 from .engine import Engine
 from .errors import INVALID_TRANSITION, Refused
 from .idcard import mask
+from .model import Record
 from .stats import PROGRAM_ZH, REASON_ZH
 
 FINAL_RESULTS = {
@@ -75,11 +76,21 @@ def notice(engine: Engine, doctor: str) -> Notice:
         program=PROGRAM_ZH[view.instance.program],
         result=FINAL_RESULTS[view.state],
         reason=REASON_ZH.get(view.reason or "") if view.state == "registration_cancelled" else None,
-        date=records[-1].at[:10] if records else "",
+        date=_result_date(records, view.state),
         cycle=policy.id,
         period=f"{policy.period.start} 至 {policy.period.end}",
         authority=(province.name if province and province.name else policy.policy.province) + "卫生健康委员会",
     )
+
+
+def _result_date(records: list[Record], final: str) -> str:
+    """The day the doctor reached their final result.
+
+    Not the newest record's day: a mark or a lifted mark after the grade
+    (allowed in a final state) would otherwise re-date the result.
+    """
+    reached = [r for r in records if r.to_state == final and r.from_state != final]
+    return reached[-1].at[:10] if reached else (records[-1].at[:10] if records else "")
 
 
 def to_html(n: Notice) -> str:
