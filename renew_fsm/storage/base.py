@@ -109,6 +109,10 @@ class Storage(Protocol):
         """
         ...
 
+    def put_institutions(self, institutions: Sequence[Institution]) -> None:
+        """Insert or replace many institutions in one transaction, bumping the world version once."""
+        ...
+
 
 # -- row shapes shared by the SQL backends ------------------------------------------------
 

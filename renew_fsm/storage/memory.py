@@ -226,3 +226,10 @@ class MemoryStorage:
                     if len(out) >= limit:
                         break
         return out
+
+    def put_institutions(self, institutions: Sequence[Institution]) -> None:
+        """Insert or replace many institutions at once (a CSV import: all or nothing)."""
+        with self._lock:
+            for institution in institutions:
+                self.institutions[institution.id] = institution
+            self._bump()

@@ -403,6 +403,17 @@ class PostgresStorage:
             rows = self.conn.execute(sql, [cycle, *tail, list(institutions), *params, limit]).fetchall()  # type: ignore[arg-type]
         return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
 
+    def put_institutions(self, institutions: Sequence[Institution]) -> None:
+        """Insert or replace many institutions in one transaction (a CSV import: all or nothing)."""
+        with self._write() as cur:
+            if institutions:
+                cur.executemany(
+                    "INSERT INTO institutions (id, region, name, kind) VALUES (%s, %s, %s, %s) ON CONFLICT (id) "
+                    "DO UPDATE SET region = excluded.region, name = excluded.name, kind = excluded.kind",
+                    [(i.id, i.region, i.name, i.kind) for i in institutions],
+                )
+            self._bump(cur)
+
 
 def _pg_clause_sql(clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]]) -> tuple[str, list[Any]]:
     """``(state = %s AND flag tests) OR …`` for the work queue; flags are stored comma-joined."""

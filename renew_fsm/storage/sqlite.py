@@ -538,6 +538,15 @@ class SQLiteStorage:
             ids += [r[0] for r in self.conn.execute(sql, args)]
         return sorted(ids)[:limit]
 
+    def put_institutions(self, institutions: Sequence[Institution]) -> None:
+        """Insert or replace many institutions in one transaction (a CSV import: all or nothing)."""
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
+                [(i.id, i.region, i.name, i.kind) for i in institutions],
+            )
+            self._bump(c)
+
 
 #: How far the work queue counts a jurisdiction or a state before calling it "large".
 QUEUE_COUNT_CAP = 5000

@@ -1,0 +1,229 @@
+"""CSV import of the registration system's exports: good rows in, bad rows reported, reruns harmless.
+
+The library (``renew_fsm.importer``) runs on every backend; the command line
+(``renew-fsm import``) on SQLite and PostgreSQL, where a second process can
+open the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import WORLD
+
+import renew_fsm
+from renew_fsm.idcard import make
+from renew_fsm.importer import CsvFileError, import_doctors, import_institutions
+
+REGIONS = [cmd for cmd in WORLD if cmd["op"] == "region"]
+POLICY = {"op": "policy", "name": "guangxi-2019-2020"}
+
+INSTITUTIONS = """id,region,name,kind
+H1,NN-QX,青秀区人民医院,institution
+H2,NN-XN,兴宁区人民医院,
+ORG,GX,广西医师协会,industry_org
+H4,NOWHERE,不存在区医院,institution
+H5,NN-QX,,institution
+H6,NN-QX,某医院,hospital
+"""
+
+
+def card(born: str, serial: int) -> str:
+    return make("450103", dt.date.fromisoformat(born), serial)
+
+
+def doctors_csv() -> str:
+    good_1 = f"D1,H1,李明,{card('1966-05-02', 1)},physician,1966-05-02,1990-09-01,good"
+    good_2 = f"D2,H1,王芳,{card('1975-08-20', 2)},执业助理医师,1975/8/20,2001/7/1,无"
+    good_3 = f"D3,H2,张伟,{card('1980-01-15', 3)},physician,19800115,20050901,none"
+    return "\n".join(
+        [
+            "id,institution,name,id_card,license,birth_date,practice_since,record,phone",
+            good_1,
+            good_2,
+            f"D4,H1,赵强,{card('1970-03-01', 4)[:-1]}0,physician,1970-03-01,1995-09-01,good",  # check digit
+            f"D5,H9,钱军,{card('1971-03-01', 5)},physician,1971-03-01,1995-09-01,good",  # no such institution
+            f"D6,H1,孙丽,{card('1972-03-01', 6)},surgeon,1972-03-01,1995-09-01,good",  # licence
+            f"D7,H1,周杰,{card('1973-03-01', 7)},physician,1973-02-30,1995-09-01,good",  # no such date
+            good_3,
+            f"D8,H1,吴敏,{card('1974-03-01', 8)},physician,1974-03-01,1970-09-01,good",  # practice before birth
+            f"D9,H1,郑浩,{card('1966-05-02', 1)},physician,1966-05-02,1990-09-01,good",  # D1's id card
+            good_1,  # D1 again, the same: harmless
+            f"D1,H2,李明,{card('1966-05-02', 1)},physician,1966-05-02,1990-09-01,good",  # D1 again, another hospital
+            "",
+        ]
+    )
+
+
+def setup(url: str) -> renew_fsm.Engine:
+    engine = renew_fsm.open(url)
+    for cmd in [*REGIONS, POLICY]:
+        engine.apply(cmd)
+    return engine
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_institutions_import_the_good_rows_and_report_each_bad_one(url: str, tmp_path: Path) -> None:
+    engine = setup(url)
+    report = import_institutions(engine, write(tmp_path, "inst.csv", INSTITUTIONS))
+    assert sorted(report.imported) == ["H1", "H2", "ORG"]
+    assert [(p.line, p.id, p.field) for p in report.rejected] == [(5, "H4", "region"), (6, "H5", "name"),
+                                                                  (7, "H6", "kind")]
+    world = engine.world()
+    assert world.institutions["H2"].kind == "institution" and world.institutions["ORG"].kind == "industry_org"
+    assert "H4" not in world.institutions
+    again = import_institutions(engine, write(tmp_path, "inst.csv", INSTITUTIONS))
+    assert again.imported == [] and sorted(again.skipped) == ["H1", "H2", "ORG"]
+    changed = import_institutions(engine, write(tmp_path, "moved.csv", "id,region,name\nH1,NN-XN,青秀区人民医院\n"))
+    assert [(p.line, p.id, p.field) for p in changed.conflicts] == [(2, "H1", "region")]
+    assert engine.world().institutions["H1"].region == "NN-QX"  # a conflict never overwrites
+    engine.close()
+
+
+def test_doctors_import_the_good_rows_report_each_bad_one_and_a_rerun_imports_nothing_twice(
+    url: str, tmp_path: Path
+) -> None:
+    engine = setup(url)
+    import_institutions(engine, write(tmp_path, "inst.csv", INSTITUTIONS))
+    path = write(tmp_path, "doctors.csv", doctors_csv())
+    report = import_doctors(engine, path)
+    assert sorted(report.imported) == ["D1", "D2", "D3"]
+    assert report.skipped == ["D1"]  # line 11 repeats line 2
+    assert [(p.line, p.id, p.field) for p in report.rejected] == [
+        (4, "D4", "id_card"),
+        (5, "D5", "institution"),
+        (6, "D6", "license"),
+        (7, "D7", "birth_date"),
+        (9, "D8", "practice_since"),
+        (10, "D9", "id_card"),
+        (12, "D1", "id"),
+    ]
+    assert all(p.why for p in report.rejected)
+    assert report.ignored_columns == ["phone"]
+    assert sorted(engine.instances()) == ["D1", "D2", "D3"]
+    d2 = engine.storage.get_doctor("D2")
+    assert (d2.license, d2.record, d2.birth_date) == ("assistant", "none", dt.date(1975, 8, 20))
+    assert engine.state("D1").state == "not_enrolled"  # each doctor has an instance of the cycle
+    history_before = engine.storage.count_history(engine.cycle)
+
+    rerun = import_doctors(engine, path)
+    assert rerun.imported == []
+    assert sorted(rerun.skipped) == ["D1", "D1", "D2", "D3"]
+    assert [(p.line, p.field) for p in rerun.rejected] == [(p.line, p.field) for p in report.rejected]
+    assert sorted(engine.instances()) == ["D1", "D2", "D3"]
+    assert engine.storage.count_history(engine.cycle) == history_before
+
+    lines = doctors_csv().splitlines()
+    moved = write(tmp_path, "moved.csv", "\n".join([lines[0], lines[11]]))
+    conflict = import_doctors(engine, moved)
+    assert [(p.line, p.id, p.field) for p in conflict.conflicts] == [(2, "D1", "institution")]
+    assert engine.storage.get_doctor("D1").institution == "H1"
+    engine.close()
+
+
+def test_a_gb18030_export_from_a_chinese_excel_and_a_utf8_bom_both_read(tmp_path: Path) -> None:
+    engine = setup("memory:")
+    report = import_institutions(engine, write(tmp_path, "gbk.csv", INSTITUTIONS, "gb18030"))
+    assert report.encoding == "gb18030" and engine.world().institutions["H1"].name == "青秀区人民医院"
+    bom = import_institutions(engine, write(tmp_path, "bom.csv", INSTITUTIONS, "utf-8-sig"))
+    assert bom.encoding == "utf-8" and sorted(bom.skipped) == ["H1", "H2", "ORG"]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "empty"),
+        (b"id,name\nH1,x\n", "missing column(s) region"),
+        ("编号,区划,名称\nH1,NN-QX,医院\n".encode(), "missing column(s) id, region, name"),
+        (b"PK\x03\x04\x00\x00binary", "NUL"),
+        (b"id,region,name\n\xff\xfe\xfa\xfb\x81\x30,NN,x\n", "neither UTF-8 nor GB18030"),
+        (b"id,region,name,region\nH1,NN-QX,x,NN-QX\n", "appear twice"),
+    ],
+)
+def test_a_hostile_file_is_refused_whole(tmp_path: Path, content: bytes, says: str) -> None:
+    engine = setup("memory:")
+    with pytest.raises(CsvFileError) as refused:
+        import_institutions(engine, write_bytes(tmp_path, content))
+    assert says in str(refused.value)
+    assert engine.world().institutions == {}
+
+
+def write_bytes(tmp_path: Path, content: bytes) -> Path:
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(content)
+    return path
+
+
+def test_nothing_is_half_imported_when_the_batch_fails(tmp_path: Path) -> None:
+    """A store that refuses the batch (here: a doctor added meanwhile with other details) keeps none of it."""
+    engine = setup(str(tmp_path / "race.db"))
+    import_institutions(engine, write(tmp_path, "inst.csv", INSTITUTIONS))
+    path = write(tmp_path, "doctors.csv", doctors_csv())
+    original = engine.add_doctors
+
+    def racing(ops: list) -> list[str]:  # type: ignore[type-arg]
+        other = renew_fsm.open(str(tmp_path / "race.db"))
+        other.apply(
+            {"op": "doctor", "id": "D3", "institution": "H2", "name": "另一个张伟", "id_card": card("1980-01-15", 3),
+             "license": "physician", "birth_date": "1980-01-15", "practice_since": "2005-09-01", "record": "none"}
+        )
+        other.close()
+        return original(ops)
+
+    engine.add_doctors = racing  # type: ignore[method-assign]
+    with pytest.raises(renew_fsm.Refused) as refused:
+        import_doctors(engine, path)
+    assert refused.value.code == "conflict"
+    assert engine.instances() == ["D3"]  # only the other writer's doctor: D1 and D2 did not go in
+    engine.close()
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("RENEW_FSM_DB", None)
+    return subprocess.run(["renew-fsm", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_the_command_imports_reports_and_exits_by_outcome(sql_url: str, tmp_path: Path) -> None:
+    setup(sql_url).close()
+    inst = write(tmp_path, "inst.csv", INSTITUTIONS, "gb18030")
+    first = cli("import", "institutions", str(inst), "--db", sql_url)
+    assert first.returncode == 1, first.stderr  # three rows were rejected
+    assert "3 institutions imported" in first.stdout and "(gb18030)" in first.stdout
+    assert "NOWHERE" in first.stdout and "Traceback" not in first.stdout + first.stderr
+    good = write(tmp_path, "good.csv", "id,region,name,kind\nH1,NN-QX,青秀区人民医院,institution\n")
+    assert cli("import", "institutions", str(good), "--db", sql_url).returncode == 0  # already there: skipped
+
+    docs = write(tmp_path, "doctors.csv", doctors_csv(), "utf-8-sig")
+    result = cli("import", "doctors", str(docs), "--db", sql_url, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["imported"] == 3 and report["skipped"] == 1
+    assert [(r["line"], r["field"]) for r in report["rejected"]][:2] == [(4, "id_card"), (5, "institution")]
+    rerun = json.loads(cli("import", "doctors", str(docs), "--db", sql_url, "--json").stdout)
+    assert rerun["imported"] == 0 and rerun["skipped"] == 4
+
+
+def test_the_command_refuses_a_hostile_file_without_a_traceback(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    setup(db).close()
+    for content in (b"id,name\nH1,x\n", b"\x00\x01\x02", b"id,region,name\n\xff\xfe\xfa\xfb,NN,x\n"):
+        path = write_bytes(tmp_path, content)
+        result = cli("import", "institutions", str(path), "--db", db)
+        assert result.returncode == 2, result.stderr
+        assert "nothing was imported" in result.stderr and "Traceback" not in result.stderr + result.stdout
+    missing = cli("import", "doctors", str(tmp_path / "nope.csv"), "--db", db)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
