@@ -96,7 +96,8 @@ class Timeline:
     def next(self, max_days: float = 1.5, *, office: bool = True) -> dt.datetime:
         """The time of the next step: a little later, in office hours unless it is the doctor on the phone app."""
         later = self.now + dt.timedelta(hours=self.dice.uniform(0.2, max_days * 24))
-        self.now = min((office_hours(later) if office else later).replace(microsecond=0), self.end)
+        # Never back in time, even when an earlier step already stands at the phase's end.
+        self.now = max(self.now, min((office_hours(later) if office else later).replace(microsecond=0), self.end))
         return self.now
 
 
@@ -158,7 +159,8 @@ def advance(
             else:
                 cmd = Fire(doctor.id, "confirm_registration", agency, {}, time.next())
         elif state == "registered":
-            if may_defer and once("defer", ctx.profile.deferral.requested):
+            # Past the deadline a doctor can no longer ask (the request would be dated before the last step).
+            if may_defer and time.now < deadline and once("defer", ctx.profile.deferral.requested):
                 view = yield from deferral(ctx, doctor, dice, time, deadline)
                 if view is None or view.state != "registered":
                     return view
@@ -275,14 +277,18 @@ def registration(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
         yield from advance(ctx, doctor, view.instance, dice, time, may_defer=True)
 
 
-def sit_tests(ctx: Context, inst: Instance, doctor: Doctor, dice: Dice, window: Window) -> Plan:
-    """The phone tests in ``window``; then the agency reviews the proctoring photos."""
+def sit_tests(
+    ctx: Context, inst: Instance, doctor: Doctor, dice: Dice, window: Window, not_before: dt.datetime | None = None
+) -> Plan:
+    """The phone tests in ``window``, not before ``not_before``; then the agency reviews the proctoring photos."""
     t = ctx.profile.tests
     if dice.chance(t.absent):
         return
     time = Timeline(
         ctx, dice, window.start + dt.timedelta(days=dice.integer(0, (window.end - window.start).days)), window.end
     )
+    if not_before is not None:
+        time.now = max(time.now, not_before)
     view: View | None = View.of(inst)
     if inst.program == "general" and "business_exempt" not in inst.flags:
         score = dice.score(t.business_mean, t.business_sd)
@@ -352,13 +358,26 @@ def first_round(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
     yield from sit_tests(ctx, inst, doctor, ctx.dice(doctor, "first_round"), ctx.policy.windows.first_round)
 
 
+#: The tests each grading window grades.
+GRADES = {"grading": "first_round", "makeup_grading": "makeup"}
+
+
 def grading(window: str, resumed: bool) -> Callable[[Context, Instance, Doctor], Plan]:
+    """The agency grades on a day of ``window`` after the tests it grades have closed.
+
+    The Guangxi make-up grading window opens with the make-up itself
+    (11-01); grading on 11-02 a doctor who sat the make-up on 11-04 would put
+    the grade before the scores in the history.
+    """
+
     def plan(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
         if ("resumed" in inst.flags) != resumed:
             return
         dice = ctx.dice(doctor, window)
         w: Window = getattr(ctx.policy.windows, window)
-        day = w.start + dt.timedelta(days=dice.integer(0, (w.end - w.start).days))
+        tests: Window = getattr(ctx.policy.windows, GRADES[window])
+        first = min(max(w.start, tests.end + dt.timedelta(days=1)), w.end)
+        day = first + dt.timedelta(days=dice.integer(0, (w.end - first).days))
         yield from _step(
             ctx, doctor, Fire(doctor.id, "grade", ctx.agency(doctor), {}, ctx.at(day, dice.uniform(9, 17)))
         )
@@ -403,7 +422,7 @@ def makeup(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
         return
     view = yield from advance(ctx, doctor, view.instance, dice, time, may_defer=False)
     if view is not None and view.state in TESTING:
-        yield from sit_tests(ctx, view.instance, doctor, dice, attrs.evolve(w, start=time.now.date()))
+        yield from sit_tests(ctx, view.instance, doctor, dice, attrs.evolve(w, start=time.now.date()), time.now)
 
 
 def reexam(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:

@@ -12,6 +12,7 @@ simulator's own counters.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -344,6 +345,23 @@ def test_every_path_the_profile_asks_for_happens(
 ) -> None:
     matching = [doctor for doctor, trail in trails.items() if happened(trail)]
     assert matching, f"nobody among {len(trails):,} doctors took the path {path!r} ({field})"
+
+
+def test_every_trail_runs_forward_in_time_and_offices_act_in_office_hours(
+    acceptance_engine: renew_fsm.Engine,
+) -> None:
+    """An audit trail read by an office: no step dated before the one it follows, no hospital at 3 a.m."""
+    backwards, after_hours = [], []
+    last: dict[str, dt.datetime] = {}
+    for r in acceptance_engine.storage.all_history(acceptance_engine.cycle):
+        at = dt.datetime.fromisoformat(r.at)
+        if r.doctor in last and at < last[r.doctor]:
+            backwards.append(f"{r.doctor} #{r.seq} {r.event} {r.at}")
+        last[r.doctor] = at
+        if r.role not in ("system", "exam_system") and not dt.time(8) <= at.time() < dt.time(18):
+            after_hours.append(f"{r.doctor} #{r.seq} {r.event} by {r.role} at {r.at}")
+    assert backwards == []
+    assert after_hours == []
 
 
 def test_the_database_verifies(acceptance: Run) -> None:
