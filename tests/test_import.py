@@ -77,8 +77,11 @@ def test_institutions_import_the_good_rows_and_report_each_bad_one(url: str, tmp
     engine = setup(url)
     report = import_institutions(engine, write(tmp_path, "inst.csv", INSTITUTIONS))
     assert sorted(report.imported) == ["H1", "H2", "ORG"]
-    assert [(p.line, p.id, p.field) for p in report.rejected] == [(5, "H4", "region"), (6, "H5", "name"),
-                                                                  (7, "H6", "kind")]
+    assert [(p.line, p.id, p.field) for p in report.rejected] == [
+        (5, "H4", "region"),
+        (6, "H5", "name"),
+        (7, "H6", "kind"),
+    ]
     world = engine.world()
     assert world.institutions["H2"].kind == "institution" and world.institutions["ORG"].kind == "industry_org"
     assert "H4" not in world.institutions
@@ -174,8 +177,17 @@ def test_nothing_is_half_imported_when_the_batch_fails(tmp_path: Path) -> None:
     def racing(ops: list) -> list[str]:  # type: ignore[type-arg]
         other = renew_fsm.open(str(tmp_path / "race.db"))
         other.apply(
-            {"op": "doctor", "id": "D3", "institution": "H2", "name": "另一个张伟", "id_card": card("1980-01-15", 3),
-             "license": "physician", "birth_date": "1980-01-15", "practice_since": "2005-09-01", "record": "none"}
+            {
+                "op": "doctor",
+                "id": "D3",
+                "institution": "H2",
+                "name": "另一个张伟",
+                "id_card": card("1980-01-15", 3),
+                "license": "physician",
+                "birth_date": "1980-01-15",
+                "practice_since": "2005-09-01",
+                "record": "none",
+            }
         )
         other.close()
         return original(ops)
