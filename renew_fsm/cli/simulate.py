@@ -176,6 +176,10 @@ def simulate(
     except (SimulationError, ProfileError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        # Every finished page is committed: say how to go on instead of a bare exit status.
+        err.print(f"interrupted: the finished work is kept in {url}; the same command with --resume continues it")
+        raise typer.Exit(130) from None
     finally:
         engine.close()
     if as_json:

@@ -103,6 +103,37 @@ def test_resume_after_any_phase_ends_where_an_uninterrupted_run_ends(
     assert history_digest(tmp_path / "cut.db") == history_digest(db)
 
 
+class PowerCut(Exception):
+    """The machine goes down in the middle of a phase."""
+
+
+@pytest.mark.parametrize("phase", ["registration", "first_round", "grading"])
+def test_resume_after_a_crash_in_the_middle_of_a_phase(
+    whole_2000: tuple[Path, Result], tmp_path: Path, phase: str
+) -> None:
+    """Pages of 250 doctors commit one by one; the run dies after the second page of ``phase``."""
+    db, whole = whole_2000
+    pages = 0
+
+    def crash(name: str, seen: int, accepted: int) -> None:
+        nonlocal pages
+        if name == phase and seen:
+            pages += 1
+            if pages == 2:
+                raise PowerCut(name)
+
+    engine = renew_fsm.open(str(tmp_path / "crash.db"))
+    with pytest.raises(PowerCut):
+        simulate(engine, 2000, 7, batch=250, workers=1, progress=crash)
+    assert 0 < engine.storage.count_history(engine.cycle) < whole.transitions
+    resumed = simulate(engine, 2000, 7, batch=250, workers=1, resume=True)
+    engine.close()
+    assert resumed.resumed_from == phase
+    assert resumed.refusals == 0, resumed.samples
+    assert figures(resumed.summary()) == figures(whole.summary())
+    assert history_digest(tmp_path / "crash.db") == history_digest(db)
+
+
 def test_the_first_round_played_again_changes_nothing(tmp_path: Path) -> None:
     """A phase re-run after a crash must not sit the tests twice (a failed, not retried attempt stays in testing)."""
     engine = renew_fsm.open(str(tmp_path / "fr.db"))
