@@ -22,16 +22,20 @@ from .conftest import figures, simulate_json
 DOCTORS = "3000"
 
 
-def history_digest(db: Path) -> str:
+def history_digest(db: Path | str) -> str:
     """Every record of the cycle (event, actor, time, data, chain hash), hashed in order."""
     engine = renew_fsm.open(str(db))
     try:
-        digest = hashlib.sha256()
-        for r in engine.storage.all_history(engine.cycle):
-            digest.update(f"{r.doctor}|{r.seq}|{r.event}|{r.role}|{r.actor}|{r.at}|{r.data}|{r.hash}\n".encode())
-        return digest.hexdigest()
+        return digest_of(engine)
     finally:
         engine.close()
+
+
+def digest_of(engine: renew_fsm.Engine) -> str:
+    digest = hashlib.sha256()
+    for r in engine.storage.all_history(engine.cycle):
+        digest.update(f"{r.doctor}|{r.seq}|{r.event}|{r.role}|{r.actor}|{r.at}|{r.data}|{r.hash}\n".encode())
+    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +53,9 @@ def test_the_same_seed_gives_the_same_figures_and_the_same_history(
     assert history_digest(tmp_path / "again.db") == history_digest(db)
 
 
-def test_two_workers_give_the_same_figures_as_one(one_worker: tuple[Path, dict], tmp_path: Path) -> None:
+def test_two_workers_and_smaller_batches_give_the_same_figures(one_worker: tuple[Path, dict], tmp_path: Path) -> None:
     db, first = one_worker
-    two = simulate_json(tmp_path / "two.db", "--doctors", DOCTORS, "--seed", "7", "--workers", "2")
+    two = simulate_json(tmp_path / "two.db", "--doctors", DOCTORS, "--seed", "7", "--workers", "2", "--batch", "300")
     assert figures(two) == figures(first)
     assert history_digest(tmp_path / "two.db") == history_digest(db)
 
@@ -101,6 +105,23 @@ def test_resume_after_any_phase_ends_where_an_uninterrupted_run_ends(
     assert resumed.refusals == 0 and whole.refusals == 0
     assert figures(resumed.summary()) == figures(whole.summary())
     assert history_digest(tmp_path / "cut.db") == history_digest(db)
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+def test_every_backend_plays_the_same_cycle(
+    whole_2000: tuple[Path, Result], backend: str, request: pytest.FixtureRequest
+) -> None:
+    """SQLite (the fixture), in memory and PostgreSQL: the same figures and the same records."""
+    db, whole = whole_2000
+    url = "memory:" if backend == "memory" else request.getfixturevalue("pg_url")
+    engine = renew_fsm.open(url)
+    try:
+        result = simulate(engine, 2000, 7)
+        digest = digest_of(engine)
+    finally:
+        engine.close()
+    assert figures(result.summary()) == figures(whole.summary())
+    assert digest == history_digest(db)
 
 
 class PowerCut(Exception):
