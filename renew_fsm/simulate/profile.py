@@ -203,8 +203,15 @@ def default_text() -> str:
 
 
 def load(path: str | Path | None = None) -> Profile:
+    """The profile at ``path``, or the shipped one; every failure is a ``ProfileError`` naming the file."""
     if path is None:
-        return parse(default_text(), "profile.toml (default)")
+        try:
+            text = default_text()
+        except OSError as exc:  # an installation without its data files
+            raise ProfileError(
+                f"the shipped profile.toml is missing from this installation ({exc}); pass --profile"
+            ) from None
+        return parse(text, "profile.toml (default)")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -16,6 +16,7 @@ import pytest
 
 from renew_fsm.simulate import behaviour as b
 from renew_fsm.simulate.dice import Dice
+from renew_fsm.simulate import profile as profile_module
 from renew_fsm.simulate.profile import Profile, ProfileError, default_text, parse
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -124,3 +125,36 @@ def test_a_timeline_moves_forward_in_office_hours_and_stops_at_the_phase_end(see
     assert seen[-1] == when("2021-05-31", 17), "forty steps of up to 1.5 days reach the end and stay there"
     office = [t for i, t in enumerate(seen[1:]) if i % 3 != 0]
     assert all(b.OPENS <= t.hour < b.CLOSES or t == when("2021-05-31", 17) for t in office)
+
+
+def test_an_installation_without_the_shipped_profile_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> str:
+        raise FileNotFoundError("profile.toml")
+
+    monkeypatch.setattr(profile_module, "default_text", missing)
+    with pytest.raises(ProfileError, match="missing from this installation"):
+        profile_module.load()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in pyproject.toml [tool.setuptools.package-data]: 'renew_fsm' = ['*.toml'] matches only "
+    "renew_fsm/*.toml, so a wheel (non-editable install) lacks renew_fsm/simulate/profile.toml and "
+    '`renew-fsm simulate` fails reading the default profile; add "renew_fsm.simulate" = ["profile.toml"]',
+)
+def test_the_shipped_profile_is_in_the_package_data() -> None:
+    """An editable install reads the file from the source tree; a wheel has only what package-data lists."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]
+    shipped = {
+        path.resolve()
+        for package, patterns in package_data.items()
+        for pattern in patterns
+        for path in (root / package.replace(".", "/")).glob(pattern)
+    }
+    assert (root / "renew_fsm" / "simulate" / "profile.toml").resolve() in shipped
