@@ -15,8 +15,8 @@ import attrs
 import pytest
 
 from renew_fsm.simulate import behaviour as b
-from renew_fsm.simulate.dice import Dice
 from renew_fsm.simulate import profile as profile_module
+from renew_fsm.simulate.dice import Dice
 from renew_fsm.simulate.profile import Profile, ProfileError, default_text, parse
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
