@@ -151,6 +151,14 @@ def test_the_results_sheet_splits_each_group_by_program_and_reason(counted: rene
     assert headers[4:] == [zh for _, zh in OUTCOMES]
 
 
+def test_an_institution_shared_by_two_agencies_counts_on_both_screens(counted: renew_fsm.Engine) -> None:
+    """Each agency's screen shows every doctor it assesses; only then can the agency totals exceed the doctors."""
+    counted.apply({"op": "agency", "id": "A2", "region": "GL", "name": "桂林考核机构", "assigned": ["H3", "H1"]})
+    totals = {row[0]: row[-1] for row in compute(counted, by="agency").progress.rows}
+    assert totals == {"A1": 4, "A2": 4, "-": 1}
+    assert sum(row[-1] for row in compute(counted, by="city").progress.rows) == 7
+
+
 def test_an_unknown_level_is_refused(counted: renew_fsm.Engine) -> None:
     with pytest.raises(ValueError, match="--by is one of"):
         compute(counted, by="hospital")
