@@ -136,12 +136,6 @@ def test_an_installation_without_the_shipped_profile_says_so(monkeypatch: pytest
         profile_module.load()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in pyproject.toml [tool.setuptools.package-data]: 'renew_fsm' = ['*.toml'] matches only "
-    "renew_fsm/*.toml, so a wheel (non-editable install) lacks renew_fsm/simulate/profile.toml and "
-    '`renew-fsm simulate` fails reading the default profile; add "renew_fsm.simulate" = ["profile.toml"]',
-)
 def test_the_shipped_profile_is_in_the_package_data() -> None:
     """An editable install reads the file from the source tree; a wheel has only what package-data lists."""
     import tomllib
