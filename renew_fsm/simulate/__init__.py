@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -135,9 +136,12 @@ def simulate(
     """
     if doctors < 1:
         raise SimulationError("--doctors must be at least 1")
+    if batch < 1:
+        raise SimulationError("--batch must be at least 1")
     started = time.perf_counter()
     pol = load_policy(policy)
     prof = load_profile(profile)
+    _check_months(pol, prof)
     config = _config(doctors, seed, pol, prof)
     stored = engine.storage.get_meta("simulation")
     resumed_from = None
@@ -169,7 +173,7 @@ def simulate(
         engine.load_policy(pol)
     names = [p.name for p in PHASES]
     todo = ["setup", *names]
-    start = todo.index(resumed_from) if resumed_from in todo else 0
+    start = todo.index(resumed_from) if resumed_from in todo else len(todo) if resumed_from == "done" else 0
     refusals, samples = 0, []
     with _Pool(job, count, report, engine, prof) as pool:
         for name in todo[start:]:
@@ -184,6 +188,9 @@ def simulate(
                     refusals += n
                     samples += sample
             if stop_after == name:
+                # A resumed run starts with the phase after this one.
+                following = todo.index(name) + 1
+                engine.storage.set_meta("simulation.next", todo[following] if following < len(todo) else "done")
                 break
         else:
             engine.storage.set_meta("simulation.next", "done")
@@ -269,7 +276,21 @@ _WORKER_CACHE: dict[str, Any] = {}
 
 
 def _init_worker(progress_queue: Any) -> None:
+    # Ctrl-C is the parent's to handle: it stops the run and says how to resume;
+    # the workers are stopped with the pool, not by the signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["queue"] = progress_queue
+
+
+def _check_months(policy: Policy, profile: Profile) -> None:
+    """Suspension lengths the profile draws must be ones the policy allows, or every one is refused."""
+    s = policy.suspension
+    outside = sorted(int(m) for m in profile.reexam.months if not s.min_months <= int(m) <= s.max_months)
+    if outside:
+        raise SimulationError(
+            f"the profile's reexam.months {outside} fall outside the policy's suspension range"
+            f" {s.min_months}–{s.max_months} months"
+        )
 
 
 def _work(job: _Job, phase: str, lo: int, hi: int) -> tuple[int, list[str]]:

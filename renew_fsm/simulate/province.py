@@ -97,7 +97,7 @@ def world_commands(doctors: int, seed: int, policy: Policy, profile: Profile) ->
                 "op": "agency",
                 "id": f"A{c:02d}",
                 "region": f"C{c:02d}",
-                "name": f"市{c}考核机构",
+                "name": f"{CITY_NAMES[c] if c < len(CITY_NAMES) else f'第{c + 1}'}市考核机构",
                 "assigned": members,
             }
         )
