@@ -7,6 +7,7 @@ flag and counter the rules need, so that no rule ever scans history.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, NamedTuple
 
 import attrs
@@ -23,6 +24,8 @@ FLAGS = (
     "assisted",
     #: Added by us: the doctor came back from a deferral for the make-up exam.
     "resumed",
+    #: Added by us: the doctor has asked for a review of this result (one appeal per result).
+    "appealed",
 )
 
 
@@ -81,6 +84,12 @@ class Instance(NamedTuple):
     finding: str | None = None
     #: Hash of the newest history record: the head of this instance's chain.
     head: str = ""
+    # Added after the first schema (migration 2), so last: the row codecs follow this order.
+    #: The day (ISO, policy time zone) the unqualified result was given: the appeal runs 30 days from it.
+    #: Text, not a date, so the row codecs pass it through untouched on the hot path.
+    result_on: str | None = None
+    #: The day (ISO) the doctor appealed: the agency answers within 30 days of it.
+    appeal_on: str | None = None
 
 
 INSTANCE_FIELDS: tuple[str, ...] = Instance._fields
@@ -93,9 +102,14 @@ def instance_values(inst: Instance) -> tuple[Any, ...]:
 
 
 def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
-    """``_replace`` for the hot path: an instance changes a few fields per event."""
+    """``_replace`` for the hot path: an instance changes a few fields per event.
+
+    A workflow ``Case`` goes through the same decision path and is evolved here too.
+    """
     if not changes:
         return inst
+    if inst.__class__ is not Instance:
+        return inst.evolve(changes)  # type: ignore[attr-defined]
     values = list(inst)
     for name, value in changes.items():
         values[_INDEX[name]] = value
@@ -116,8 +130,14 @@ class Command(NamedTuple):
     event: str
     actor: Actor
     data: dict[str, Any]
+    #: The doctor; for a workflow case, its subject (``renew_fsm.world.Subject``).
     doctor: Doctor
     at: dt.datetime
+
+    @property
+    def subject(self) -> Any:
+        """What a workflow case's rules read: the subject stands where a doctor's command has the doctor."""
+        return self.doctor
 
 
 class Record(NamedTuple):
@@ -193,3 +213,75 @@ class View:
             f"View(doctor={self.doctor!r}, state={self.state!r}, reason={self.reason!r}, "
             f"flags={self.flags!r}, version={self.version!r})"
         )
+
+
+#: The history ``cycle`` of a workflow case's records is ``case:<machine id>`` (its ``doctor`` the case id):
+#: cases share the doctors' append-only, hash-chained history without ever meeting a cycle's rows.
+CASE_PREFIX = "case:"
+
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(data: dict[str, Any]) -> str:
+    """A case's data as stored and compared: canonical JSON (sorted keys, no spaces)."""
+    return _CANONICAL.encode(data) if data else "{}"
+
+
+@attrs.frozen
+class Case:
+    """One workflow with a subject of its own (an agency application, an info-change request, an
+    account, an export request): what storage keeps in ``cases``.
+
+    It walks its machine through the same decision path as a doctor's ``Instance``: ``state``,
+    ``version``, ``flags`` and ``head`` mean the same, and ``cycle``/``doctor`` name its history
+    chain.  ``data`` is canonical JSON, so a case is immutable and compares by value.
+    """
+
+    machine: str
+    id: str
+    #: What the case is about: an institution id, a doctor id, ``<role>:<id>`` of an account holder, a region id.
+    subject: str
+    state: str
+    version: int = 0
+    flags: frozenset[str] = frozenset()
+    data: str = "{}"
+    head: str = ""
+
+    @property
+    def cycle(self) -> str:
+        return CASE_PREFIX + self.machine
+
+    @property
+    def doctor(self) -> str:
+        return self.id
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+    def evolve(self, changes: dict[str, Any]) -> Case:
+        return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class CaseView:
+    """What callers see of a case.  ``secret`` is set once, on the view an account's activation or
+    password reset returns: the one-time initial secret, which is stored nowhere in clear."""
+
+    machine: str
+    id: str
+    subject: str
+    state: str
+    version: int
+    flags: tuple[str, ...]
+    data: dict[str, Any] = attrs.field(eq=False)
+    secret: str | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, case: Case, secret: str | None = None) -> CaseView:
+        flags = tuple(sorted(case.flags))
+        return cls(case.machine, case.id, case.subject, case.state, case.version, flags, case.values, secret)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the replay prints it: never the secret."""
+        return {"state": self.state, "subject": self.subject, "flags": list(self.flags), "data": self.data}

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 import attrs
 
-from ..model import Doctor, Instance, Record
+from ..model import Case, Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
-SCHEMA_VERSION = 1
+#: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
+SCHEMA_VERSION = 2
 
 
 class ConflictError(Exception):
@@ -88,6 +89,30 @@ class Storage(Protocol):
     def count_history(self, cycle: str) -> int: ...
     def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
         """(institution, state, program, reason, count): every statistic is a sum over these."""
+        ...
+
+    # -- the institution change and workflow cases -------------------------------------------
+    def move_doctor(self, expected: int, inst: Instance, record: Record, institution: str) -> None:
+        """The doctor's new institution, their instance and its history record, in one transaction
+        (``ConflictError`` if the instance changed since it was read)."""
+        ...
+
+    def load_case(self, machine: str, case_id: str) -> Case | None: ...
+    def commit_case(self, expected: int, case: Case, record: Record, writes: CaseWrites) -> None:
+        """The case (inserted at version 0, else updated if still at ``expected``), its history record and
+        what it writes outside itself, in one transaction; ``ConflictError`` writes nothing."""
+        ...
+
+    def scan_cases(self, machine: str, after: str | None, limit: int) -> list[Case]:
+        """The machine's cases with id > ``after``, by id."""
+        ...
+
+    def credential(self, account: str) -> str | None:
+        """An account's password hash (never a password)."""
+        ...
+
+    def case_file(self, machine: str, case_id: str) -> tuple[str, str] | None:
+        """A file a case produced: (name, text)."""
         ...
 
     def work_queue(
@@ -211,3 +236,42 @@ def check_doctor_batch(doctors: Sequence[Doctor]) -> None:
         first = seen.setdefault(doc.id, doc)
         if first is not doc and not same_doctor(first, doc):
             raise ConflictError(f"doctor {doc.id!r} is given twice in one batch with different details")
+
+
+# -- workflow cases -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class CaseWrites:
+    """What a case's step writes outside the case, in the case's own transaction.
+
+    The agency tables change the world (its version moves); the rest do not.
+    """
+
+    #: Upsert an agency (its assignments untouched): an approved application.
+    agency: Agency | None = None
+    #: (agency, institution) to add to or remove from ``assignments``: 指定 / 撤销.
+    assign: tuple[str, str] | None = None
+    unassign: tuple[str, str] | None = None
+    #: (doctor, profile): an approved information change.
+    profile: tuple[str, dict[str, Any]] | None = None
+    #: (account, password hash): activation, reset, a new password.
+    credential: tuple[str, str] | None = None
+    #: (name, text) of the file the case produced (an export).
+    file: tuple[str, str] | None = None
+
+    @property
+    def world(self) -> bool:
+        return self.agency is not None or self.assign is not None or self.unassign is not None
+
+
+CASE_COLUMNS = ("machine", "id", "subject", "state", "version", "flags", "data", "head")
+
+
+def case_row(case: Case) -> tuple[Any, ...]:
+    return (case.machine, case.id, case.subject, case.state, case.version, flags_text(case.flags), case.data, case.head)
+
+
+def case_from_row(row: Sequence[Any]) -> Case:
+    machine, cid, subject, state, version, flags, data, head = row
+    return Case(machine, cid, subject, state, int(version), _flags(flags), data, head)

@@ -9,9 +9,10 @@ from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 from .base import ConflictError, WorldRows, check_doctor_batch, same_doctor
+from .memory_cases import MemoryCases
 
 
-class MemoryStorage:
+class MemoryStorage(MemoryCases):
     def __init__(self, url: str = "memory:") -> None:
         self.url = url
         self._lock = threading.RLock()

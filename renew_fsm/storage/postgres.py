@@ -36,6 +36,7 @@ from .base import (
     record_row,
     same_doctor,
 )
+from .postgres_cases import MIGRATION_2, PostgresCases
 
 _NUMERIC = {
     "version": "integer",
@@ -70,6 +71,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_idempotency ON history (cycle, doctor, idempotency_key)"
         " WHERE idempotency_key IS NOT NULL",
     ],
+    MIGRATION_2,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -80,7 +82,7 @@ _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
-class PostgresStorage:
+class PostgresStorage(PostgresCases):
     def __init__(self, url: str) -> None:
         self.url = url
         try:

@@ -36,6 +36,7 @@ from .base import (
     record_from_row,
     same_doctor,
 )
+from .sqlite_cases import SQLiteCases, migrate_2
 
 CHUNK = 500
 _INSTANCE_TYPES: dict[str, Any] = {
@@ -89,11 +90,11 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
 
 
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-class SQLiteStorage:
+class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
         self.url = path
         try:
