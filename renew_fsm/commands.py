@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import bad_input
 from .machines.dsl import Event
+from .machines.vocabulary import VIOLATIONS
 from .model import Doctor
 
 MAX_TEXT = 4000
@@ -58,6 +59,18 @@ def _months(value: Any) -> int:
     return value
 
 
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _sha256(value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 64 or value.strip("0123456789abcdef"):
+        raise ValueError("must be a SHA-256 digest (64 lower-case hex digits)")
+    return value
+
+
 PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     "text": _text,
     "condition": _identifier,
@@ -69,6 +82,12 @@ PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     # A photo of several people who are not communicating is not a finding (SPEC §2).
     "finding": _choice("communicating", "camera_blocked", "cheating"),
     "months": _months,
+    # Art. 27 of the 2007 measures: the violations that make a result unqualified.
+    "violation": _choice(*VIOLATIONS),
+    #: Any id of the world (an institution, a region): whether it exists is the engine's to say.
+    "id": _identifier,
+    "count": _count,
+    "sha256": _sha256,
 }
 
 #: Registry fields a doctor can never change by confirming their details.

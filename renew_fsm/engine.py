@@ -24,6 +24,7 @@ from .rules import reads_data
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, decide, dumps, role_may
 from .storage import ConflictError, Storage
+from .workflows import Workflows
 from .world import LEVELS, Agency, Institution, Region, World
 
 #: How many commands the batch path decides before committing them in one transaction.
@@ -52,7 +53,7 @@ class Fire(NamedTuple):
 Plan = Generator["Fire", "View | Refused", None]
 
 
-class Engine:
+class Engine(Workflows):
     def __init__(self, storage: Storage, machine: str = "doctor") -> None:
         self.storage = storage
         self.machine: Compiled = compiled(machine)
@@ -141,7 +142,13 @@ class Engine:
         at: dt.datetime | None = None,
         idempotency_key: str | None = None,
     ) -> View:
-        """Fire one event; the new view, or ``Refused`` with nothing written."""
+        """Fire one event; the new view, or ``Refused`` with nothing written.
+
+        ``change_institution`` also moves the doctor in the registry, so it goes to
+        ``change_institution`` (the batch path refuses it).
+        """
+        if event == "change_institution":
+            return self.fire_change_institution(doctor, actor, data, at, idempotency_key)
         result = self.fire_many([Fire(doctor, event, actor, data or {}, at, idempotency_key)])[0]
         if isinstance(result, Refused):
             raise result
@@ -292,6 +299,11 @@ class Engine:
         data = check_data(cmd.event, event, cmd.data)
         if event.open:
             check_identity(cmd.event, data, doctor)
+        elif event.via is not None:
+            raise bad_input(
+                f"{cmd.event} writes outside the doctor's instance: fire it alone (Engine.{event.via}), not in a batch",
+                f"{cmd.event} 须单独执行",
+            )
         return data
 
     def _already_done(self, cycle: str, cmd: Fire, pending: list[Record]) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from .machines.compile import Compiled
-from .model import STATE_FIELDS, Actor, Command, Doctor, Instance, Record
+from .model import STATE_FIELDS, Actor, Case, Command, Doctor, Instance, Record
 from .rules.policy import Policy
 from .runtime import apply_effects, chain_hash
 
@@ -84,6 +84,51 @@ def differences(stored: Instance, rebuilt: Instance) -> list[str]:
     out = [
         f"{name} is {getattr(stored, name)!r} but history gives {getattr(rebuilt, name)!r}"
         for name in STATE_FIELDS
+        if getattr(stored, name) != getattr(rebuilt, name)
+    ]
+    if stored.head != rebuilt.head:
+        out.append("the stored chain head does not match the last history record")
+    return out
+
+
+def rebuild_case(m: Compiled, stored: Case, records: Iterable[Record]) -> tuple[Case, list[str]]:
+    """The case its records describe (the subject comes from the first record), and what does not add up.
+
+    A case's effects read only the case and the command's data, so no policy or world is needed.
+    """
+    case = Case(stored.machine, stored.id, stored.subject, m.graph.initial)
+    problems: list[str] = []
+    for rec in records:
+        if rec.seq != case.version + 1:
+            problems.append(f"record {rec.seq} follows record {case.version}: a record is missing or out of order")
+        if rec.hash != record_hash(rec, case.head):
+            problems.append(f"record {rec.seq} ({rec.event}) does not match its hash: the chain is broken")
+        if rec.from_state != case.state:
+            problems.append(f"record {rec.seq} starts from {rec.from_state!r} but the case was in {case.state!r}")
+        steps = m.steps.get(case.state, {}).get(rec.event, ())
+        step = next((s for s in steps if (s.target or case.state) == rec.to_state), None)
+        try:
+            data = json.loads(rec.data)
+            if rec.seq == 1:
+                case = attrs.evolve(case, subject=data.pop("subject", None))
+            if step is None:
+                problems.append(
+                    f"record {rec.seq}: {rec.event} from {case.state!r} to {rec.to_state!r}: no such transition"
+                )
+            else:
+                at = dt.datetime.fromisoformat(rec.at)
+                cmd = Command(rec.event, Actor(rec.role, rec.actor), data, None, at)  # type: ignore[arg-type]
+                case = apply_effects(case, step.then, None, cmd, at)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # an edited record, not a crash
+            problems.append(f"record {rec.seq} ({rec.event}): its time or data cannot be replayed ({exc!r})")
+        case = attrs.evolve(case, state=rec.to_state, version=rec.seq, head=rec.hash)
+    return case, problems
+
+
+def case_differences(stored: Case, rebuilt: Case) -> list[str]:
+    out = [
+        f"{name} is {getattr(stored, name)!r} but history gives {getattr(rebuilt, name)!r}"
+        for name in ("subject", "state", "version", "flags", "data")
         if getattr(stored, name) != getattr(rebuilt, name)
     ]
     if stored.head != rebuilt.head:

@@ -106,6 +106,44 @@ class SweepOp:
     at: dt.datetime | None = None
 
 
+@attrs.frozen
+class CaseOp:
+    """An event fired at a workflow case (``docs/workflows.md``): one ``id``, or a batch of ``ids``."""
+
+    machine: str
+    event: str
+    actor: ActorOp
+    id: str | None = None
+    ids: list[str] | None = None
+    subject: str | None = None
+    data: dict[str, Any] = attrs.Factory(dict)
+    at: dt.datetime | None = None
+
+    @property
+    def who(self) -> Actor:
+        return Actor(self.actor.role, self.actor.id)
+
+
+@attrs.frozen
+class ChangePasswordOp:
+    """Replace an account's secret.  Without ``secret`` the replay uses the one-time secret it was
+    handed for the account, so a scenario never holds an initial secret in clear."""
+
+    account: str
+    new_secret: str
+    secret: str | None = None
+    at: dt.datetime | None = None
+
+
+@attrs.frozen
+class LoginOp:
+    """Sign an account in (``Engine.authenticate``); ``secret`` as for ``change_password``."""
+
+    account: str
+    secret: str | None = None
+    role: str | None = None
+
+
 OPS: dict[str, type] = {
     "region": RegionOp,
     "institution": InstitutionOp,
@@ -116,6 +154,9 @@ OPS: dict[str, type] = {
     "clock": ClockOp,
     "fire": FireOp,
     "sweep": SweepOp,
+    "case": CaseOp,
+    "change_password": ChangePasswordOp,
+    "login": LoginOp,
 }
 
 
@@ -168,6 +209,9 @@ converter.register_structure_hook(dt.datetime, _datetime)
 converter.register_structure_hook(bool, _bool)
 converter.register_structure_hook_func(lambda t: t == dict[str, Any], _dict)
 converter.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
+converter.register_structure_hook_func(
+    lambda t: t == list[str] | None, lambda v, _: None if v is None else _list_of_str(v, _)
+)
 
 
 def _describe(exc: BaseException, path: str = "") -> str:
@@ -197,7 +241,7 @@ def parse(raw: Any) -> Any:
         value = converter.structure(body, OPS[op])
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
         raise bad_input(f"{op}: {_describe(exc)}") from None
-    for name in ("id", "doctor", "institution", "region", "event"):
+    for name in ("id", "doctor", "institution", "region", "event", "machine", "account", "subject"):
         v = getattr(value, name, None)
         if isinstance(v, str) and not ID.match(v):
             raise bad_input(f"{op}: {name} must be 1–64 printable characters")

@@ -16,6 +16,8 @@ import attrs
 from . import ops
 from .engine import Engine
 from .errors import Refused
+from .machines import CASE_MACHINES
+from .model import CaseView
 
 
 class ReplayStop(Exception):
@@ -29,13 +31,28 @@ class ReplayStop(Exception):
 class Outcome:
     doctors: dict[str, dict[str, Any]]
     errors: list[dict[str, Any]]
+    #: Workflow cases by machine and id; printed only when there are any (SPEC §5's shape otherwise).
+    cases: dict[str, dict[str, dict[str, Any]]] = attrs.Factory(dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"doctors": self.doctors, "errors": self.errors}
+        out = {"doctors": self.doctors, "errors": self.errors}
+        if self.cases:
+            out["cases"] = self.cases
+        return out
+
+
+def _refusal(number: int, refused: Refused, case: str | None = None) -> dict[str, Any]:
+    out = {"line": number, "code": refused.code, "rule": refused.rule, "message": refused.message}
+    if case is not None:
+        out["case"] = case
+    return out
 
 
 def replay(engine: Engine, lines: Iterable[str], base: Path | None = None) -> Outcome:
     errors: list[dict[str, Any]] = []
+    #: One-time secrets handed out by activations and resets, by account: held in memory for the
+    #: replay's ``change_password`` and ``login`` lines that give no secret, never written anywhere.
+    issued: dict[str, str] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -44,12 +61,24 @@ def replay(engine: Engine, lines: Iterable[str], base: Path | None = None) -> Ou
         except json.JSONDecodeError as exc:
             raise ReplayStop(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
         try:
-            engine.apply(ops.parse(raw), base=base)
+            op = ops.parse(raw)
+            if isinstance(op, ops.ChangePasswordOp | ops.LoginOp) and op.secret is None:
+                op = attrs.evolve(op, secret=issued.get(op.account, ""))
+            result = engine.apply(op, base=base)
         except ops.UnknownOp as exc:
             raise ReplayStop(number, str(exc)) from None
         except Refused as refused:
-            errors.append({"line": number, "code": refused.code, "rule": refused.rule, "message": refused.message})
-    return Outcome(doctors(engine), errors)
+            errors.append(_refusal(number, refused))
+            continue
+        # A batch (``ids``) reports each refused case in its place, naming it.
+        items = result if isinstance(result, list) else [result]
+        batch = op.ids if isinstance(op, ops.CaseOp) and op.ids is not None else [None] * len(items)
+        for case_id, item in zip(batch, items, strict=True):
+            if isinstance(item, CaseView) and item.secret is not None:
+                issued[item.id] = item.secret
+            elif isinstance(item, Refused):
+                errors.append(_refusal(number, item, case_id))
+    return Outcome(doctors(engine), errors, cases(engine))
 
 
 def doctors(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -60,6 +89,16 @@ def doctors(engine: Engine) -> dict[str, dict[str, Any]]:
         inst.doctor: {"state": inst.state, "reason": inst.reason, "flags": sorted(inst.flags)}
         for inst, _ in engine.scan()
     }
+
+
+def cases(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every workflow case as the replay prints it (machines without cases left out)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for machine in CASE_MACHINES:
+        ids = engine.cases(machine)
+        if ids:
+            out[machine] = {cid: engine.case_state(machine, cid).as_dict() for cid in ids}
+    return out
 
 
 def _decoded(path: Path) -> Iterable[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
@@ -98,16 +98,21 @@ def decide(
     actor: Actor,
     data: dict[str, Any],
     at: dt.datetime,
+    may_act: Callable[[World, Actor, Any], bool] = World.may_act,
 ) -> tuple[dict[str, Any], Step]:
-    """What ``event`` changes in the instance (its state aside) and the step that fires, or ``Refused``."""
+    """What ``event`` changes in the instance (its state aside) and the step that fires, or ``Refused``.
+
+    A workflow case comes through here too: ``inst`` is its ``Case``, ``doctor`` its subject, and
+    ``may_act`` its machine's jurisdiction (``world.may_act_case``); the default is a doctor's.
+    """
     if not role_may(actor, m.event_roles[event], world):
         if actor.role == "admin" and PROVINCE in m.event_roles[event]:
             raise _forbidden(f"only the province admin may {event}", f"仅省级卫生行政部门可执行 {event}")
         raise _forbidden(f"a {actor.role} may not {event}", f"{actor.role} 无权执行 {event}")
-    if not world.may_act(actor, doctor):
+    if not may_act(world, actor, doctor):
         raise _forbidden(
             f"{doctor.id} is outside the jurisdiction of {actor.role} {actor.id}",
-            f"医师 {doctor.id} 不在 {actor.role} {actor.id} 的管辖范围内",
+            f"{doctor.id} 不在 {actor.role} {actor.id} 的管辖范围内",
         )
     steps = m.steps[inst.state].get(event)
     if not steps:

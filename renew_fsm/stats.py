@@ -24,7 +24,7 @@ from .world import World
 LEVELS = ("province", "city", "county", "institution", "agency")
 LEVEL_ZH = {"province": "省", "city": "市", "county": "区县", "institution": "卫生机构", "agency": "考核机构"}
 PROGRAM_ZH = {"simple": "简易程序", "general": "一般程序", None: "未选择程序"}
-REASONS = ("work_performance", "ethics", "humanities", "business_level", "absent", "discipline")
+REASONS = ("work_performance", "ethics", "humanities", "business_level", "absent", "discipline", "violation")
 REASON_ZH = {
     "work_performance": "工作成绩",
     "ethics": "职业道德",
@@ -32,6 +32,7 @@ REASON_ZH = {
     "business_level": "业务水平",
     "absent": "缺考",
     "discipline": "违纪",
+    "violation": "违规执业",
 }
 #: Result columns: (key, Chinese header).
 OUTCOMES = (
@@ -49,7 +50,7 @@ def outcome(state: str, reason: str | None) -> str:
     """Where a doctor stands in the result screen."""
     if state in ("qualified", "reexam_passed", "registration_cancelled", "not_enrolled"):
         return state
-    if state == "unqualified":
+    if state == "unqualified" or state.startswith("appeal."):  # under review, the result stands until answered
         return f"unqualified:{reason}"
     if state.startswith("reexam."):
         return "reexam_pending"

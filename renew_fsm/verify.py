@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from .engine import Engine
-from .history import Finding, differences, rebuild
-from .model import Record
+from .history import Finding, case_differences, differences, rebuild, rebuild_case
+from .machines import CASE_MACHINES, compiled
+from .model import CASE_PREFIX, Record
+from .rules.policy import Policy
 
 
 @attrs.frozen
@@ -31,6 +33,15 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
     storage = engine.storage
     checked = records = 0
     findings: list[Finding] = []
+    policies: dict[tuple[str, str], Policy | None] = {}
+
+    def policy_of(cycle: str, version: str) -> Policy | None:
+        """Looked up once per policy version, not once per record: each lookup asks the store whether
+        the world changed, a round trip that made verifying 190,000 records on PostgreSQL take 36 s."""
+        if (cycle, version) not in policies:
+            policies[cycle, version] = engine.policy_for(cycle, version)
+        return policies[cycle, version]
+
     for cycle in storage.cycles():
         stream = storage.all_history(cycle)
         try:
@@ -47,9 +58,7 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
                     if pending is not None and pending[0] == inst.doctor:
                         own = list(pending[1])
                         pending = next(history, None)
-                    rebuilt, problems = rebuild(
-                        engine.machine, cycle, doctor, own, lambda v, c=cycle: engine.policy_for(c, v)
-                    )
+                    rebuilt, problems = rebuild(engine.machine, cycle, doctor, own, lambda v, c=cycle: policy_of(c, v))
                     problems += differences(inst, rebuilt)
                     findings += [Finding(inst.doctor, f"[{cycle}] {p}") for p in problems]
                     checked += 1
@@ -63,4 +72,38 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+    for machine in CASE_MACHINES:
+        cases, case_records = _verify_cases(engine, machine, findings, batch)
+        checked += cases
+        records += case_records
     return Report(checked, records, findings)
+
+
+def _verify_cases(engine: Engine, machine: str, findings: list[Finding], batch: int) -> tuple[int, int]:
+    """Rebuild every workflow case of ``machine`` from its history; (cases, records) checked."""
+    storage, m = engine.storage, compiled(machine)
+    seen: set[str] = set()
+    checked = records = 0
+    stream = storage.all_history(CASE_PREFIX + machine)
+    try:
+        for case_id, group in itertools.groupby(stream, key=lambda r: r.doctor):
+            own = list(group)
+            seen.add(case_id)
+            records += len(own)
+            stored = storage.load_case(machine, case_id)
+            if stored is None:
+                findings.append(Finding(f"{machine}/{case_id}", "history for a case that does not exist"))
+                continue
+            rebuilt, problems = rebuild_case(m, stored, own)
+            problems += case_differences(stored, rebuilt)
+            findings += [Finding(f"{machine}/{case_id}", p) for p in problems]
+            checked += 1
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    after = None
+    while page := storage.scan_cases(machine, after, batch):
+        after = page[-1].id
+        findings += [Finding(f"{machine}/{c.id}", "a case without history") for c in page if c.id not in seen]
+    return checked, records

@@ -7,6 +7,7 @@ says it changed.  Jurisdiction is decided here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -108,3 +109,44 @@ class World:
     def is_province(self, actor: Actor) -> bool:
         region = self.regions.get(actor.id or "")
         return actor.role == "admin" and region is not None and region.level == "province"
+
+
+@attrs.frozen
+class Subject:
+    """What a workflow case is about, as its rules and its jurisdiction see it.
+
+    ``world`` is the snapshot the command is judged in (so a rule reading it stays a pure
+    function of its arguments); the other fields say who may act on the case:
+    """
+
+    #: The subject as stored on the case (an institution, a doctor, ``<role>:<id>``, a region).
+    id: str
+    #: An admin whose region contains this one (with ``strict``: lies above it).
+    region: str | None = None
+    strict: bool = False
+    #: The institution that acts on it, the doctor who does, the account acting on itself.
+    institution: str | None = None
+    doctor: str | None = None
+    account: str | None = None
+    #: The institution's kind, or the account holder's role.
+    kind: str = ""
+    #: The institution, doctor or region itself, and a doctor's instance in the current cycle.
+    entity: Any = None
+    instance: Any = None
+    world: World | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def may_act_case(world: World, actor: Actor, subject: Subject) -> bool:
+    """Jurisdiction over a workflow case (the ``may_act`` its machine passes to the decision)."""
+    role = actor.role
+    if role == "admin":
+        inside = world.governs(actor.id, subject.region)
+        return inside and not (subject.strict and actor.id == subject.region)
+    if role == "institution":
+        return actor.id is not None and actor.id == subject.institution
+    if role == "doctor":
+        return actor.id is not None and actor.id == subject.doctor
+    if role == "account":
+        return actor.id is not None and actor.id == subject.account
+    # The national system operator (全国定考办) runs system steps and manages province accounts.
+    return role == "system"

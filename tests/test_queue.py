@@ -71,6 +71,7 @@ def test_an_agency_confirms_registrations_programs_exemptions_and_grades() -> No
         "general.exemption.institution_approved": {"approve_exemption", "reject_exemption"},
         "simple.awaiting_grade": {"grade"},
         "general.awaiting_grade": {"grade"},
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # art. 24: the agency answers the review
     }
 
 
@@ -79,6 +80,7 @@ def test_an_admin_decides_deferrals_suspends_and_grades_the_reexam_and_only_the_
         "deferral.institution_approved": {"approve_deferral", "reject_deferral"},
         "unqualified": {"suspend"},
         "reexam.awaiting_grade": {"grade"},
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # once the agency let 30 days pass
     }
     assert todo("admin") == county
     assert todo("admin", province=True) == {**county, "reexam.suspended": {"confirm_reexam"}}
@@ -91,6 +93,7 @@ def test_a_doctor_confirms_details_chooses_a_program_may_apply_for_exemption_and
         "simple.testing": {"apply_exemption"},
         "general.testing": {"apply_exemption"},
         "deferred": {"resume"},
+        "unqualified": {"request_appeal"},  # within 30 days of the result
     }
     assert todo("exam_system") == {s: {"record_score"} for s in ("simple.testing", "general.testing", "reexam.listed")}
 
@@ -108,6 +111,8 @@ def test_options_and_corrections_available_everywhere_are_not_to_dos() -> None:
         "request_assistance",
         "cancel_enrollment",
         "close_first_round",
+        "record_violation",
+        "change_institution",
     ):
         assert option not in everything
 

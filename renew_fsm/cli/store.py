@@ -52,6 +52,15 @@ def replay(
     for doctor, view in outcome.doctors.items():
         table.add_row(doctor, view["state"], view["reason"] or "", ", ".join(view["flags"]))
     console.print(table)
+    if outcome.cases:
+        cases = Table(title="workflow cases")
+        for column in ("workflow", "case", "subject", "state", "data"):
+            cases.add_column(column)
+        for machine, by_id in outcome.cases.items():
+            for case_id, view in by_id.items():
+                data = json.dumps(view["data"], ensure_ascii=False) if view["data"] else ""
+                cases.add_row(machine, case_id, view["subject"], view["state"], data)
+        console.print(cases)
     if outcome.errors:
         errors = Table(title=f"{len(outcome.errors)} refused command(s)")
         for column in ("line", "code", "rule", "message"):

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 
+from .account import ACCOUNT_MACHINE
+from .agency_application import AGENCY_APPLICATION
 from .compile import Compiled, compile_machine
 from .doctor import DOCTOR_MACHINE
 from .dsl import Machine
+from .export_request import EXPORT_REQUEST
+from .info_change import INFO_CHANGE
 from .reexam import REEXAM
 
-MACHINES: dict[str, Machine] = {m.id: m for m in (DOCTOR_MACHINE, REEXAM)}
+#: Workflows with subjects of their own, stored as cases (``renew_fsm.workflows``); the doctor's
+#: cycle and its re-exam part run on the doctor's instance.
+CASE_MACHINES: dict[str, Machine] = {
+    m.id: m for m in (AGENCY_APPLICATION, INFO_CHANGE, ACCOUNT_MACHINE, EXPORT_REQUEST)
+}
+MACHINES: dict[str, Machine] = {m.id: m for m in (DOCTOR_MACHINE, REEXAM)} | CASE_MACHINES
 
 
 @functools.cache
@@ -17,4 +26,4 @@ def compiled(machine_id: str) -> Compiled:
     return compile_machine(MACHINES[machine_id])
 
 
-__all__ = ["MACHINES", "Compiled", "Machine", "compiled"]
+__all__ = ["CASE_MACHINES", "MACHINES", "Compiled", "Machine", "compiled"]

@@ -11,6 +11,7 @@ re-examined.  Guards, branch conditions and effects are rule ids implemented in
 
 from __future__ import annotations
 
+from .appeal import FRAGMENT as APPEAL
 from .deferral import deferral
 from .dsl import STAY, Fragment, Machine, State, Transition, within
 from .exemption import exemption
@@ -33,7 +34,11 @@ UP_TO_TESTING = (
 TESTING = within("simple", ["testing"]) + within("general", ["testing"])
 AWAITING_GRADE = within("simple", ["awaiting_grade"]) + within("general", ["awaiting_grade"])
 #: Where a suspected-cheating mark may be set or lifted.
-MARKABLE = (*TESTING, *AWAITING_GRADE, "reexam", "qualified", "unqualified")
+MARKABLE = (*TESTING, *AWAITING_GRADE, "reexam", "qualified", "unqualified", "appeal")
+#: Where an agency or the authority may record a violation (art. 27): from 报名成功 until the grade.
+#: Not before registration (the agency has not taken the doctor on) nor during a deferral (the doctor
+#: is not being assessed; it is recorded once they resume).
+JUDGED = ("registered", "simple", "general")
 #: Where a doctor aged 50+ may ask to be helped through the phone test.
 ASSISTABLE = ("registered", *(s for p in PROGRAMS for s in within(p, (*BEFORE_TESTS, "testing"))))
 SCORE_GUARDS = ("window_open:exam", "test_in_program", "attempts_remain")
@@ -72,7 +77,7 @@ def program_transitions(p: str) -> list[Transition]:
         ),
         Transition(
             "confirm_program", f"{p}.institution_approved", "unqualified", AGENCY,
-            then="fail_evaluation",
+            then=("fail_evaluation", "result_given"),
         ),
         Transition(
             "return_program", f"{p}.institution_approved", f"{p}.submitted", AGENCY,
@@ -90,7 +95,7 @@ def program_transitions(p: str) -> list[Transition]:
         ),
         Transition(
             "grade", f"{p}.awaiting_grade", "unqualified", AGENCY,
-            guards="window_open:grading", then="fail_grade",
+            guards="window_open:grading", then=("fail_grade", "result_given"),
         ),
     ]
 
@@ -111,6 +116,7 @@ DOCTOR_MACHINE = Machine(
         *DEFERRAL.states,
         State("qualified", "合格", "qualified", final=True),
         UNQUALIFIED,
+        *APPEAL.states,
         *REEXAM.states,
         REEXAM_PASSED,
         REGISTRATION_CANCELLED,
@@ -146,15 +152,15 @@ DOCTOR_MACHINE = Machine(
         # Sweeps when a window closes: whoever has not finished is absent.
         Transition(
             "close_first_round", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:first_round", "not_resumed"), then="set_reason:absent",
+            guards=("window_over:first_round", "not_resumed"), then=("set_reason:absent", "result_given"),
         ),
         Transition(
             "close_makeup", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:makeup", "resumed"), then="set_reason:absent",
+            guards=("window_over:makeup", "resumed"), then=("set_reason:absent", "result_given"),
         ),
         Transition(
             "close_makeup", "deferred", "unqualified", SYSTEM,
-            guards="window_over:makeup", then="set_reason:absent",
+            guards="window_over:makeup", then=("set_reason:absent", "result_given"),
         ),
         # 监考 — proctoring
         Transition(
@@ -165,7 +171,11 @@ DOCTOR_MACHINE = Machine(
             "unmark_suspected", MARKABLE, STAY, ADMIN,
             guards="flag_set:suspected", then="clear_flag:suspected",
         ),
-        Transition("discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then="discipline"),
+        Transition(
+            "discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then=("discipline", "result_given")
+        ),
+        # 违规 — art. 27: a violation found during the cycle makes the result unqualified
+        Transition("record_violation", JUDGED, "unqualified", (AGENCY, ADMIN), then=("violation", "result_given")),
         # 年满50周岁从旁指导 — assisted testing
         Transition(
             "request_assistance", ASSISTABLE, STAY, DOCTOR,
@@ -179,11 +189,16 @@ DOCTOR_MACHINE = Machine(
         # 驳回 — the authority's corrections
         Transition(
             "admin_exit",
-            (*REGISTRATION, "simple", "general", "deferral", "deferred", "unqualified", "reexam"),
+            (*REGISTRATION, "simple", "general", "deferral", "deferred", "unqualified", "appeal", "reexam"),
             "not_enrolled", ADMIN, then="reset_cycle",
         ),
         Transition("admin_rechoose", ("simple", "general"), "registered", ADMIN, then="clear_program"),
+        # 复核申请 — the appeal; the suspension waits for its answer
+        *APPEAL.transitions,
         # 再次考核 — suspension and the re-exam
         *REEXAM.transitions,
+        # 变更卫生机构 — only out of the cycle; ``Engine.change_institution`` also moves the doctor in the
+        # registry (the admin must govern both institutions: SPEC §1's county / city / province rule)
+        Transition("change_institution", "not_enrolled", STAY, ADMIN, guards="institution_differs"),
     ],
 )

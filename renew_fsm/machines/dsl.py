@@ -56,6 +56,9 @@ class Event:
     open: bool = False
     #: System sweeps are fired for every instance they apply to, never by a person.
     sweep: bool = False
+    #: Fired only through this engine method, which also writes outside the machine (the
+    #: registry, a credential, a file); the batch path refuses it.  ``None`` for most events.
+    via: str | None = None
 
 
 @attrs.frozen
@@ -66,6 +69,9 @@ class Transition:
     province level); ``guards`` are rule ids that refuse it; ``when`` is the
     rule id of the branch condition that chooses between several transitions of
     one event from one state; ``then`` are effect ids applied on the way.
+    With a ``RETURN`` target, ``returns`` narrows the remembered states it may go
+    back to (default: all of the machine's ``history``), so that no branch is
+    compiled that could never be taken.
     """
 
     event: str
@@ -75,6 +81,7 @@ class Transition:
     guards: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     when: str | None = None
     then: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    returns: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
 
 @attrs.frozen

@@ -50,6 +50,8 @@ class Edge:
     then: tuple[str, ...]
     #: Position of the declaring transition in the machine file (order decides among branches).
     order: int
+    #: For a ``RETURN``: the remembered states it may go back to (empty: the machine's whole history).
+    returns: tuple[str, ...] = ()
 
     @property
     def stays(self) -> bool:
@@ -138,7 +140,7 @@ def _walk(states: tuple[State, ...], parent: str | None) -> Iterator[Node]:
 def _edges(transitions: tuple[Transition, ...]) -> Iterator[Edge]:
     for order, t in enumerate(transitions):
         for source in t.sources:
-            yield Edge(t.event, source, t.target, t.roles, t.guards, t.when, t.then, order)
+            yield Edge(t.event, source, t.target, t.roles, t.guards, t.when, t.then, order, t.returns)
 
 
 def _expand_returns(edges: tuple[Edge, ...], history: tuple[str, ...]) -> tuple[Edge, ...]:
@@ -147,7 +149,8 @@ def _expand_returns(edges: tuple[Edge, ...], history: tuple[str, ...]) -> tuple[
         if edge.target != RETURN:
             out.append(edge)
         else:
-            out += [attrs.evolve(edge, target=state, when=f"returns_to:{state}") for state in history]
+            back = edge.returns or history
+            out += [attrs.evolve(edge, target=state, when=f"returns_to:{state}") for state in back]
     return tuple(out)
 
 

@@ -69,7 +69,7 @@ def mermaid(graph: Graph) -> str:
         if node.parent is None:
             _mermaid_state(graph, node.id, "    ", lines)
     if graph.machine.history:
-        lines.append(f"    {_history_id(graph)} : H 返回申请前的状态 (the state held before)")
+        lines.append(f"    {_history_id(graph)} : H 返回先前的状态 (the state held before)")
     for (source, target), labels in _grouped(graph).items():
         dest = _history_id(graph) if target == RETURN else _mid(target)
         lines.append(f"    {_mid(source)} --> {dest} : {' / '.join(labels)}")

@@ -43,6 +43,10 @@ def unknown_states(g: Graph) -> Iterator[Problem]:
     for state in g.machine.history:
         if state not in g.nodes:
             yield Problem("unknown_state", "history", f"remembered state {state!r} is not declared")
+    for e in g.edges if g.machine.history else ():  # no history at all: ``no_history`` says it once
+        for state in e.returns:
+            if state not in g.machine.history:
+                yield Problem("unknown_state", e.event, f"returns to {state!r}, which the machine does not remember")
 
 
 def unreachable_states(g: Graph) -> Iterator[Problem]:

@@ -17,6 +17,9 @@ ADMIN = "admin"
 PROVINCE = "admin:province"
 EXAM = "exam_system"
 SYSTEM = "system"
+#: The holder of an account acting on that account after proving its secret (changing the
+#: password); no other event takes it, so an account's superior and its holder never mix.
+ACCOUNT = "account"
 
 ROLES: dict[str, tuple[str, str]] = {
     DOCTOR: ("医师", "doctor"),
@@ -26,6 +29,21 @@ ROLES: dict[str, tuple[str, str]] = {
     PROVINCE: ("省级卫生行政部门", "provincial health authority"),
     EXAM: ("测评系统", "testing app"),
     SYSTEM: ("系统", "system (time-driven sweeps)"),
+    ACCOUNT: ("账号本人", "the account holder, signed in"),
+}
+
+#: Art. 27 of the 2007 measures (医师定期考核管理办法第二十七条): what an agency or an
+#: authority may find, each making the cycle's result unqualified with reason ``violation``.
+VIOLATIONS: dict[str, tuple[str, str]] = {
+    "medical_accident_primary_responsibility": (
+        "在发生的医疗事故中负有完全或主要责任", "full or primary responsibility for a medical accident",
+    ),
+    "practising_outside_registration": (
+        "擅自在注册地点以外或跨执业类别执业", "practising outside the registered place or category",
+    ),
+    "exam_substitution": ("代他人参加医师资格考试", "sitting a qualification exam for someone else"),
+    "soliciting_property": ("索要患者及其亲友财物或牟取不正当利益", "soliciting property from patients"),
+    "kickbacks": ("收受回扣、提成或谋取不正当利益", "taking kickbacks or commissions"),
 }
 
 REASON = Param("reason", "text")
@@ -82,4 +100,16 @@ EVENTS: dict[str, Event] = {
     "admin_rechoose": Event("驳回到重新选择程序", "send back to choose the program again", (REASON,)),
     "suspend": Event("暂停执业", "suspend practice", (Param("months", "months"),)),
     "confirm_reexam": Event("确认再次考核名单", "list for the re-exam"),
+    # 违规 (art. 27), 复核申请 (art. 24), 变更卫生机构 (SPEC §1)
+    "record_violation": Event(
+        "认定违规行为（考核不合格）", "record a violation (unqualified)", (Param("finding", "violation"), REASON)
+    ),
+    "request_appeal": Event("申请复核", "appeal the result", (REASON,)),
+    "uphold_appeal": Event("复核：变更考核结果", "uphold the appeal", (OPINION,)),
+    "dismiss_appeal": Event("复核：维持考核结果", "dismiss the appeal", (OPINION,)),
+    "change_institution": Event(
+        "变更卫生机构", "change the doctor's institution",
+        (Param("institution", "id"), Param("previous", "id", required=False)),
+        via="change_institution",
+    ),
 }

@@ -46,6 +46,17 @@ GUARDS: dict[str, Rule] = {
     "flag_clear": Rule(guards.flag_clear, param="flag"),
     "resumed": Rule(guards.resumed),
     "not_resumed": Rule(guards.not_resumed),
+    "not_appealed": Rule(guards.not_appealed),
+    "appeal_in_time": Rule(guards.appeal_in_time),
+    "appeal_answerable": Rule(guards.appeal_answerable),
+    "result_is_judgement": Rule(guards.result_is_judgement),
+    "institution_differs": Rule(guards.institution_differs, reads_data=True),
+    # workflow cases
+    "subject_kind": Rule(guards.subject_kind, param="kind"),
+    "not_assigned": Rule(guards.not_assigned, reads_data=True),
+    "assigned": Rule(guards.assigned, reads_data=True),
+    "assigned_nowhere_else": Rule(guards.assigned_nowhere_else, reads_data=True),
+    "registered_in_cycle": Rule(guards.registered_in_cycle),
 }
 
 CONDITIONS: dict[str, Rule] = {
@@ -73,6 +84,20 @@ EFFECTS: dict[str, Rule] = {
     "start_suspension": Rule(effects.start_suspension),
     "discipline": Rule(effects.discipline),
     "reset_cycle": Rule(effects.reset_cycle),
+    "violation": Rule(effects.violation),
+    "result_given": Rule(effects.result_given),
+    "store_appeal_day": Rule(effects.store_appeal_day),
+    "pass_evaluation": Rule(effects.pass_evaluation),
+    "set_aside_result": Rule(effects.set_aside_result),
+    "to_makeup_if_late": Rule(effects.to_makeup_if_late),
+    # workflow cases
+    "remember": Rule(effects.remember, param="field"),
+    "forget": Rule(effects.forget, param="field"),
+    "assign": Rule(effects.assign),
+    "withdraw": Rule(effects.withdraw),
+    "store_changes": Rule(effects.store_changes),
+    "store_export": Rule(effects.store_export),
+    "count": Rule(effects.count, param="key"),
 }
 
 KINDS: dict[str, dict[str, Rule]] = {"guard": GUARDS, "condition": CONDITIONS, "effect": EFFECTS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..model import Command, Instance
+from ..model import Case, Command, Instance, canonical
 from .conditions import ATTEMPTS, BEST, test_passed
 from .guards import program_test
 from .policy import Policy
@@ -119,3 +119,94 @@ def reset_cycle(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
     changes = {name: value for name, value in Instance._field_defaults.items() if name not in keep}
     changes["flags"] = inst.flags & {"published"}
     return changes
+
+
+# -- results, violations and appeals ---------------------------------------------------------------
+
+
+def violation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Art. 27: the finding is kept with the result."""
+    return {"reason": "violation", "finding": cmd.data["finding"]}
+
+
+def result_given(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """An unqualified result: the day it was given (the appeal runs from it) and the step it was given
+    in (where an upheld appeal returns the doctor to; the deferral's memory, idle once a result is given)."""
+    return {"result_on": policy.day(at).isoformat(), "deferred_from": inst.state}
+
+
+def store_appeal_day(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    return {"appeal_on": policy.day(at).isoformat()}
+
+
+def pass_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """An upheld appeal against the work or ethics evaluation sets the failed items aside."""
+    if inst.reason not in ("work_performance", "ethics"):
+        return {}
+    return {"work_performance": "pass", "ethics": "pass"}
+
+
+def set_aside_result(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The unqualified result and its finding are set aside; a cheating finding withdrawn is unpublished."""
+    flags = inst.flags - {"published"} if inst.finding == "cheating" else inst.flags
+    return {"reason": None, "finding": None, "flags": flags}
+
+
+def to_makeup_if_late(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Back to an unfinished step after the first round closed: the doctor finishes in the make-up round."""
+    if policy.day(at) > policy.windows.first_round.end and "resumed" not in inst.flags:
+        return {"flags": inst.flags | {"resumed"}}
+    return {}
+
+
+# -- workflow cases ---------------------------------------------------------------------------------
+#
+# A case's effects read only the case and the command's data (``policy`` is ``None`` for cases), so
+# its history rebuilds it from its records alone.
+
+
+def _data(case: Case, **changes: Any) -> Changes:
+    """The case's data with ``changes`` (``None`` removes a key), as canonical JSON."""
+    values = case.values
+    for key, value in changes.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    return {"data": canonical(values)}
+
+
+def remember(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, field: str) -> Changes:
+    """Keep a field of the command (materials, a reason, a cycle) in the case's data."""
+    if field not in cmd.data:
+        return {}
+    return _data(case, **{field: cmd.data[field]})
+
+
+def forget(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, field: str) -> Changes:
+    return _data(case, **{field: None})
+
+
+def assign(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    return _data(case, assigned=sorted({*case.values.get("assigned", ()), cmd.data["institution"]}))
+
+
+def withdraw(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    return _data(case, assigned=sorted(set(case.values.get("assigned", ())) - {cmd.data["institution"]}))
+
+
+def store_changes(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    """The edited profile fields, to be written into the registry when approved."""
+    return _data(case, changes=dict(cmd.data))
+
+
+def store_export(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    """The produced list's size and digest (the engine judges the step first without them, then with)."""
+    if "sha256" not in cmd.data:
+        return {}
+    return _data(case, rows=cmd.data["rows"], taken=cmd.data["taken"], sha256=cmd.data["sha256"])
+
+
+def count(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, key: str) -> Changes:
+    """How many times it happened (downloads, password resets)."""
+    return _data(case, **{key: case.values.get(key, 0) + 1})

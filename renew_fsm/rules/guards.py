@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..model import Command, Instance
+from ..model import Case, Command, Instance
 from .policy import Policy, Window
 from .verdict import PASS, Verdict, add_months, anniversary, refuse
 
@@ -262,3 +262,148 @@ def not_resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
     if "resumed" not in inst.flags:
         return PASS
     return refuse("not_eligible", "该医师参加补考", "the doctor is in the make-up")
+
+
+# -- appeals (复核申请, art. 24 of the 2007 measures) and violations -------------------------------
+
+#: Art. 24: the doctor may ask for a review within 30 days of the result; the agency answers within
+#: 30 days of the request.  "之日起30日内": the day itself is not counted, so day + 30 is the last day.
+APPEAL_DAYS = 30
+#: Results a person judged (the institution's evaluation, a discipline or violation finding): a review
+#: may set them aside.  A score below the line or an absence follows from the record: it is only dismissed.
+UPHOLDABLE = frozenset({"work_performance", "ethics", "discipline", "violation"})
+
+
+def _last_day(iso_day: str) -> dt.date:
+    return dt.date.fromisoformat(iso_day) + dt.timedelta(days=APPEAL_DAYS)
+
+
+def not_appealed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """One review per result."""
+    if "appealed" not in inst.flags:
+        return PASS
+    return refuse("not_eligible", "该考核结果已申请过复核", "this result has already been appealed")
+
+
+def appeal_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """Within 30 days of the result (a result from before the day was recorded is given the benefit)."""
+    if inst.result_on is None:
+        return PASS
+    last, day = _last_day(inst.result_on), policy.day(at)
+    if day <= last:
+        return PASS
+    return refuse(
+        "appeal_deadline_passed",
+        f"复核申请须在收到考核结果之日起{APPEAL_DAYS}日内提出（截至{last}）",
+        f"an appeal must be made within {APPEAL_DAYS} days of the result (by {last}); it is {day}",
+    )
+
+
+def appeal_answerable(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The agency answers within 30 days of the request; an appeal it left unanswered past that goes
+    to the health authority over the doctor, so that no doctor waits for ever (and the suspension with them)."""
+    last, day = _last_day(inst.appeal_on or policy.day(at).isoformat()), policy.day(at)
+    if cmd.actor.role == "agency":
+        if day <= last:
+            return PASS
+        return refuse(
+            "appeal_deadline_passed",
+            f"考核机构须在接到复核申请之日起{APPEAL_DAYS}日内答复（截至{last}），逾期由卫生行政部门处理",
+            f"the agency answers within {APPEAL_DAYS} days of the request (by {last}); past that the authority does",
+        )
+    if day > last:
+        return PASS
+    return refuse(
+        "appeal_not_overdue",
+        f"复核由考核机构在{last}前答复，逾期后卫生行政部门方可处理",
+        f"the agency answers this appeal until {last}; the authority only once that has passed",
+    )
+
+
+def result_is_judgement(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if inst.reason in UPHOLDABLE:
+        return PASS
+    return refuse(
+        "not_eligible",
+        "成绩不达标或缺考的考核结果依据记录得出，复核只能维持",
+        f"a result for {inst.reason} follows from the scores or the attendance record: a review can only dismiss it",
+    )
+
+
+def institution_differs(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if cmd.data["institution"] != cmd.doctor.institution:
+        return PASS
+    return refuse("not_eligible", "医师已在该卫生机构", f"the doctor is already at {cmd.data['institution']}")
+
+
+# -- workflow cases (agency applications, info changes, accounts, exports) -------------------------
+#
+# ``case`` is the ``Case``; ``cmd.subject`` its ``Subject``, with the world snapshot the command is
+# judged in (and for an info change the doctor's instance), so a guard reading it stays pure.
+
+KIND_ZH = {"institution": "卫生机构", "industry_org": "行业组织"}
+#: Doctor-machine states a doctor is in once registered (报名成功) for the cycle: ``registered``
+#: and every state after it — the programs, the results, the appeal, the re-exam.  Not
+#: ``registration_cancelled``: the practice registration itself is gone.
+REGISTERED_PREFIXES = ("simple.", "general.", "appeal.", "reexam.")
+REGISTERED_STATES = frozenset({"registered", "qualified", "unqualified", "reexam_passed"})
+
+
+def registered(state: str, deferred_from: str | None) -> bool:
+    """Registered in the cycle; a deferral counts when it was asked for after registering."""
+    if state in REGISTERED_STATES or state.startswith(REGISTERED_PREFIXES):
+        return True
+    if state.startswith("deferral.") or state == "deferred":
+        return deferred_from is not None and registered(deferred_from, None)
+    return False
+
+
+def subject_kind(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, kind: str) -> Verdict:
+    """An institution applies to be an agency; an industry organisation is made one directly."""
+    if cmd.subject.kind == kind:
+        return PASS
+    return refuse(
+        "not_eligible",
+        f"该操作仅适用于{KIND_ZH.get(kind, kind)}",
+        f"only for a {kind.replace('_', ' ')}; {case.subject} is a {cmd.subject.kind.replace('_', ' ')}",
+    )
+
+
+def not_assigned(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    institution = cmd.data["institution"]
+    if institution not in case.values.get("assigned", ()):
+        return PASS
+    return refuse("not_eligible", f"{institution} 已指定给该考核机构", f"{institution} is already assigned to it")
+
+
+def assigned(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    institution = cmd.data["institution"]
+    if institution in case.values.get("assigned", ()):
+        return PASS
+    return refuse("not_eligible", f"{institution} 未指定给该考核机构", f"{institution} is not assigned to it")
+
+
+def assigned_nowhere_else(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """One agency per institution: two agencies judging the same doctors would contradict each other."""
+    institution = cmd.data["institution"]
+    for agency in cmd.subject.world.agencies.values():
+        if agency.id != case.subject and institution in agency.institutions:
+            return refuse(
+                "not_eligible",
+                f"{institution} 已指定给考核机构 {agency.id}，须先撤销",
+                f"{institution} is assigned to agency {agency.id}; withdraw it there first",
+            )
+    return PASS
+
+
+def registered_in_cycle(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """医师信息修改 is for doctors registered in the cycle (已报名医师)."""
+    inst = cmd.subject.instance
+    if inst is not None and registered(inst.state, inst.deferred_from):
+        return PASS
+    state = inst.state if inst is not None else "no cycle"
+    return refuse(
+        "not_eligible",
+        "仅本周期已报名的医师可申请修改信息",
+        f"only a doctor registered in the cycle may change their details ({cmd.subject.id} is {state})",
+    )

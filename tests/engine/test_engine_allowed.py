@@ -16,8 +16,12 @@ def allowed(e: renew_fsm.Engine, actor: Actor, when: str | None = None) -> set[s
 
 def test_before_enrolment_only_the_institution_may_act(engine: renew_fsm.Engine) -> None:
     assert engine.allowed("D1", H1) == ["enroll"]
-    for actor in (H2, A1, A2, EXAM, SYSTEM, PROVINCE, CITY, COUNTY, doctor("D1"), doctor("D2")):
+    for actor in (H2, A1, A2, EXAM, SYSTEM, doctor("D1"), doctor("D2")):
         assert engine.allowed("D1", actor) == [], actor
+    # ... and the authorities over the doctor may change the doctor's institution (only out of the cycle).
+    for admin in (PROVINCE, CITY, COUNTY):
+        assert engine.allowed("D1", admin) == ["change_institution"], admin
+    assert engine.allowed("D1", OTHER_COUNTY) == []
     assert allowed(engine, H1, "2021-06-01") == set()  # registration is over
 
 
@@ -37,7 +41,7 @@ def test_registered(engine: renew_fsm.Engine) -> None:
     assert allowed(engine, doctor("D1")) == {
         "choose_simple", "choose_general", "request_deferral", "request_assistance",
     }
-    assert allowed(engine, A1) == set()
+    assert allowed(engine, A1) == {"record_violation"}  # art. 27: from registration on
     engine.fire("D1", "request_assistance", doctor("D1"))
     assert allowed(engine, H1) == {"approve_assistance"}
     assert "request_assistance" not in allowed(engine, doctor("D1"))
@@ -52,12 +56,12 @@ def test_testing(engine: renew_fsm.Engine) -> None:
     assert allowed(engine, SYSTEM, "2021-06-28") == {"close_first_round"}
     assert allowed(engine, doctor("D1"), day) == {"apply_exemption", "request_assistance"}
     assert allowed(engine, H1, day) == {"mark_suspected"}
-    assert allowed(engine, A1, day) == {"mark_suspected"}
+    assert allowed(engine, A1, day) == {"mark_suspected", "record_violation"}
     assert allowed(engine, A2, day) == set()
-    admin = {"mark_suspected", "discipline", "admin_exit", "admin_rechoose"}
+    admin = {"mark_suspected", "discipline", "admin_exit", "admin_rechoose", "record_violation"}
     assert allowed(engine, COUNTY, day) == allowed(engine, CITY, day) == allowed(engine, PROVINCE, day) == admin
     engine.fire("D1", "mark_suspected", A1, at=at(day))
-    assert allowed(engine, A1, day) == set()
+    assert allowed(engine, A1, day) == {"record_violation"}
     assert allowed(engine, COUNTY, day) == admin - {"mark_suspected"} | {"unmark_suspected"}
 
 

@@ -210,3 +210,13 @@ def test_console_script_reports_a_missing_attribute_as_a_usage_error() -> None:
     assert "Traceback" not in result.stderr
     assert result.returncode == 2
     assert "NO_SUCH_MACHINE" in result.stderr
+
+
+def test_a_return_to_a_state_the_machine_does_not_remember_is_reported() -> None:
+    ts = [
+        attrs.evolve(t, returns=(*t.returns, "qualified")) if t.event == "uphold_appeal" and t.returns else t
+        for t in DOCTOR_MACHINE.transitions
+    ]
+    problems = validate(attrs.evolve(DOCTOR_MACHINE, transitions=ts))
+    assert [(p.check, p.where) for p in problems] == [("unknown_state", "uphold_appeal")], listing(problems)
+    assert "'qualified'" in problems[0].message

@@ -1,0 +1,703 @@
+"""Workflows with subjects of their own, and the doctor's institution change: the engine's side.
+
+The agency application, the information change, accounts and the exam-progress export are
+machines in the same DSL as the doctor's cycle (``renew_fsm/machines/``), decided by the same
+``runtime.decide`` and chained into the same append-only history.  What differs is kept here,
+one ``Kind`` per machine:
+
+- the *subject* a case is about, loaded from the world (an institution, a doctor, an account
+  holder, a region) into a ``world.Subject`` — with ``world.may_act_case`` it decides who may act;
+- what the boundary adds to or refuses in a command's data before and after the decision (an
+  export's row count and digest, an information change's forbidden fields);
+- what an accepted step writes outside the case, in the case's own transaction
+  (``storage.base.CaseWrites``): the agency into the world, a profile into the registry, a
+  password hash, an export file.
+
+``Workflows`` is mixed into ``Engine``; nothing here runs on a doctor's hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import io
+import secrets
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from . import ops
+from .commands import IDENTITY, check_data, check_identity
+from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .machines import CASE_MACHINES, compiled
+from .machines.vocabulary import ROLES
+from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View
+from .runtime import advance, decide, dumps
+from .storage.base import CaseWrites, ConflictError
+from .world import Agency, Subject, World, may_act_case
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class CaseFire(NamedTuple):
+    """One command of a batch (``Engine.case_fire_many``): 批量激活, 批量允许."""
+
+    case: str
+    event: str
+    actor: Actor
+    data: dict[str, Any] | None = None
+    at: dt.datetime | None = None
+    subject: str | None = None
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+#: scrypt (RFC 7914) from the standard library: memory-hard, no extra dependency.  n = 2^14,
+#: r = 8 takes 16 MiB and some 50 ms per check — slow for a guesser, fine for a sign-in.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_SECRET = 8
+MAX_SECRET = 128
+
+
+def hash_secret(secret: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (base64), with a fresh 16-byte salt per account."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+#: Checked against when there is no hash, so an unknown account costs as much time as a wrong secret.
+_DECOY = hash_secret(secrets.token_urlsafe(16))
+
+
+def check_secret(secret: str, stored: str | None) -> bool:
+    try:
+        _, n, r, p, salt, digest = (stored or _DECOY).split("$")
+        got = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return stored is not None and hmac.compare_digest(got, base64.b64decode(digest))
+
+
+def new_secret() -> str:
+    """A one-time initial secret: 16 characters, about 96 random bits (the manual's shared 666666, replaced)."""
+    return secrets.token_urlsafe(12)
+
+
+def _wrong_secret() -> Refused:
+    return Refused(FORBIDDEN, "unknown account or wrong secret", message_zh="账号或密码错误")
+
+
+# -- the exam-progress export -------------------------------------------------------------------
+
+#: Doctors who have reached the tests (已进入待参加医学人文或业务水平测评): testing, an exemption
+#: pending, awaiting the grade, and the re-exam's listed and awaiting doctors.
+EXPORT_STATES = (
+    *(
+        f"{p}.{s}"
+        for p in ("simple", "general")
+        for s in ("testing", "exemption.applied", "exemption.institution_approved", "awaiting_grade")
+    ),
+    "reexam.listed",
+    "reexam.awaiting_grade",
+)
+EXPORT_HEADER = (
+    "医师编号",
+    "姓名",
+    "卫生机构",
+    "考核程序",
+    "考核状态",
+    "医学人文测评次数",
+    "业务水平测评次数",
+    "再次考核测评次数",
+    "是否已参加测评",
+)
+
+
+def export_csv(engine: Engine, world: World, cycle: str, region: str) -> tuple[str, int, int]:
+    """The list of the region's doctors at the tests, who has sat them and who has not: (CSV, rows, taken)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_HEADER)
+    rows = taken = 0
+    after = None
+    while page := engine.storage.scan(cycle, EXPORT_STATES, after, 5000):
+        after = page[-1][0].doctor
+        for inst, doc in page:
+            if not world.governs(region, world.region_of(doc)):
+                continue
+            sat = (
+                inst.reexam_attempts
+                if inst.state.startswith("reexam")
+                else (inst.humanities_attempts + inst.business_attempts)
+            )
+            writer.writerow(
+                (
+                    doc.id,
+                    doc.name,
+                    doc.institution,
+                    inst.program or "",
+                    inst.state,
+                    inst.humanities_attempts,
+                    inst.business_attempts,
+                    inst.reexam_attempts,
+                    "是" if sat else "否",
+                )
+            )
+            rows += 1
+            taken += bool(sat)
+    return out.getvalue(), rows, taken
+
+
+def csv_to_xlsx(text: str) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "考试进展"
+    for row in csv.reader(io.StringIO(text)):
+        sheet.append([int(v) if v.isdigit() else v for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# -- one Kind per workflow machine ----------------------------------------------------------------
+
+Prepare = Callable[["Engine", World, Case, Subject, str, Actor, dict[str, Any]], dict[str, Any]]
+
+
+@attrs.frozen
+class Kind:
+    """How the engine serves one workflow machine (see the module docstring)."""
+
+    #: (engine, world, subject id, case id) → the ``Subject``, or ``Refused(not_found)``.
+    load: Callable[[Engine, World, str, str], Subject]
+    #: The case id is its subject's id (an agency application is its institution's, and the
+    #: agency it makes has that id too): one case per subject.
+    subject_is_id: bool = False
+    #: The caller's data, checked or completed before the fields are validated.
+    prepare: Prepare | None = None
+    #: Data the system adds once the step is decided (judged again with it): (data, carry).
+    complete: Callable[..., tuple[dict[str, Any], Any] | None] | None = None
+    #: What the accepted step writes outside the case, and a secret to hand back once.
+    writes: Callable[..., tuple[CaseWrites, str | None]] | None = None
+
+
+def _no_institution(iid: str) -> Refused:
+    return Refused(NOT_FOUND, f"no institution {iid!r}", message_zh=f"无卫生机构 {iid}")
+
+
+def _institution_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
+    inst = world.institutions.get(ref)
+    if inst is None:
+        raise _no_institution(ref)
+    return Subject(ref, region=inst.region, institution=inst.id, kind=inst.kind, entity=inst, world=world)
+
+
+def _agency_prepare(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
+) -> dict[str, Any]:
+    """指定 / 撤销: the institution must exist, and an authority must govern it as well as the agency."""
+    target = data.get("institution") if isinstance(data, dict) else None
+    if not isinstance(target, str):
+        return data
+    institution = world.institutions.get(target)
+    if institution is None:
+        raise _no_institution(target)
+    if actor.role == "admin" and not world.governs(actor.id, institution.region):
+        raise Refused(
+            FORBIDDEN,
+            f"{target} is outside the jurisdiction of admin {actor.id}",
+            message_zh=f"{target} 不在 admin {actor.id} 的管辖范围内",
+        )
+    return data
+
+
+def _agency_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    inst = subject.entity
+    if event in ("approve_agency", "designate_agency"):
+        return CaseWrites(agency=Agency(inst.id, inst.region, inst.name)), None
+    if event in ("assign_institution", "withdraw_institution"):
+        pair = (inst.id, data["institution"])
+        return (CaseWrites(assign=pair) if event == "assign_institution" else CaseWrites(unassign=pair)), None
+    return CaseWrites(), None
+
+
+def _doctor_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
+    doc = engine.storage.get_doctor(ref)
+    if doc is None:
+        raise Refused(NOT_FOUND, f"no doctor {ref!r}", message_zh=f"无医师 {ref}")
+    inst: Instance | None = None
+    if world.policy is not None:
+        pair = engine.storage.load(world.policy.id, [ref]).get(ref)
+        inst = pair[0] if pair else None
+    return Subject(
+        ref,
+        region=world.region_of(doc),
+        institution=doc.institution,
+        doctor=doc.id,
+        entity=doc,
+        instance=inst,
+        world=world,
+    )
+
+
+#: Registry facts the rules read, or that change another way: never through an information change.
+REGISTRY_FACTS = {
+    "birth_date": "the birth date is part of the id-card number",
+    "license": "the licence decides the pass line; it comes from the registration system",
+    "practice_since": "the years of practice decide the simple program; they come from the registration system",
+    "record": "the conduct record comes from the registration system",
+    "institution": "the institution changes by 变更卫生机构 (change_institution)",
+}
+
+
+def _info_prepare(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
+) -> dict[str, Any]:
+    if event != "submit_change" or not isinstance(data, dict):
+        return data
+    doctor = subject.entity
+    check_identity(event, data, doctor)
+    for field, why in REGISTRY_FACTS.items():
+        if field in data:
+            raise bad_input(f"{event}: {field} cannot be changed here: {why}", f"{event}：{field} 不可在此修改")
+    changes = {k: v for k, v in data.items() if k not in IDENTITY}
+    if not changes:
+        raise bad_input(f"{event}: nothing to change", f"{event}：没有修改内容")
+    return changes
+
+
+def _info_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    if event != "approve_change":
+        return CaseWrites(), None
+    doctor = subject.entity
+    return CaseWrites(profile=(doctor.id, {**doctor.profile, **after.values.get("changes", {})})), None
+
+
+HOLDERS = ("admin", "institution", "doctor")
+
+
+def _holder_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
+    role, _, hid = ref.partition(":")
+    if role not in HOLDERS or not hid:
+        raise bad_input(f"an account's subject is <role>:<id> with role one of {', '.join(HOLDERS)}, not {ref!r}")
+    if role == "admin":
+        if hid not in world.regions:
+            raise Refused(NOT_FOUND, f"no region {hid!r}", message_zh=f"无行政区域 {hid}")
+        return Subject(ref, region=hid, strict=True, account=case_id, kind=role, entity=world.regions[hid], world=world)
+    if role == "institution":
+        inst = world.institutions.get(hid)
+        if inst is None:
+            raise _no_institution(hid)
+        return Subject(ref, region=inst.region, account=case_id, kind=role, entity=inst, world=world)
+    doc = engine.storage.get_doctor(hid)
+    if doc is None:
+        raise Refused(NOT_FOUND, f"no doctor {hid!r}", message_zh=f"无医师 {hid}")
+    return Subject(
+        ref,
+        region=world.region_of(doc),
+        institution=doc.institution,
+        account=case_id,
+        kind=role,
+        entity=doc,
+        world=world,
+    )
+
+
+def _account_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    if event in ("activate_account", "reset_password"):
+        secret = new_secret()
+        return CaseWrites(credential=(after.id, hash_secret(secret))), secret
+    if event == "change_password":
+        return CaseWrites(credential=(after.id, hash_secret(carry))), None
+    return CaseWrites(), None
+
+
+def _region_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
+    region = world.regions.get(ref)
+    if region is None:
+        raise Refused(NOT_FOUND, f"no region {ref!r}", message_zh=f"无行政区域 {ref}")
+    return Subject(ref, region=ref, kind=region.level, entity=region, world=world)
+
+
+def _export_prepare(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
+) -> dict[str, Any]:
+    if event == "produce_export" and data:
+        raise bad_input("produce_export: the system computes the list; send no data", "导出名单由系统生成")
+    if event == "request_export" and isinstance(data, dict) and "cycle" not in data:
+        if world.policy is None:
+            raise engine._no_policy()
+        return {**data, "cycle": world.policy.id}
+    if event == "request_export" and isinstance(data, dict) and data["cycle"] not in engine.storage.cycles():
+        raise Refused(NOT_FOUND, f"no cycle {data['cycle']!r}", message_zh=f"无考核周期 {data['cycle']}")
+    return data
+
+
+def _export_complete(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
+) -> tuple[dict[str, Any], Any] | None:
+    if event != "produce_export":
+        return None
+    text, rows, taken = export_csv(engine, world, case.values["cycle"], case.subject)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return {"rows": rows, "taken": taken, "sha256": digest}, text
+
+
+def _export_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    if event == "produce_export":
+        return CaseWrites(file=(f"exam-progress-{after.subject}-{after.id}.csv", carry)), None
+    return CaseWrites(), None
+
+
+KINDS: dict[str, Kind] = {
+    "agency_application": Kind(
+        _institution_subject, subject_is_id=True, prepare=_agency_prepare, writes=_agency_writes
+    ),
+    "info_change": Kind(_doctor_subject, prepare=_info_prepare, writes=_info_writes),
+    "account": Kind(_holder_subject, writes=_account_writes),
+    "export_request": Kind(_region_subject, prepare=_export_prepare, complete=_export_complete, writes=_export_writes),
+}
+assert set(KINDS) == set(CASE_MACHINES)
+
+
+# -- the engine's methods -------------------------------------------------------------------------
+
+
+class Workflows:
+    """The workflow and institution-change half of ``Engine`` (mixed in)."""
+
+    # -- workflow cases --------------------------------------------------------------------------
+    def case_fire(
+        self: Engine,
+        machine: str,
+        case_id: str,
+        event: str,
+        actor: Actor,
+        data: dict[str, Any] | None = None,
+        at: dt.datetime | None = None,
+        *,
+        subject: str | None = None,
+    ) -> CaseView:
+        """Fire one event at a workflow case; the new view, or ``Refused`` with nothing written.
+
+        The case is created by its first accepted event, which must name its ``subject`` (an
+        agency application's is its own id).  An account's activation or password reset returns
+        the one-time secret on the view (``view.secret``), the only place it ever appears.
+        """
+        spec = _case_machine(machine).machine.events.get(event)
+        if spec is not None and spec.via is not None:
+            raise bad_input(f"{event} is done by Engine.{spec.via}", f"{event} 须通过 {spec.via} 执行")
+        return self._case_step(machine, case_id, event, actor, data, at, subject)
+
+    def case_fire_many(self: Engine, machine: str, commands: Sequence[CaseFire]) -> list[CaseView | Refused]:
+        """Each command in order, each in its own transaction; a refused one is reported in its place."""
+        out: list[CaseView | Refused] = []
+        for c in commands:
+            try:
+                out.append(self.case_fire(machine, c.case, c.event, c.actor, c.data, c.at, subject=c.subject))
+            except Refused as refused:
+                out.append(refused)
+        return out
+
+    def case_state(self: Engine, machine: str, case_id: str) -> CaseView:
+        return CaseView.of(self._load_case(machine, case_id))
+
+    def case_history(self: Engine, machine: str, case_id: str) -> list[Record]:
+        self._load_case(machine, case_id)
+        return self.storage.history(CASE_PREFIX + machine, case_id)
+
+    def cases(self: Engine, machine: str) -> list[str]:
+        """Ids of the machine's cases, in id order."""
+        _case_machine(machine)
+        ids: list[str] = []
+        while page := self.storage.scan_cases(machine, ids[-1] if ids else None, 5000):
+            ids += [c.id for c in page]
+        return ids
+
+    def _load_case(self: Engine, machine: str, case_id: str) -> Case:
+        _case_machine(machine)
+        case = self.storage.load_case(machine, case_id)
+        if case is None:
+            raise Refused(NOT_FOUND, f"no {machine} case {case_id!r}", message_zh=f"无 {machine} 记录 {case_id}")
+        return case
+
+    def _case_step(
+        self: Engine,
+        machine: str,
+        case_id: str,
+        event: str,
+        actor: Actor,
+        data: dict[str, Any] | None,
+        at: dt.datetime | None,
+        subject_ref: str | None,
+        carry: Any = None,
+    ) -> CaseView:
+        m = _case_machine(machine)
+        kind = KINDS[machine]
+        spec = m.machine.events.get(event)
+        if spec is None:
+            raise bad_input(f"unknown event {event!r} of {machine}", f"未知事件 {event}")
+        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+            raise bad_input(f"unknown role {getattr(actor, 'role', actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+        if not isinstance(case_id, str) or not ops.ID.match(case_id):
+            raise bad_input(f"{machine}: a case id is 1–64 printable characters")
+        world = self.world()
+        case = self.storage.load_case(machine, case_id)
+        if kind.subject_is_id and subject_ref not in (None, case_id):
+            raise bad_input(f"{machine}: the case is its subject's: id {case_id!r}, not subject {subject_ref!r}")
+        if case is None:
+            ref = case_id if kind.subject_is_id else subject_ref
+            if ref is None:
+                raise bad_input(f"{machine} {case_id}: a new case needs its subject", "新记录须指明对象")
+            case = Case(machine, case_id, ref, m.graph.initial)
+        elif subject_ref is not None and subject_ref != case.subject:
+            raise bad_input(f"{machine} {case_id} is about {case.subject}, not {subject_ref}")
+        subject = kind.load(self, world, case.subject, case_id)
+        raw = {} if data is None else data
+        if kind.prepare is not None:
+            raw = kind.prepare(self, world, case, subject, event, actor, raw)
+        checked = check_data(event, spec, raw)
+        when = self._case_time(at)
+        changes, step = decide(m, world, None, case, subject, event, actor, checked, when, may_act_case)
+        if kind.complete is not None:
+            completed = kind.complete(self, world, case, subject, event, checked)
+            if completed is not None:
+                checked, carry = check_data(event, spec, completed[0]), completed[1]
+                changes, step = decide(m, world, None, case, subject, event, actor, checked, when, may_act_case)
+        # The first record of a case names its subject, so the subject is covered by the chain too.
+        recorded = checked if case.version else {"subject": case.subject, **checked}
+        new, record = advance(case, changes, step, actor, dumps(recorded), when.isoformat(), "")
+        writes, secret = (
+            kind.writes(self, world, case, new, subject, actor, event, checked, carry)
+            if kind.writes is not None
+            else (CaseWrites(), None)
+        )
+        try:
+            self.storage.commit_case(case.version, new, record, writes)
+        except ConflictError:
+            raise Refused(
+                CONFLICT,
+                f"{machine} {case_id} changed since it was read; read it again and retry",
+                message_zh=f"{case_id} 已被他人修改，请刷新后重试",
+            ) from None
+        return CaseView.of(new, secret)
+
+    def _case_time(self: Engine, at: dt.datetime | None) -> dt.datetime:
+        policy = self.world().policy
+        tz = policy.tz if policy is not None else SHANGHAI
+        when = at if at is not None else self.now()
+        return (when if when.tzinfo else when.replace(tzinfo=tz)).astimezone(tz)
+
+    # -- accounts --------------------------------------------------------------------------------
+    def authenticate(self: Engine, account: str, secret: str, role: str | None = None) -> Actor:
+        """The actor an account acts as, once its secret is proved.
+
+        Refused ``forbidden`` for an unknown account, a wrong secret or an account not in use (the
+        same message for each); and, with rule ``must_change_password``, for an account whose
+        one-time initial secret has not been replaced yet: nothing but ``change_password`` is
+        allowed until then.  ``role="agency"`` signs an institution that is an agency in as the
+        agency (the manual's 身份切换: one account, two roles).
+        """
+        case = self.storage.load_case("account", account) if isinstance(account, str) else None
+        stored = self.storage.credential(account) if case is not None else None
+        proved = check_secret(secret if isinstance(secret, str) else "", stored)
+        if case is None or not proved or case.state not in ("must_change", "active"):
+            raise _wrong_secret()
+        if case.state == "must_change":
+            raise Refused(
+                FORBIDDEN,
+                "the initial secret must be replaced first (change_password); nothing else is allowed until then",
+                rule="must_change_password",
+                message_zh="首次登录须先修改初始密码",
+            )
+        holder, _, hid = case.subject.partition(":")
+        if role is None or role == holder:
+            return Actor(holder, hid)
+        if role == "agency" and holder == "institution" and hid in self.world().agencies:
+            return Actor("agency", hid)
+        raise Refused(FORBIDDEN, f"account {account} cannot act as {role}", message_zh=f"该账号不能以 {role} 身份登录")
+
+    def change_password(
+        self: Engine, account: str, secret: str, new_secret: str, at: dt.datetime | None = None
+    ) -> CaseView:
+        """Replace the account's secret (the first login must); the current one must be proved."""
+        case = self.storage.load_case("account", account) if isinstance(account, str) else None
+        stored = self.storage.credential(account) if case is not None else None
+        if case is None or not check_secret(secret if isinstance(secret, str) else "", stored):
+            raise _wrong_secret()
+        if not isinstance(new_secret, str) or not MIN_SECRET <= len(new_secret) <= MAX_SECRET:
+            raise bad_input(f"a new secret has {MIN_SECRET}–{MAX_SECRET} characters", "新密码长度须为8至128位")
+        if new_secret == secret:
+            raise bad_input("the new secret must differ from the current one", "新密码不能与原密码相同")
+        holder = Actor("account", account)
+        return self._case_step("account", account, "change_password", holder, {}, at, None, new_secret)
+
+    # -- the exam-progress export ----------------------------------------------------------------
+    def download_export(
+        self: Engine, case_id: str, actor: Actor, at: dt.datetime | None = None, *, format: str = "csv"
+    ) -> bytes:
+        """The produced list (CSV with a byte-order mark for Excel, or ``xlsx``); the download is recorded."""
+        if format not in ("csv", "xlsx"):
+            raise bad_input("format is csv or xlsx")
+        self.case_fire("export_request", case_id, "download_export", actor, at=at)
+        name_text = self.storage.case_file("export_request", case_id)
+        assert name_text is not None, "a ready export has its file"
+        text = name_text[1]
+        return csv_to_xlsx(text) if format == "xlsx" else ("\ufeff" + text).encode()
+
+    # -- 变更卫生机构 -----------------------------------------------------------------------------
+    def change_institution(
+        self: Engine,
+        doctor: str,
+        institution: str,
+        actor: Actor,
+        at: dt.datetime | None = None,
+        *,
+        previous: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> View:
+        """Move a doctor who is out of the cycle to another institution (SPEC §1).
+
+        The admin must govern both the doctor's institution and the new one: a county's within
+        it, a city's across its counties, the province's across its cities.  The registry row
+        changes and the doctor's instance records ``change_institution`` (a stay) with the new
+        and the previous institution, in one transaction.  ``previous``, if given, must be where
+        the doctor is now (else ``conflict``).
+        """
+        data: dict[str, Any] = {"institution": institution}
+        if previous is not None:
+            data["previous"] = previous
+        return self.fire_change_institution(doctor, actor, data, at, idempotency_key)
+
+    def fire_change_institution(
+        self: Engine,
+        doctor: str,
+        actor: Actor,
+        data: dict[str, Any] | None,
+        at: dt.datetime | None,
+        idempotency_key: str | None = None,
+    ) -> View:
+        """``fire(doctor, "change_institution", …)``: see ``change_institution``."""
+        policy = self.policy
+        world = self.world()
+        inst, doc = self._load_one(doctor)
+        if idempotency_key is not None and self.storage.find_idempotent(policy.id, doctor, idempotency_key):
+            return View.of(inst)
+        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+            raise bad_input(f"unknown role {getattr(actor, 'role', actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+        event = "change_institution"
+        checked = check_data(event, self.machine.machine.events[event], data or {})
+        target = world.institutions.get(checked["institution"])
+        if target is None:
+            raise _no_institution(checked["institution"])
+        if target.kind != "institution":
+            raise bad_input(f"{target.id} is an industry organisation; a doctor practises at a health institution")
+        if checked.get("previous", doc.institution) != doc.institution:
+            raise Refused(
+                CONFLICT, f"{doctor} is no longer at {checked['previous']}", message_zh=f"医师 {doctor} 已不在该机构"
+            )
+        checked["previous"] = doc.institution
+        when = self._aware(at, policy)
+        changes, step = decide(self.machine, world, policy, inst, doc, event, actor, checked, when)
+        if not world.governs(actor.id, target.region):
+            raise Refused(
+                FORBIDDEN,
+                f"{target.id} is outside the jurisdiction of {actor.role} {actor.id}",
+                message_zh=f"{target.id} 不在 {actor.role} {actor.id} 的管辖范围内",
+            )
+        new, record = advance(
+            inst,
+            changes,
+            step,
+            actor,
+            dumps(checked),
+            when.astimezone(policy.tz).isoformat(),
+            policy.version,
+            idempotency_key,
+        )
+        try:
+            self.storage.move_doctor(inst.version, new, record, target.id)
+        except ConflictError:
+            raise Refused(
+                CONFLICT,
+                f"{doctor} changed since it was read; read it again and retry",
+                message_zh=f"医师 {doctor} 的考核状态已被他人修改，请刷新后重试",
+            ) from None
+        return View.of(new)
+
+    # -- replay ops ------------------------------------------------------------------------------
+    def _op_CaseOp(self: Engine, op: ops.CaseOp, base: Any) -> CaseView | list[CaseView | Refused]:
+        if (op.id is None) == (op.ids is None):
+            raise bad_input("case: give exactly one of id or ids")
+        if op.id is not None:
+            return self.case_fire(op.machine, op.id, op.event, op.who, op.data, op.at, subject=op.subject)
+        commands = [CaseFire(cid, op.event, op.who, op.data, op.at, op.subject) for cid in op.ids or ()]
+        return self.case_fire_many(op.machine, commands)
+
+    def _op_ChangePasswordOp(self: Engine, op: ops.ChangePasswordOp, base: Any) -> CaseView:
+        return self.change_password(op.account, op.secret or "", op.new_secret, op.at)
+
+    def _op_LoginOp(self: Engine, op: ops.LoginOp, base: Any) -> Actor:
+        return self.authenticate(op.account, op.secret or "", op.role)
+
+
+def _case_machine(machine: str) -> Any:
+    if machine not in CASE_MACHINES:
+        raise bad_input(f"unknown workflow {machine!r} (known: {', '.join(CASE_MACHINES)})")
+    return compiled(machine)
+
+
+__all__ = ["KINDS", "CaseFire", "Kind", "Workflows", "check_secret", "hash_secret"]
