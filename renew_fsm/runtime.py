@@ -126,7 +126,15 @@ def decide(
         changes = effect_changes(inst, step.then, policy, cmd, at)
         if step.when is None or step.when[1](replace(inst, changes), policy, cmd, at):
             break
-    else:  # validation guarantees an unconditional last branch or exhaustive conditions
+    else:
+        # No branch's condition holds: the branches are exhaustive only for the commands their guards
+        # accept (an appeal is answered only for a result a person judged), so the guards say why.
+        last = steps[-1]
+        if role_may(actor, last.roles, world):
+            for _, guard in last.guards:
+                verdict = guard(inst, policy, cmd, at)
+                if not verdict.ok:
+                    raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
         raise Refused(INVALID_TRANSITION, f"no branch of {event} applies in {inst.state}")
     if not role_may(actor, step.roles, world):
         raise _forbidden(

@@ -342,6 +342,7 @@ def institution_differs(inst: Instance, policy: Policy, cmd: Command, at: dt.dat
 # judged in (and for an info change the doctor's instance), so a guard reading it stays pure.
 
 KIND_ZH = {"institution": "卫生机构", "industry_org": "行业组织"}
+KIND_EN = {"institution": "a health institution", "industry_org": "an industry organisation"}
 #: Doctor-machine states a doctor is in once registered (报名成功) for the cycle: ``registered``
 #: and every state after it — the programs, the results, the appeal, the re-exam.  Not
 #: ``registration_cancelled``: the practice registration itself is gone.
@@ -365,7 +366,7 @@ def subject_kind(case: Case, policy: Policy | None, cmd: Command, at: dt.datetim
     return refuse(
         "not_eligible",
         f"该操作仅适用于{KIND_ZH.get(kind, kind)}",
-        f"only for a {kind.replace('_', ' ')}; {case.subject} is a {cmd.subject.kind.replace('_', ' ')}",
+        f"only for {KIND_EN.get(kind, kind)}; {case.subject} is {KIND_EN.get(cmd.subject.kind, cmd.subject.kind)}",
     )
 
 
