@@ -111,14 +111,23 @@ def history(
     if as_json:
         print(json.dumps([r._asdict() for r in records], ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{doctor}: {len(records)} event(s)")
-    for column in ("#", "time", "event", "from → to", "actor", "data"):
-        table.add_column(column)
-    for r in records:
-        actor = f"{r.role}:{r.actor}" if r.actor else r.role
-        data = "" if r.data == "{}" else r.data
-        table.add_row(str(r.seq), r.at, r.event, f"{r.from_state} → {r.to_state}", actor, data)
-    console.print(table)
+    # Plain lines, never wrapped or cut: a trail is read (and grepped) one event per line.
+    rows = [
+        (
+            str(r.seq),
+            r.at,
+            r.event,
+            f"{r.from_state} → {r.to_state}",
+            f"{r.role}:{r.actor}" if r.actor else r.role,
+            "" if r.data == "{}" else r.data,
+        )
+        for r in records
+    ]
+    header = ("#", "time", "event", "from → to", "actor", "data")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    print(f"{doctor}: {len(records)} event(s)")
+    for lead, row in [("  ", header), *(("│ ", row) for row in rows)]:
+        print(lead + " │ ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
 
 
 @app.command()

@@ -63,12 +63,6 @@ def test_the_table_has_a_row_per_event_with_actor_and_time(
         assert actor in row[0], (record.seq, record.event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in renew_fsm/cli/store.py history(): the rich table truncates the data column "
-    "(the reason of a discipline ends in '…') and wraps long rows onto a second line at the fixed "
-    "160-column width, so the trail is not one line per event with its reason",
-)
 def test_each_event_is_one_line_with_its_reason_in_full(disciplined: tuple[Path, str, list[renew_fsm.Record]]) -> None:
     db, doctor, records = disciplined
     result = cli("history", doctor, "--db", str(db))
