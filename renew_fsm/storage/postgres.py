@@ -10,6 +10,7 @@ services starting at once do not race.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -85,11 +86,28 @@ _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) 
 class PostgresStorage(PostgresCases):
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            self.conn = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL at {url!r}: {exc}".strip()) from None
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[Any]] = []
+        self._guard = threading.Lock()
+        self._connect()
         self._upgrade()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {self.url!r}: {exc}".strip()) from None
+        self._local.conn = conn
+        with self._guard:
+            self._all.append(conn)
+        return conn
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """This thread's connection: a psycopg connection carries one transaction at a time, so an
+        engine shared by a service's threads gives each thread its own."""
+        conn = getattr(self._local, "conn", None)
+        return conn if conn is not None else self._connect()
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -114,7 +132,10 @@ class PostgresStorage(PostgresCases):
             cur.execute("INSERT INTO meta (key, value) VALUES ('world_version', '0') ON CONFLICT DO NOTHING")
 
     def close(self) -> None:
-        self.conn.close()
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
 
     def _bump(self, cur: psycopg.Cursor[Any]) -> None:
         cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'world_version'")
