@@ -108,9 +108,10 @@ def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
     """
     if not changes:
         return inst
-    if inst.__class__ is not Instance:
+    try:
+        values = list(inst)
+    except TypeError:  # a Case (attrs, not iterable): off the doctors' hot path, which pays nothing for it
         return inst.evolve(changes)  # type: ignore[attr-defined]
-    values = list(inst)
     for name, value in changes.items():
         values[_INDEX[name]] = value
     return _make(values)

@@ -52,7 +52,8 @@ def test_the_first_login_must_replace_the_initial_secret(engine: renew_fsm.Engin
 def test_change_password_is_only_through_its_method(engine: renew_fsm.Engine) -> None:
     activated(engine, "h1", "institution:H1", COUNTY)
     assert code(lambda: engine.case_fire(ACC, "h1", "change_password", Actor("account", "h1"))) == (
-        "bad_input", None,
+        "bad_input",
+        None,
     )
     assert engine.case_state(ACC, "h1").state == "must_change"
 
@@ -92,12 +93,20 @@ def test_the_superior_of_each_account(engine: renew_fsm.Engine) -> None:
     """A county's or a city's authority: any authority above it; a province's: the system operator;
     an institution's: the authority over it; a doctor's: the institution (or the authority)."""
     cases = [
-        ("admin:NN-QX", COUNTY, "forbidden"), ("admin:NN-QX", CITY, "ok"), ("admin:NN-QX", PROVINCE, "ok"),
-        ("admin:NN", CITY, "forbidden"), ("admin:NN", PROVINCE, "ok"), ("admin:NN", Actor("admin", "GL"), "forbidden"),
-        ("admin:GX", PROVINCE, "forbidden"), ("admin:GX", SYSTEM, "ok"),
-        ("institution:H1", COUNTY, "ok"), ("institution:H1", Actor("admin", "NN-XN"), "forbidden"),
+        ("admin:NN-QX", COUNTY, "forbidden"),
+        ("admin:NN-QX", CITY, "ok"),
+        ("admin:NN-QX", PROVINCE, "ok"),
+        ("admin:NN", CITY, "forbidden"),
+        ("admin:NN", PROVINCE, "ok"),
+        ("admin:NN", Actor("admin", "GL"), "forbidden"),
+        ("admin:GX", PROVINCE, "forbidden"),
+        ("admin:GX", SYSTEM, "ok"),
+        ("institution:H1", COUNTY, "ok"),
+        ("institution:H1", Actor("admin", "NN-XN"), "forbidden"),
         ("institution:H1", H1, "forbidden"),
-        ("doctor:D1", H1, "ok"), ("doctor:D1", H2, "forbidden"), ("doctor:D1", CITY, "ok"),
+        ("doctor:D1", H1, "ok"),
+        ("doctor:D1", H2, "forbidden"),
+        ("doctor:D1", CITY, "ok"),
         ("doctor:D1", doctor("D1"), "forbidden"),
     ]
     for n, (holder, actor, expected) in enumerate(cases):
@@ -109,7 +118,8 @@ def test_the_superior_of_each_account(engine: renew_fsm.Engine) -> None:
         assert got == expected, (holder, actor)
     assert code(lambda: engine.case_fire(ACC, "x", "create_account", CITY, subject="nurse:N1")) == ("bad_input", None)
     assert code(lambda: engine.case_fire(ACC, "x", "create_account", CITY, subject="doctor:D404")) == (
-        "not_found", None,
+        "not_found",
+        None,
     )
 
 

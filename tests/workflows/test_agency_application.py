@@ -74,7 +74,11 @@ def test_the_application_from_permission_to_agency(e: renew_fsm.Engine) -> None:
     agency = e.world().agencies["H5"]
     assert (agency.region, agency.name, agency.institutions) == ("NN-XN", "兴宁区中医院", frozenset())
     assert [r.event for r in e.case_history(APP, "H5")] == [
-        "allow_application", "apply_agency", "reject_agency", "apply_agency", "approve_agency",
+        "allow_application",
+        "apply_agency",
+        "reject_agency",
+        "apply_agency",
+        "approve_agency",
     ]
     assert verify(e).ok
 
@@ -88,7 +92,8 @@ def test_an_agency_acts_on_an_assigned_institution_s_doctors_and_not_once_withdr
     assert code(lambda: e.fire("D6", "confirm_registration", acting)) == ("forbidden", None)  # not yet assigned
     # NN-QX governs H6 but not the agency H5 (NN-XN): the city over both assigns.
     assert code(lambda: e.case_fire(APP, "H5", "assign_institution", COUNTY, {"institution": "H6"})) == (
-        "forbidden", None,
+        "forbidden",
+        None,
     )
     view = e.case_fire(APP, "H5", "assign_institution", CITY, {"institution": "H6"})
     assert view.data["assigned"] == ["H6"]
@@ -111,11 +116,13 @@ def test_assignment_refusals(e: renew_fsm.Engine) -> None:
     assert code(lambda: assign("H1")) == ("guard_failed", "not_eligible")  # A1 holds it: one agency each
     assign("H6")
     assert code(lambda: assign("H6")) == ("guard_failed", "not_eligible")
-    assert code(
-        lambda: e.case_fire(APP, "H5", "withdraw_institution", CITY, {"institution": "H1"})
-    ) == ("guard_failed", "not_eligible")
+    assert code(lambda: e.case_fire(APP, "H5", "withdraw_institution", CITY, {"institution": "H1"})) == (
+        "guard_failed",
+        "not_eligible",
+    )
     assert code(lambda: e.case_fire(APP, "H6", "assign_institution", CITY, {"institution": "H5"})) == (
-        "invalid_transition", None,
+        "invalid_transition",
+        None,
     )
 
 
@@ -129,21 +136,35 @@ def test_an_industry_organisation_is_made_an_agency_without_applying(e: renew_fs
 
 
 def test_batch_permission(e: renew_fsm.Engine) -> None:
-    results = e.case_fire_many(
-        APP, [CaseFire(i, "allow_application", CITY) for i in ("H5", "H6", "H3", "ORG", "H404")]
-    )
+    results = e.case_fire_many(APP, [CaseFire(i, "allow_application", CITY) for i in ("H5", "H6", "H3", "ORG", "H404")])
     outcome = [r.state if not isinstance(r, Refused) else r.code for r in results]
     assert outcome == ["allowed", "allowed", "forbidden", "guard_failed", "not_found"]
     assert e.cases(APP) == ["H5", "H6"]  # a refused first command creates no case
-    assert [r.state for r in e.case_fire_many(APP, [CaseFire(i, "disallow_application", CITY) for i in ("H5", "H6")])
-            ] == ["not_allowed", "not_allowed"]
+    assert [
+        r.state for r in e.case_fire_many(APP, [CaseFire(i, "disallow_application", CITY) for i in ("H5", "H6")])
+    ] == ["not_allowed", "not_allowed"]
 
 
 def test_the_replay_ops(e: renew_fsm.Engine) -> None:
-    e.apply({"op": "case", "machine": APP, "ids": ["H5", "H6"], "event": "allow_application",
-             "actor": {"role": "admin", "id": "NN"}})
-    e.apply({"op": "case", "machine": APP, "id": "H5", "event": "apply_agency",
-             "actor": {"role": "institution", "id": "H5"}, "data": {"materials": "材料"}})
+    e.apply(
+        {
+            "op": "case",
+            "machine": APP,
+            "ids": ["H5", "H6"],
+            "event": "allow_application",
+            "actor": {"role": "admin", "id": "NN"},
+        }
+    )
+    e.apply(
+        {
+            "op": "case",
+            "machine": APP,
+            "id": "H5",
+            "event": "apply_agency",
+            "actor": {"role": "institution", "id": "H5"},
+            "data": {"materials": "材料"},
+        }
+    )
     assert e.case_state(APP, "H5").state == "applied"
     assert e.case_state(APP, "H6").state == "allowed"
     with pytest.raises(Refused):

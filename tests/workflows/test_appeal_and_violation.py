@@ -95,7 +95,8 @@ def test_the_doctor_appeals_within_30_days_of_the_result(engine: renew_fsm.Engin
     assert code(lambda: engine.fire("D1", "request_appeal", H1, {"reason": "评定有误"})) == ("forbidden", None)
     late = at("2021-05-26")  # 04-25 + 30 days is 05-25, the last day
     assert code(lambda: engine.fire("D1", "request_appeal", doctor(), {"reason": "评定有误"}, at=late)) == (
-        "guard_failed", "appeal_deadline_passed",
+        "guard_failed",
+        "appeal_deadline_passed",
     )
     view = engine.fire("D1", "request_appeal", doctor(), {"reason": "评定有误"}, at=at("2021-05-25"))
     assert (view.state, view.reason, view.flags) == ("appeal.requested", "work_performance", ("appealed",))
@@ -108,7 +109,8 @@ def test_the_suspension_waits_for_the_answer_and_one_appeal_per_result(engine: r
     engine.fire("D1", "dismiss_appeal", A1, {"opinion": "维持"})
     assert engine.state("D1").state == "unqualified"
     assert code(lambda: engine.fire("D1", "request_appeal", doctor(), {"reason": "再次申请"})) == (
-        "guard_failed", "not_eligible",
+        "guard_failed",
+        "not_eligible",
     )
     assert engine.fire("D1", "suspend", COUNTY, {"months": 3}).state == "reexam.suspended"
     assert verify(engine).ok
@@ -122,10 +124,12 @@ def test_the_agency_answers_within_30_days_and_the_authority_after(engine: renew
     engine.fire("D1", "request_appeal", doctor(), {"reason": "评定有误"}, at=at("2021-05-01"))
     assert code(lambda: engine.fire("D1", "uphold_appeal", A2)) == ("forbidden", None)
     assert code(lambda: engine.fire("D1", "uphold_appeal", CITY, at=at("2021-05-31"))) == (
-        "guard_failed", "appeal_not_overdue",
+        "guard_failed",
+        "appeal_not_overdue",
     )
     assert code(lambda: engine.fire("D1", "dismiss_appeal", A1, at=at("2021-06-01"))) == (
-        "guard_failed", "appeal_deadline_passed",
+        "guard_failed",
+        "appeal_deadline_passed",
     )
     assert engine.fire("D1", "dismiss_appeal", PROVINCE, at=at("2021-06-01")).state == "unqualified"
 
@@ -178,7 +182,8 @@ def test_an_upheld_appeal_with_failing_scores_is_unqualified_for_the_test(engine
     inst = engine.storage.load(engine.cycle, ["D1"])["D1"][0]
     assert inst.finding is None and inst.result_on == "2021-07-01"
     assert code(lambda: engine.fire("D1", "request_appeal", doctor(), {"reason": "再申请"})) == (
-        "guard_failed", "not_eligible",
+        "guard_failed",
+        "not_eligible",
     )
 
 

@@ -65,8 +65,20 @@ def test_a_schema_1_store_is_upgraded_in_place(sql_url: str) -> None:
 
 
 def _record(case: Case, seq: int) -> Record:
-    return Record(case.cycle, case.id, seq, "allow_application", "not_allowed", "allowed", "admin", "NN",
-                  "2021-04-20T09:00:00+08:00", "{}", "", f"hash-{seq}")
+    return Record(
+        case.cycle,
+        case.id,
+        seq,
+        "allow_application",
+        "not_allowed",
+        "allowed",
+        "admin",
+        "NN",
+        "2021-04-20T09:00:00+08:00",
+        "{}",
+        "",
+        f"hash-{seq}",
+    )
 
 
 def test_commit_case_checks_the_version_and_writes_nothing_on_a_conflict(url: str) -> None:
@@ -107,8 +119,10 @@ def _tamper(url: str, sql: str) -> None:
 @pytest.mark.parametrize(
     ("sql", "finding"),
     [
-        ("UPDATE history SET data = '{\"reason\":\"改过\"}' WHERE cycle = 'case:agency_application' AND seq = 3",
-         "does not match its hash"),
+        (
+            "UPDATE history SET data = '{\"reason\":\"改过\"}' WHERE cycle = 'case:agency_application' AND seq = 3",
+            "does not match its hash",
+        ),
         ("UPDATE cases SET state = 'agency' WHERE id = 'H1'", "state is 'agency' but history gives 'rejected'"),
         ("UPDATE cases SET subject = 'H2' WHERE id = 'H1'", "subject is 'H2'"),
         ("DELETE FROM history WHERE cycle = 'case:agency_application' AND seq = 1", "a record is missing"),

@@ -53,7 +53,11 @@ def test_the_new_institution_takes_the_doctor_on_and_the_history_keeps_the_move(
     assert (view.state, view.version) == ("not_enrolled", 1)
     record = e.history("D1")[-1]
     assert (record.event, record.from_state, record.to_state, record.role, record.actor) == (
-        "change_institution", "not_enrolled", "not_enrolled", "admin", "NN",
+        "change_institution",
+        "not_enrolled",
+        "not_enrolled",
+        "admin",
+        "NN",
     )
     assert json.loads(record.data) == {"institution": "H2", "previous": "H1"}
     with pytest.raises(Refused) as refused:
@@ -85,8 +89,15 @@ def test_refusals(e: renew_fsm.Engine) -> None:
 
 def test_fire_and_the_replay_op_do_the_same_the_batch_path_refuses_it(e: renew_fsm.Engine) -> None:
     assert e.fire("D1", "change_institution", CITY, {"institution": "H2"}).version == 1
-    e.apply({"op": "fire", "doctor": "D1", "event": "change_institution", "actor": {"role": "admin", "id": "NN"},
-             "data": {"institution": "H1", "previous": "H2"}})
+    e.apply(
+        {
+            "op": "fire",
+            "doctor": "D1",
+            "event": "change_institution",
+            "actor": {"role": "admin", "id": "NN"},
+            "data": {"institution": "H1", "previous": "H2"},
+        }
+    )
     assert e.storage.get_doctor("D1").institution == "H1"  # type: ignore[union-attr]
     [result] = e.fire_many([Fire("D1", "change_institution", CITY, {"institution": "H2"})])
     assert isinstance(result, Refused) and result.code == "bad_input"

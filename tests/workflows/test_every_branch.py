@@ -71,8 +71,6 @@ WITNESSES: dict[str, dict[str, tuple[Actor, dict[str, Any]]]] = {
 PREPARE = {("agency_application", "withdraw_institution"): ["assign_institution"]}
 
 
-
-
 def shortest_paths(m: Compiled) -> dict[str, list[str]]:
     """Leaf → the events of a shortest path to it from the initial state (guards aside)."""
     start = m.graph.initial

@@ -32,8 +32,10 @@ def code(call) -> tuple[str, str | None]:
 def e(url: str) -> renew_fsm.Engine:
     """D1 testing and has sat humanities; D2 testing, nothing sat; D3 registered (not at the tests);
     D4 testing in Guilin."""
-    engine = make_engine(url, [doctor_cmd("D1"), doctor_cmd("D2", serial=2), doctor_cmd("D3", serial=3),
-                               doctor_cmd("D4", "H3", serial=4)])
+    engine = make_engine(
+        url,
+        [doctor_cmd("D1"), doctor_cmd("D2", serial=2), doctor_cmd("D3", serial=3), doctor_cmd("D4", "H3", serial=4)],
+    )
     to_testing(engine, "D1")
     to_testing(engine, "D2", "simple")
     register(engine, "D3")
@@ -95,11 +97,13 @@ def test_the_list_is_frozen_when_produced_and_xlsx_is_the_same(e: renew_fsm.Engi
 def test_who_may_ask(e: renew_fsm.Engine) -> None:
     assert code(lambda: e.case_fire(EX, "X1", "request_export", COUNTY, subject="NN")) == ("forbidden", None)
     assert code(lambda: e.case_fire(EX, "X1", "request_export", Actor("agency", "A1"), subject="NN")) == (
-        "forbidden", None,
+        "forbidden",
+        None,
     )
     assert code(lambda: e.case_fire(EX, "X1", "request_export", CITY, subject="ZZ")) == ("not_found", None)
     assert code(lambda: e.case_fire(EX, "X1", "request_export", CITY, {"cycle": "1999"}, subject="NN")) == (
-        "not_found", None,
+        "not_found",
+        None,
     )
     assert e.cases(EX) == []
 

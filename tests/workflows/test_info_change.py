@@ -58,7 +58,8 @@ def test_name_and_id_card_never_change_this_way(engine: renew_fsm.Engine) -> Non
         assert "cannot be changed" in refused.value.message
     for field in ("license", "birth_date", "practice_since", "record", "institution"):
         assert code(lambda f=field: engine.case_fire(IC, "IC1", "submit_change", doctor(), {f: "x"})) == (
-            "bad_input", None,
+            "bad_input",
+            None,
         )
     assert code(lambda: engine.case_fire(IC, "IC1", "submit_change", doctor(), {})) == ("bad_input", None)
     # The same name and card number may come along with a real change: they are not changes.
@@ -70,12 +71,14 @@ def test_name_and_id_card_never_change_this_way(engine: renew_fsm.Engine) -> Non
 
 def test_only_a_doctor_registered_in_the_cycle(engine: renew_fsm.Engine) -> None:
     assert code(lambda: engine.case_fire(IC, "IC1", "request_change", doctor(), subject="D1")) == (
-        "guard_failed", "not_eligible",
+        "guard_failed",
+        "not_eligible",
     )
     engine.fire("D1", "enroll", H1)
     engine.fire("D1", "submit_info", doctor())
     assert code(lambda: engine.case_fire(IC, "IC1", "request_change", doctor(), subject="D1")) == (
-        "guard_failed", "not_eligible",
+        "guard_failed",
+        "not_eligible",
     )
     assert engine.cases(IC) == []
     engine.fire("D1", "approve_info", H1)
@@ -98,10 +101,12 @@ def test_refused_and_rejected_requests_end_there(engine: renew_fsm.Engine) -> No
     assert engine.storage.get_doctor("D1").profile == {}  # type: ignore[union-attr]
     assert code(lambda: engine.case_fire(IC, "IC2", "approve_change", H1)) == ("invalid_transition", None)
     assert code(lambda: engine.case_fire(IC, "IC3", "request_change", doctor("D2"), subject="D1")) == (
-        "forbidden", None,
+        "forbidden",
+        None,
     )
     assert code(lambda: engine.case_fire(IC, "IC4", "request_change", doctor(), subject="D404")) == (
-        "not_found", None,
+        "not_found",
+        None,
     )
     assert code(lambda: engine.case_fire(IC, "IC5", "request_change", doctor())) == ("bad_input", None)  # no subject
     assert code(lambda: engine.case_fire(IC, "IC1", "allow_change", H1, subject="D2")) == ("bad_input", None)
