@@ -46,7 +46,12 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
 
 
 def _score(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # An int is compared as it is: math.isfinite(10**400) would raise OverflowError, not refuse.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise ValueError("must be a number")
     if not 0 <= value <= 100:
         raise ValueError(f"must be within 0–100, got {value}")
@@ -94,6 +99,34 @@ PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
 IDENTITY = ("name", "id_card")
 
 
+def text_problem(value: Any, *, nul: bool) -> str | None:
+    """Why some text in ``value`` (a string, or strings nested in lists and objects, keys included)
+    cannot be stored and shown back exactly on every backend; ``None`` if all of it can.
+
+    JSON allows a lone surrogate (``"\\ud800"``), which is not Unicode text: no backend can encode
+    it, so it is refused here instead of failing in storage.  A NUL character cannot be stored in a
+    PostgreSQL text column; with ``nul`` it is refused too (for text stored as it is; event data is
+    stored as JSON, where a NUL is written ``\\u0000`` and comes back intact).
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if nul and "\x00" in v:
+                return "must not contain a NUL character"
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "is not valid Unicode text (it holds a lone surrogate)"
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return None
+
+
 def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     """The event's data, validated; refuses unknown fields unless the event is free-form."""
     if not data:
@@ -109,8 +142,8 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
         # Free-form data is bounded as a whole; declared fields are bounded one by one below.
         try:
             size = len(json.dumps(data, ensure_ascii=False))
-        except (TypeError, ValueError):
-            raise bad_input(f"{name}: data must be plain JSON values") from None
+        except (TypeError, ValueError, RecursionError):
+            raise bad_input(f"{name}: data must be plain JSON values, nested a few levels at most") from None
         if size > MAX_DATA_BYTES:
             raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
     out = dict(data)
@@ -127,9 +160,12 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
             raise bad_input(
                 f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
             ) from None
-    extra = sorted(set(data) - declared)
+    extra = sorted(set(data) - declared, key=repr)
     if extra and not event.open:
         raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
+    problem = text_problem(out, nul=False)
+    if problem:
+        raise bad_input(f"{name}: data {problem}", f"{name}：数据含有无法保存的字符")
     return out
 
 

@@ -15,6 +15,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from .commands import MAX_TEXT, text_problem
 from .errors import bad_input
 from .model import Actor
 
@@ -245,4 +246,22 @@ def parse(raw: Any) -> Any:
         v = getattr(value, name, None)
         if isinstance(v, str) and not ID.match(v):
             raise bad_input(f"{op}: {name} must be 1–64 printable characters")
+    _check_text(op, value)
     return value
+
+
+def _check_text(op: str, value: Any) -> None:
+    """Text every backend can store and show back exactly, of a sane length.
+
+    Names and texts are stored as they are, so a NUL (which PostgreSQL text cannot hold) is
+    refused there; event data and a profile are stored as JSON, where it is escaped.  A lone
+    surrogate cannot be stored anywhere.  Event data is checked again, field by field, when
+    the event is fired (``commands.check_data``).
+    """
+    for name, v in attrs.asdict(value).items():
+        nested = name in ("data", "profile")
+        problem = text_problem(v, nul=not nested)
+        if problem:
+            raise bad_input(f"{op}: {name} {problem}")
+        if isinstance(v, str) and len(v) > MAX_TEXT:
+            raise bad_input(f"{op}: {name} is longer than {MAX_TEXT} characters")

@@ -60,6 +60,8 @@ def replay(engine: Engine, lines: Iterable[str], base: Path | None = None) -> Ou
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ReplayStop(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except (ValueError, RecursionError) as exc:  # an int of thousands of digits; arrays nested too deep
+            raise ReplayStop(number, f"not a JSON line we can read ({type(exc).__name__}: {str(exc)[:80]})") from None
         try:
             op = ops.parse(raw)
             if isinstance(op, ops.ChangePasswordOp | ops.LoginOp) and op.secret is None:

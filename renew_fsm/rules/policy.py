@@ -334,8 +334,12 @@ def shipped() -> dict[str, Path]:
 def load(name_or_path: str | Path) -> Policy:
     """A shipped policy by name (``guangxi-2019-2020``) or a TOML file by path."""
     available = shipped()
-    path = available.get(str(name_or_path)) or Path(name_or_path)
-    if not path.is_file():
+    try:
+        path = available.get(str(name_or_path)) or Path(name_or_path)
+        found = path.is_file()
+    except (TypeError, ValueError, OSError) as exc:  # a NUL in the name, a name too long for the system
+        raise PolicyError(str(name_or_path)[:200], [f"not a usable file name ({exc})"]) from None
+    if not found:
         raise PolicyError(str(name_or_path), [f"no such policy file; shipped policies: {', '.join(sorted(available))}"])
     try:
         text = path.read_text(encoding="utf-8")
