@@ -124,12 +124,14 @@ class Engine(Workflows):
     def _aware(self, at: dt.datetime | None, policy: Policy) -> dt.datetime:
         if at is None:
             at = self.now()
+        if not isinstance(at, dt.datetime):
+            raise bad_input(f"at must be a date and time, not {type(at).__name__}")
         return at if at.tzinfo else at.replace(tzinfo=policy.tz)
 
     # -- commands ----------------------------------------------------------------------------
     def apply(self, cmd: dict[str, Any] | Any, *, base: Path | None = None) -> Any:
         """Any replay command of SPEC §5 (a dict, or an already parsed ``ops`` value)."""
-        op = ops.parse(cmd) if isinstance(cmd, dict) else cmd
+        op = cmd if type(cmd) in ops.OPS.values() else ops.parse(cmd)  # anything else: bad_input, not a crash
         handler = getattr(self, f"_op_{type(op).__name__}")
         return handler(op, base)
 
@@ -149,7 +151,7 @@ class Engine(Workflows):
         """
         if event == "change_institution":
             return self.fire_change_institution(doctor, actor, data, at, idempotency_key)
-        result = self.fire_many([Fire(doctor, event, actor, data or {}, at, idempotency_key)])[0]
+        result = self.fire_many([Fire(doctor, event, actor, {} if data is None else data, at, idempotency_key)])[0]
         if isinstance(result, Refused):
             raise result
         return result
@@ -350,7 +352,7 @@ class Engine(Workflows):
         does not depend on the command's data (a score, a reason id) are checked."""
         world, policy = self.world(), self.policy
         inst, doc = self._load_one(doctor)
-        if actor.role not in ACTOR_ROLES or not world.may_act(actor, doc):
+        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES or not world.may_act(actor, doc):
             return []
         at = self._aware(at, policy)
         from .model import Command
