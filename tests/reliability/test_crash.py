@@ -5,7 +5,7 @@ cycle ends with the figures of a run that was never interrupted.
 process.  The test watches the store from outside (the phase the simulation
 records in ``meta`` and the number of history records) and kills the child
 with SIGKILL at three moments of the write-heavy phases: while the 20,000
-doctors are being inserted, in the middle of registration (≈130,000 events in
+doctors are being inserted, in the middle of registration (≈144,000 events in
 pages of 2,000 doctors) and in the middle of the first round.  After each
 kill ``renew-fsm verify`` must find every instance equal to its history and
 every chain whole; the next run is ``--resume``, and the last one's figures
