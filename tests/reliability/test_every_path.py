@@ -294,12 +294,27 @@ EXPLAINED: dict[tuple[str, ...], tuple[tuple[str, str] | tuple[tuple[str, str], 
         "past the re-exam window (ends 2021-11-28), so cannot sit the re-exam this cycle",
     ),
     ("appeal.requested", "qualified"): (
-        tuple((leaf, "unqualified") for leaf in (
-            "enrolled", "info_submitted", "info_approved", "registered", "deferred",
-            *(f"{p}.{s}" for p in ("simple", "general") for s in (
-                "submitted", "institution_approved", "testing", "exemption.applied", "exemption.institution_approved"
-            )),
-        )),
+        tuple(
+            (leaf, "unqualified")
+            for leaf in (
+                "enrolled",
+                "info_submitted",
+                "info_approved",
+                "registered",
+                "deferred",
+                *(
+                    f"{p}.{s}"
+                    for p in ("simple", "general")
+                    for s in (
+                        "submitted",
+                        "institution_approved",
+                        "testing",
+                        "exemption.applied",
+                        "exemption.institution_approved",
+                    )
+                ),
+            )
+        ),
         "an upheld appeal is qualified only with the tests passed, so only for a result given once they were "
         "done (a finding in *.awaiting_grade); a result given before — an absence (only dismissed), a failed "
         "evaluation, a finding during the tests — sends the doctor back to finish (docs/workflows.md)",
