@@ -127,6 +127,23 @@ def text_problem(value: Any, *, nul: bool) -> str | None:
     return None
 
 
+def is_id(value: Any, longest: int = 64) -> bool:
+    """An id a store can hold and show back: text of 1–``longest`` characters, no control characters."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= longest
+        and value.isprintable()
+        and text_problem(value, nul=True) is None
+    )
+
+
+def check_id(value: Any, what: str, longest: int = 64) -> str:
+    """The API's ids (a doctor, an actor, an idempotency key) checked before any storage sees them."""
+    if not is_id(value, longest):
+        raise bad_input(f"{what} must be text of 1–{longest} printable characters, got {value!r:.80}")
+    return value
+
+
 def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     """The event's data, validated; refuses unknown fields unless the event is free-form."""
     if not data:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import idcard, ops
-from .commands import check_data, check_identity
+from .commands import check_data, check_id, check_identity, is_id
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
@@ -27,6 +27,8 @@ from .storage import ConflictError, Storage
 from .workflows import Workflows
 from .world import LEVELS, Agency, Institution, Region, World
 
+#: The longest idempotency key a caller may send (a UUID is 36).
+IDEMPOTENCY_KEY = 200
 #: How many commands the batch path decides before committing them in one transaction.
 BATCH = 5000
 ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
@@ -232,7 +234,7 @@ class Engine(Workflows):
         world = self.world()
         policy = world.policy
         if loaded is None:
-            loaded = self.storage.load(policy.id, [d for d, _ in plans]) if policy else {}
+            loaded = self.storage.load(policy.id, [d for d, _ in plans if is_id(d)]) if policy else {}
         current: dict[str, Instance] = {}
         read_versions: dict[str, int] = {}
         records: list[Record] = []
@@ -262,6 +264,9 @@ class Engine(Workflows):
         try:
             if policy is None:
                 raise self._no_policy()
+            check_id(cmd.doctor, "doctor")
+            if cmd.idempotency_key is not None:
+                check_id(cmd.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
             pair = loaded.get(cmd.doctor)
             if pair is None:
                 raise Refused(
@@ -298,6 +303,8 @@ class Engine(Workflows):
             raise bad_input(
                 f"unknown role {getattr(cmd.actor, 'role', cmd.actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})"
             )
+        if cmd.actor.id is not None:
+            check_id(cmd.actor.id, "actor id")
         data = check_data(cmd.event, event, cmd.data)
         if event.open:
             check_identity(cmd.event, data, doctor)
@@ -331,6 +338,7 @@ class Engine(Workflows):
 
     # -- reading -----------------------------------------------------------------------------
     def _load_one(self, doctor: str) -> tuple[Instance, Doctor]:
+        check_id(doctor, "doctor")
         cycle = self.cycle
         pair = self.storage.load(cycle, [doctor]).get(doctor)
         if pair is None:

@@ -491,20 +491,6 @@ def test_allowed_for_something_that_is_not_an_actor_is_nothing(base: renew_fsm.E
     assert base.allowed("D1", "institution") == []  # type: ignore[arg-type]
 
 
-#: Engine defects found here (issue 7 report), by backend: ids the engine passes on unchecked.
-#: A doctor id that is not text reaches PostgreSQL, which answers "operator does not exist:
-#: text = integer"; an idempotency key that is not text is accepted (and breaks PostgreSQL the
-#: same way); an actor id is never checked, so a lone surrogate breaks the chain hash and a NUL
-#: breaks PostgreSQL.
-DEFECTS: dict[str, tuple[str, ...]] = {
-    "fire: doctor a number": ("postgres",),
-    "state: doctor a number": ("postgres",),
-    "fire: idempotency key a number": ("memory", "sqlite", "postgres"),
-    "fire: actor id a lone surrogate": ("memory", "sqlite", "postgres"),
-    "fire: actor id with NUL": ("memory", "sqlite", "postgres"),
-}
-
-
 def _typed_cases() -> list[tuple[str, Any]]:
     score = {"test": "humanities", "score": 50}
     first_round = dt.datetime(2021, 6, 2, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -535,18 +521,7 @@ def test_the_api_refuses_wrong_types_with_a_code_and_writes_nothing(
 
 
 @pytest.mark.parametrize(("what", "call"), _typed_cases(), ids=[c[0] for c in _typed_cases()])
-def test_the_api_refuses_ids_that_are_not_text(
-    request: pytest.FixtureRequest, base: renew_fsm.Engine, what: str, call: Any
-) -> None:
-    backend = (
-        "memory"
-        if base.storage.url.startswith("memory")
-        else "postgres"
-        if "postgres" in base.storage.url
-        else "sqlite"
-    )
-    if backend in DEFECTS.get(what, ()):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"engine defect (issue 7 report): {what}"))
+def test_the_api_refuses_ids_that_are_not_text(base: renew_fsm.Engine, what: str, call: Any) -> None:
     before = image(base)
     with pytest.raises(Refused) as refused:
         call(base)
