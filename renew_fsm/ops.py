@@ -16,14 +16,18 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from .commands import MAX_TEXT, text_problem
-from .errors import bad_input
+from .errors import BAD_INPUT, Refused, bad_input
 from .model import Actor
 
 ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 
-class UnknownOp(ValueError):
-    pass
+class UnknownOp(Refused):
+    """An ``op`` nobody knows: ``bad_input`` to an embedding service, and the end of a replay
+    (which cannot tell what the rest of the file meant)."""
+
+    def __init__(self, message: str):
+        super().__init__(BAD_INPUT, message, message_zh=f"未知命令：{message}")
 
 
 @attrs.frozen
