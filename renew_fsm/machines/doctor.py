@@ -45,10 +45,10 @@ SCORE_GUARDS = ("window_open:exam", "test_in_program", "attempts_remain")
 
 
 SIMPLE_EXEMPTION = exemption(
-    "simple", test="humanities", apply_guards=("humanities_exemption_applies",)
+    "simple", test="humanities", apply_guards=("humanities_exemption_applies",), tests_remain=False
 )
 GENERAL_EXEMPTION = exemption(
-    "general", test="business", apply_guards=("business_exemption_open", "no_business_score")
+    "general", test="business", apply_guards=("business_exemption_open", "no_business_score"), tests_remain=True
 )
 
 def program(name: str, zh: str, en: str, exemption_flow: Fragment) -> State:

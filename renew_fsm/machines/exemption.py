@@ -12,9 +12,30 @@ from .dsl import Fragment, State, Transition
 from .vocabulary import AGENCY, DOCTOR, INSTITUTION
 
 
-def exemption(program: str, *, test: str, apply_guards: tuple[str, ...]) -> Fragment:
-    """The sub-flow inside ``program`` (``simple`` or ``general``) exempting ``test``."""
+def exemption(program: str, *, test: str, apply_guards: tuple[str, ...], tests_remain: bool) -> Fragment:
+    """The sub-flow inside ``program`` (``simple`` or ``general``) exempting ``test``.
+
+    ``tests_remain``: whether the program has a test besides ``test``.  If it has,
+    the agency's approval grades at once only when that test is done too, else
+    it goes back to it; if not, the approval always goes on to the grade.
+    """
     p = program
+    exempt = f"exempt:{test}"
+    approved = (
+        [
+            Transition(
+                "approve_exemption", f"{p}.exemption.institution_approved", f"{p}.awaiting_grade",
+                AGENCY, when="tests_complete", then=exempt,
+            ),
+            Transition("approve_exemption", f"{p}.exemption.institution_approved", f"{p}.testing", AGENCY, then=exempt),
+        ]
+        if tests_remain
+        else [
+            Transition(
+                "approve_exemption", f"{p}.exemption.institution_approved", f"{p}.awaiting_grade", AGENCY, then=exempt
+            ),
+        ]
+    )
     return Fragment(
         states=[
             State(
@@ -37,15 +58,7 @@ def exemption(program: str, *, test: str, apply_guards: tuple[str, ...]) -> Frag
                 "approve_exemption", f"{p}.exemption.applied", f"{p}.exemption.institution_approved",
                 INSTITUTION,
             ),
-            # Exempted: graded at once when nothing else is outstanding, else back to the tests left.
-            Transition(
-                "approve_exemption", f"{p}.exemption.institution_approved", f"{p}.awaiting_grade",
-                AGENCY, when="tests_complete", then=f"exempt:{test}",
-            ),
-            Transition(
-                "approve_exemption", f"{p}.exemption.institution_approved", f"{p}.testing",
-                AGENCY, then=f"exempt:{test}",
-            ),
+            *approved,
             Transition(
                 "reject_exemption", f"{p}.exemption.applied", f"{p}.testing", INSTITUTION,
                 then="reject_exemption",

@@ -277,12 +277,7 @@ VARIANTS: dict[str, str] = {
 }
 #: Branches no policy can reach: defects of the machine definition, reported in issue 7.  The
 #: test expects exactly these to be missing; one that becomes reachable or disappears fails it.
-KNOWN_DEAD: dict[tuple[str, str, str], str] = {
-    ("simple.exemption.institution_approved", "approve_exemption", "simple.testing"): (
-        "the exemption fragment's 'back to the tests left' branch: the simple program sits only the humanities "
-        "test, so once it is exempted tests_complete always holds and the agency's approval always grades"
-    ),
-}
+KNOWN_DEAD: dict[tuple[str, str, str], str] = {}
 
 
 #: Simple paths the rules rule out, by the hop they cannot take: the earlier hop every such path
