@@ -145,6 +145,59 @@ INSTANCE_COLUMNS = Instance._fields
 DOCTOR_COLUMNS = tuple(f.name for f in attrs.fields(Doctor))
 HISTORY_COLUMNS = Record._fields
 
+#: The tables as schema 1 made them, frozen: a migration must build what it built on the day it
+#: was written, whatever fields later code adds (those arrive by later migrations).
+V1_INSTANCE_COLUMNS = (
+    "doctor",
+    "cycle",
+    "state",
+    "version",
+    "flags",
+    "reason",
+    "program",
+    "condition",
+    "work_performance",
+    "ethics",
+    "exemption_reason",
+    "humanities_attempts",
+    "humanities_best",
+    "business_attempts",
+    "business_best",
+    "reexam_attempts",
+    "reexam_best",
+    "deferred_from",
+    "suspended_on",
+    "suspension_months",
+    "finding",
+    "head",
+)
+V1_DOCTOR_COLUMNS = (
+    "id",
+    "institution",
+    "name",
+    "id_card",
+    "license",
+    "birth_date",
+    "practice_since",
+    "record",
+    "profile",
+)
+V1_HISTORY_COLUMNS = (
+    "cycle",
+    "doctor",
+    "seq",
+    "event",
+    "from_state",
+    "to_state",
+    "role",
+    "actor",
+    "at",
+    "data",
+    "policy_version",
+    "hash",
+    "idempotency_key",
+)
+
 _N = len(INSTANCE_COLUMNS)
 _make_instance = Instance._make
 

@@ -25,6 +25,9 @@ from .base import (
     HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
     SCHEMA_VERSION,
+    V1_DOCTOR_COLUMNS,
+    V1_HISTORY_COLUMNS,
+    V1_INSTANCE_COLUMNS,
     ConflictError,
     StorageError,
     WorldRows,
@@ -49,8 +52,8 @@ _NUMERIC = {
     "business_best": "double precision",
     "reexam_best": "double precision",
 }
-_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in INSTANCE_COLUMNS)
-_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in HISTORY_COLUMNS)
+_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in V1_INSTANCE_COLUMNS)
+_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in V1_HISTORY_COLUMNS)
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -63,7 +66,7 @@ MIGRATIONS: list[list[str]] = [
         " (id text, version text, text text, loaded_at text, PRIMARY KEY (id, version))",
         "CREATE TABLE IF NOT EXISTS exemption_reasons"
         " (cycle text, id text, text text, open integer, PRIMARY KEY (cycle, id))",
-        f"CREATE TABLE IF NOT EXISTS doctors ({', '.join(f'{c} text' for c in DOCTOR_COLUMNS)}, PRIMARY KEY (id))",
+        f"CREATE TABLE IF NOT EXISTS doctors ({', '.join(f'{c} text' for c in V1_DOCTOR_COLUMNS)}, PRIMARY KEY (id))",
         "CREATE INDEX IF NOT EXISTS idx_doctors_institution ON doctors (institution)",
         f"CREATE TABLE IF NOT EXISTS instances ({_INSTANCE_DDL}, PRIMARY KEY (cycle, doctor))",
         "CREATE INDEX IF NOT EXISTS idx_instances_cycle_state_doctor ON instances (cycle, state, doctor)",

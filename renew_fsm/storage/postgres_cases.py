@@ -24,8 +24,8 @@ from .base import (
     instance_row,
 )
 
-#: Migration 1 builds ``instances`` from the running code's fields, so a new store already has the
-#: columns: ``IF NOT EXISTS`` everywhere.
+#: Migration 1 is frozen at the schema-1 columns; ``IF NOT EXISTS`` keeps this safe on a store made
+#: by the short-lived code that built them from the running fields.
 MIGRATION_2: list[str] = [
     "ALTER TABLE instances ADD COLUMN IF NOT EXISTS result_on text",
     "ALTER TABLE instances ADD COLUMN IF NOT EXISTS appeal_on text",

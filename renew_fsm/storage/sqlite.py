@@ -25,6 +25,9 @@ from .base import (
     HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
     SCHEMA_VERSION,
+    V1_DOCTOR_COLUMNS,
+    V1_HISTORY_COLUMNS,
+    V1_INSTANCE_COLUMNS,
     ConflictError,
     StorageError,
     WorldRows,
@@ -68,17 +71,17 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     db["exemption_reasons"].create(
         {"cycle": str, "id": str, "text": str, "open": int}, pk=("cycle", "id"), if_not_exists=True
     )
-    db["doctors"].create({c: str for c in DOCTOR_COLUMNS}, pk="id", if_not_exists=True)
+    db["doctors"].create({c: str for c in V1_DOCTOR_COLUMNS}, pk="id", if_not_exists=True)
     db["doctors"].create_index(["institution"], if_not_exists=True)
     db["instances"].create(
-        {c: _INSTANCE_TYPES.get(c, str) for c in INSTANCE_COLUMNS},
+        {c: _INSTANCE_TYPES.get(c, str) for c in V1_INSTANCE_COLUMNS},
         pk=("cycle", "doctor"),
         not_null=["cycle", "doctor", "state", "version"],
         if_not_exists=True,
     )
     db["instances"].create_index(["cycle", "state", "doctor"], if_not_exists=True)
     db["history"].create(
-        {c: (int if c == "seq" else str) for c in HISTORY_COLUMNS},
+        {c: (int if c == "seq" else str) for c in V1_HISTORY_COLUMNS},
         not_null=["cycle", "doctor", "seq", "event", "hash"],
         if_not_exists=True,
     )

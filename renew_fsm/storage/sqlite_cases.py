@@ -39,8 +39,8 @@ _UPDATE_CASE = (
 def migrate_2(db: sqlite_utils.Database) -> None:
     """The appeal's days on ``instances``; the workflow tables.
 
-    Migration 1 builds ``instances`` from the ``Instance`` fields of the running code, so a
-    store created by this version already has the new columns: add them only where missing.
+    Migration 1 is frozen at the schema-1 columns; a store made by the short-lived code that
+    built them from the running fields may already have these, so they are added where missing.
     """
     have = db["instances"].columns_dict
     for column in ("result_on", "appeal_on"):

@@ -463,3 +463,16 @@ def test_tally_and_count_history_add_up(store: Storage) -> None:
     assert store.count_history(CYCLE) == 3
     assert store.count_history("zz-next-cycle") == 1
     assert store.count_history("nope") == 0 and store.tally("nope") == []
+
+
+def test_schema_1_is_frozen_at_its_own_columns(tmp_path: Path) -> None:
+    """Migration 1 builds what schema 1 had, whatever fields later code adds (those come by migration)."""
+    import sqlite_utils
+
+    from renew_fsm.storage.base import V1_HISTORY_COLUMNS, V1_INSTANCE_COLUMNS
+    from renew_fsm.storage.sqlite import MIGRATIONS
+
+    db = sqlite_utils.Database(tmp_path / "v1.db")
+    MIGRATIONS[0](db)
+    assert tuple(db["instances"].columns_dict) == V1_INSTANCE_COLUMNS
+    assert tuple(db["history"].columns_dict) == V1_HISTORY_COLUMNS
