@@ -56,9 +56,11 @@ Plan = Generator["Fire", "View | Refused", None]
 
 
 class Engine(Workflows):
-    def __init__(self, storage: Storage, machine: str = "doctor") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.machine: Compiled = compiled(machine)
+        #: The doctor's cycle: instances are created in its initial state.  The workflow machines
+        #: (``case_fire``) and the re-exam machine's diagram are compiled from the same data.
+        self.machine: Compiled = compiled("doctor")
         self._events = self.machine.machine.events
         self._world: World | None = None
         self._policies: dict[str, Policy] = {}
