@@ -19,7 +19,7 @@ from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Ref
 from .machines import compiled
 from .machines.compile import Compiled
 from .machines.vocabulary import ROLES
-from .model import Actor, Doctor, Instance, Record, View
+from .model import Actor, Command, Doctor, Instance, Record, View
 from .rules import reads_data
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, decide, dumps, role_may
@@ -339,9 +339,9 @@ class Engine(Workflows):
         return Refused(NOT_FOUND, "no policy is loaded: apply a policy command first", message_zh="尚未加载考核政策")
 
     # -- reading -----------------------------------------------------------------------------
-    def _load_one(self, doctor: str) -> tuple[Instance, Doctor]:
+    def _load_one(self, doctor: str, cycle: str | None = None) -> tuple[Instance, Doctor]:
         check_id(doctor, "doctor")
-        cycle = self.cycle
+        cycle = cycle or self.cycle
         pair = self.storage.load(cycle, [doctor]).get(doctor)
         if pair is None:
             raise Refused(NOT_FOUND, f"no doctor {doctor!r} in cycle {cycle}", message_zh=f"本周期无医师 {doctor}")
@@ -360,12 +360,12 @@ class Engine(Workflows):
     def allowed(self, doctor: str, actor: Actor, at: dt.datetime | None = None) -> list[str]:
         """Events ``actor`` may fire on ``doctor`` now: role, jurisdiction and every guard that
         does not depend on the command's data (a score, a reason id) are checked."""
-        world, policy = self.world(), self.policy
-        inst, doc = self._load_one(doctor)
+        world = self.world()
+        policy = world.policy or self.policy  # (raises not_found when no policy is loaded)
+        inst, doc = self._load_one(doctor, policy.id)
         if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES or not world.may_act(actor, doc):
             return []
         at = self._aware(at, policy)
-        from .model import Command
 
         out = []
         for event, steps in self.machine.steps[inst.state].items():
