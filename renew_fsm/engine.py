@@ -494,9 +494,9 @@ class Engine(Workflows):
     def _op_DoctorOp(self, op: ops.DoctorOp, base: Path | None) -> None:
         self.add_doctors([op])
 
-    def doctor_from_op(self, op: ops.DoctorOp) -> Doctor:
+    def doctor_from_op(self, op: ops.DoctorOp, world: World | None = None) -> Doctor:
         """A registry doctor, checked: known institution, licence, record and a valid id-card number."""
-        world = self.world()
+        world = world or self.world()
         if op.institution not in world.institutions:
             raise Refused(NOT_FOUND, f"doctor {op.id}: no institution {op.institution!r}")
         if op.license not in LICENSES:
@@ -522,8 +522,8 @@ class Engine(Workflows):
 
     def add_doctors(self, doctor_ops: Sequence[ops.DoctorOp]) -> list[str]:
         """Add doctors in one transaction (all or nothing); ids already present unchanged are returned."""
-        doctors = [self.doctor_from_op(op) for op in doctor_ops]
         world = self.world()
+        doctors = [self.doctor_from_op(op, world) for op in doctor_ops]
         try:
             return self.storage.put_doctors(doctors, world.policy.id if world.policy else None)
         except ConflictError as exc:

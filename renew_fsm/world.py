@@ -42,6 +42,28 @@ class Agency:
     institutions: frozenset[str] = frozenset()
 
 
+_CHAINS: dict[int, tuple[Mapping[str, Region], dict[str, tuple[str, ...]]]] = {}
+
+
+def _chains(regions: Mapping[str, Region]) -> dict[str, tuple[str, ...]]:
+    """region → itself and its enclosing regions; kept for the last regions table seen, since a world
+    changes institution by institution while its regions stay the same object."""
+    cached = _CHAINS.get(id(regions))
+    if cached is not None and cached[0] is regions:
+        return cached[1]
+    chains: dict[str, tuple[str, ...]] = {}
+    for rid in regions:
+        chain, seen, cur = [], set(), rid
+        while cur is not None and cur in regions and cur not in seen:
+            seen.add(cur)
+            chain.append(cur)
+            cur = regions[cur].parent
+        chains[rid] = tuple(chain)
+    _CHAINS.clear()
+    _CHAINS[id(regions)] = (regions, chains)
+    return chains
+
+
 @attrs.frozen
 class World:
     version: int
@@ -54,15 +76,7 @@ class World:
     chains: Mapping[str, tuple[str, ...]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        chains: dict[str, tuple[str, ...]] = {}
-        for rid in self.regions:
-            chain, seen, cur = [], set(), rid
-            while cur is not None and cur in self.regions and cur not in seen:
-                seen.add(cur)
-                chain.append(cur)
-                cur = self.regions[cur].parent
-            chains[rid] = tuple(chain)
-        object.__setattr__(self, "chains", chains)
+        object.__setattr__(self, "chains", _chains(self.regions))
 
     @classmethod
     def build(
@@ -81,7 +95,7 @@ class World:
         )
 
     def with_(self, **changes: object) -> World:
-        """This world with some of its tables replaced (the region chains are recomputed)."""
+        """This world with some of its tables replaced (the region chains follow the regions)."""
         return attrs.evolve(self, **changes)
 
     def region_of(self, doctor: Doctor) -> str | None:
