@@ -21,7 +21,7 @@ from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
 #: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ConflictError(Exception):

@@ -62,6 +62,7 @@ class PostgresCases:
                 if cur.rowcount != 1:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
                 cur.execute("UPDATE doctors SET institution = %s WHERE id = %s", (institution, inst.doctor))
+                cur.execute("UPDATE instances SET institution = %s WHERE doctor = %s", (institution, inst.doctor))
                 cur.execute(_INSERT_HISTORY, tuple(record))
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"history already has this record ({exc.diag.message_primary})") from None

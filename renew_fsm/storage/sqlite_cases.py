@@ -82,6 +82,7 @@ class SQLiteCases:
                 if cur.rowcount != 1:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
                 c.execute("UPDATE doctors SET institution = ? WHERE id = ?", (institution, inst.doctor))
+                c.execute("UPDATE instances SET institution = ? WHERE doctor = ?", (institution, inst.doctor))
                 c.execute(_INSERT_HISTORY, record)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None

@@ -16,12 +16,12 @@ from renew_fsm.verify import verify
 from renew_fsm.world import Agency
 
 APP = "agency_application"
-NEW_COLUMNS = ("result_on", "appeal_on")
+NEW_COLUMNS = ("result_on", "appeal_on", "institution")
 NEW_TABLES = ("cases", "credentials", "case_files")
 
 
 def _to_schema_1(url: str) -> None:
-    """Make a store look as schema 1 left it: no appeal columns, no case tables."""
+    """Make a store look as schema 1 left it: no appeal columns, no case tables, no institution on instances."""
     if url.startswith("postgresql"):
         import psycopg
 
@@ -41,14 +41,14 @@ def _to_schema_1(url: str) -> None:
 
 
 def test_a_schema_1_store_is_upgraded_in_place(sql_url: str) -> None:
-    assert SCHEMA_VERSION == 2
     e = make_engine(sql_url)
     register(e)
     e.close()
     _to_schema_1(sql_url)
     e = renew_fsm.open(sql_url)
     try:
-        assert e.storage.get_meta("schema_version") == "2"
+        assert e.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert e.storage.tally(e.cycle) == [("H1", "registered", None, None, 1)]  # filled by migration 3
         assert e.state("D1").state == "registered"  # the rows survive, the new columns start empty
         e.fire("D1", "record_violation", COUNTY, {"finding": "kickbacks", "reason": "回扣"})
         e.fire("D1", "request_appeal", doctor(), {"reason": "举报不实"})

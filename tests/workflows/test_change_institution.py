@@ -65,6 +65,8 @@ def test_the_new_institution_takes_the_doctor_on_and_the_history_keeps_the_move(
     assert refused.value.code == "forbidden"
     assert e.fire("D1", "enroll", H2).state == "enrolled"
     assert verify(e).ok
+    counted = {row[0] for row in e.storage.tally(e.cycle) if row[1] == "enrolled"}
+    assert counted == {"H2"}, "the statistics count the doctor at the new institution"
 
 
 def test_only_out_of_the_cycle(e: renew_fsm.Engine) -> None:
