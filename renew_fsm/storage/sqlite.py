@@ -43,6 +43,10 @@ from .base import (
 from .sqlite_cases import SQLiteCases, migrate_2
 
 CHUNK = 500
+#: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").
+CACHE_KIB = -32768
+#: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
+SCAN_CACHE_KIB = -8192
 _INSTANCE_TYPES: dict[str, Any] = {
     "version": int,
     "humanities_attempts": int,
@@ -123,8 +127,8 @@ class SQLiteStorage(SQLiteCases):
             if path != ":memory:" and not path.startswith("file::memory:"):
                 c.execute("PRAGMA journal_mode = WAL")
             c.execute("PRAGMA synchronous = NORMAL")
-            # 64 MiB of page cache: enough for the hot index pages, flat memory at any size.
-            c.execute("PRAGMA cache_size = -65536")
+            # A bounded page cache keeps memory flat at any size; the OS caches the file anyway.
+            c.execute(f"PRAGMA cache_size = {CACHE_KIB}")
             c.execute("PRAGMA temp_store = MEMORY")
             self.db = sqlite_utils.Database(c)
             self._upgrade()
@@ -431,7 +435,7 @@ class SQLiteStorage(SQLiteCases):
         One pass over the table counted in Python: SQLite's GROUP BY sorts every row
         first, which takes longer than counting them (2 s against 1.3 s at a million).
         """
-        with self._lock:
+        with self._scanning():
             rows = self.conn.execute(
                 "SELECT institution, state, program, reason FROM instances NOT INDEXED WHERE cycle = ?", (cycle,)
             )
@@ -439,8 +443,18 @@ class SQLiteStorage(SQLiteCases):
         return [(*key, n) for key, n in counts.items()]
 
     def count_history(self, cycle: str) -> int:
-        with self._lock:
+        with self._scanning():
             return self.conn.execute("SELECT count(*) FROM history WHERE cycle = ?", (cycle,)).fetchone()[0]
+
+    @contextmanager
+    def _scanning(self) -> Iterator[None]:
+        """A one-pass read over a whole table would fill the page cache with pages it never reads again."""
+        with self._lock:
+            self.conn.execute(f"PRAGMA cache_size = {SCAN_CACHE_KIB}")
+            try:
+                yield
+            finally:
+                self.conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
 
     def work_queue(
         self,
