@@ -266,16 +266,14 @@ def not_resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
 
 # -- appeals (复核申请, art. 24 of the 2007 measures) and violations -------------------------------
 
-#: Art. 24: the doctor may ask for a review within 30 days of the result; the agency answers within
-#: 30 days of the request.  "之日起30日内": the day itself is not counted, so day + 30 is the last day.
-APPEAL_DAYS = 30
 #: Results a person judged (the institution's evaluation, a discipline or violation finding): a review
 #: may set them aside.  A score below the line or an absence follows from the record: it is only dismissed.
 UPHOLDABLE = frozenset({"work_performance", "ethics", "discipline", "violation"})
 
 
-def _last_day(iso_day: str) -> dt.date:
-    return dt.date.fromisoformat(iso_day) + dt.timedelta(days=APPEAL_DAYS)
+def _last_day(iso_day: str, days: int) -> dt.date:
+    """"之日起30日内": the day itself is not counted, so day + 30 is the last day."""
+    return dt.date.fromisoformat(iso_day) + dt.timedelta(days=days)
 
 
 def not_appealed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -286,30 +284,34 @@ def not_appealed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) 
 
 
 def appeal_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    """Within 30 days of the result (a result from before the day was recorded is given the benefit)."""
+    """Within the policy's days of the result (art. 24: 30); a result from before the day was
+    recorded is given the benefit."""
     if inst.result_on is None:
         return PASS
-    last, day = _last_day(inst.result_on), policy.day(at)
+    days = policy.appeal.request_days
+    last, day = _last_day(inst.result_on, days), policy.day(at)
     if day <= last:
         return PASS
     return refuse(
         "appeal_deadline_passed",
-        f"复核申请须在收到考核结果之日起{APPEAL_DAYS}日内提出（截至{last}）",
-        f"an appeal must be made within {APPEAL_DAYS} days of the result (by {last}); it is {day}",
+        f"复核申请须在收到考核结果之日起{days}日内提出（截至{last}）",
+        f"an appeal must be made within {days} days of the result (by {last}); it is {day}",
     )
 
 
 def appeal_answerable(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    """The agency answers within 30 days of the request; an appeal it left unanswered past that goes
-    to the health authority over the doctor, so that no doctor waits for ever (and the suspension with them)."""
-    last, day = _last_day(inst.appeal_on or policy.day(at).isoformat()), policy.day(at)
+    """The agency answers within the policy's days of the request (art. 24: 30); an appeal it left
+    unanswered past that goes to the health authority over the doctor, so that no doctor waits for
+    ever (and the suspension with them)."""
+    days = policy.appeal.answer_days
+    last, day = _last_day(inst.appeal_on or policy.day(at).isoformat(), days), policy.day(at)
     if cmd.actor.role == "agency":
         if day <= last:
             return PASS
         return refuse(
             "appeal_deadline_passed",
-            f"考核机构须在接到复核申请之日起{APPEAL_DAYS}日内答复（截至{last}），逾期由卫生行政部门处理",
-            f"the agency answers within {APPEAL_DAYS} days of the request (by {last}); past that the authority does",
+            f"考核机构须在接到复核申请之日起{days}日内答复（截至{last}），逾期由卫生行政部门处理",
+            f"the agency answers within {days} days of the request (by {last}); past that the authority does",
         )
     if day > last:
         return PASS

@@ -118,6 +118,16 @@ class Reexam:
 
 
 @attrs.frozen
+class Appeal:
+    """Art. 24 of the 2007 measures gives 30 days for each; a province's own rules may give others."""
+
+    #: Days after the day of the result in which the doctor may ask for a review.
+    request_days: int = 30
+    #: Days after the day of the request in which the agency answers (then the authority may).
+    answer_days: int = 30
+
+
+@attrs.frozen
 class Meta:
     id: str
     version: str
@@ -139,6 +149,7 @@ class Policy:
     suspension: Suspension
     assistance: Assistance = Assistance()
     reexam: Reexam = Reexam()
+    appeal: Appeal = Appeal()
     #: The TOML it came from, kept so storage can save exactly what was loaded.
     text: str = attrs.field(default="", repr=False, eq=False)
     tz: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
@@ -309,6 +320,10 @@ def check(policy: Policy) -> list[str]:
                 problems.append(f"tests.{name}.pass_line.{license}: must be within 0–100, got {line:g}")
     if policy.reexam.attempts < 1:
         problems.append(f"reexam.attempts: must be at least 1, got {policy.reexam.attempts}")
+    for field in ("request_days", "answer_days"):
+        days = getattr(policy.appeal, field)
+        if days < 1:
+            problems.append(f"appeal.{field}: must be at least 1 day, got {days}")
     for cid, cond in policy.simple_conditions.items():
         for record in cond.records:
             if record not in RECORDS:

@@ -203,11 +203,14 @@ def time_for(step: Step, inst: Instance, policy: Policy, now: dt.datetime) -> dt
             if end is not None:
                 low = max(low or end, end)
         elif name in ("appeal_in_time", "appeal_answerable"):
-            # 30 days from the result, and the agency's 30 days from the request (the authority's
+            # The policy's days from the result, and the agency's days from the request (the authority's
             # later answer is the same branch, so the agency's window is the one witnessed).
-            since = inst.result_on if name == "appeal_in_time" else inst.appeal_on
+            if name == "appeal_in_time":
+                since, days = inst.result_on, policy.appeal.request_days
+            else:
+                since, days = inst.appeal_on, policy.appeal.answer_days
             if since is not None:
-                last = dt.date.fromisoformat(since) + dt.timedelta(days=guards.APPEAL_DAYS)
+                last = dt.date.fromisoformat(since) + dt.timedelta(days=days)
                 high = min(high or last, last)
     today = policy.day(now)
     if (low is None or today >= low) and (high is None or today <= high):

@@ -480,3 +480,52 @@ def test_every_registered_rule_is_a_function_of_its_kinds_module_named_by_its_id
         assert rule.fn.__module__ == module.__name__, f"{rule_id} lives in {rule.fn.__module__}"
         assert rule.fn.__name__ == rule_id, f"{rule_id} is implemented by {rule.fn.__name__}"
         assert getattr(module, rule_id) is rule.fn
+
+
+# -- appeals: the days come from the policy ----------------------------------------------------------------------
+
+#: A province whose own rules give 15 days to appeal and 10 to answer.
+SHORT_APPEAL = attrs.evolve(POLICY, appeal=attrs.evolve(POLICY.appeal, request_days=15, answer_days=10))
+
+
+def at_beijing(day: str) -> dt.datetime:
+    return dt.datetime.combine(D(day), dt.time(9, 0), BEIJING)
+
+
+@pytest.mark.parametrize(
+    ("policy", "day", "ok"),
+    [
+        (POLICY, "2021-08-08", True),  # result 07-09 + 30 days: the last day
+        (POLICY, "2021-08-09", False),
+        (SHORT_APPEAL, "2021-07-24", True),  # + 15 days
+        (SHORT_APPEAL, "2021-07-25", False),
+    ],
+)
+def test_an_appeal_is_asked_within_the_policy_s_days_of_the_result(policy: Policy, day: str, ok: bool) -> None:
+    unqualified = instance(state="unqualified", reason="ethics", result_on="2021-07-09")
+    verdict = guards.appeal_in_time(unqualified, policy, command(at=at_beijing(day)), at_beijing(day))
+    assert verdict.ok if ok else refused(verdict, "appeal_deadline_passed")
+    if not ok:
+        days = policy.appeal.request_days
+        assert f"within {days} days" in verdict.en and f"{days}日内" in verdict.zh
+
+
+@pytest.mark.parametrize(
+    ("policy", "day", "agency_ok"),
+    [
+        (POLICY, "2021-08-14", True),  # request 07-15 + 30 days: the agency's last day
+        (POLICY, "2021-08-15", False),
+        (SHORT_APPEAL, "2021-07-25", True),  # + 10 days
+        (SHORT_APPEAL, "2021-07-26", False),
+    ],
+)
+def test_the_agency_answers_within_the_policy_s_days_then_the_authority(
+    policy: Policy, day: str, agency_ok: bool
+) -> None:
+    appealing = instance(state="appeal.requested", reason="ethics", result_on="2021-07-09", appeal_on="2021-07-15")
+    when = at_beijing(day)
+    for role, ok in (("agency", agency_ok), ("admin", not agency_ok)):
+        cmd = Command("dismiss_appeal", Actor(role, "X"), {}, doctor(), when)
+        verdict = guards.appeal_answerable(appealing, policy, cmd, when)
+        expected = "appeal_deadline_passed" if role == "agency" else "appeal_not_overdue"
+        assert verdict.ok if ok else refused(verdict, expected), (role, day)

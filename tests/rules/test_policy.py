@@ -51,6 +51,7 @@ def test_guangxi_policy_holds_the_schedule_of_the_manual() -> None:
     assert (business.minutes, business.questions, business.attempts) == (60, 100, 1)
     assert business.pass_line == {"physician": 60, "assistant": 55}
     assert p.reexam.attempts == 1
+    assert (p.appeal.request_days, p.appeal.answer_days) == (30, 30)
     assert {cid: (c.min_years, c.records) for cid, c in p.simple_conditions.items()} == {
         "good_record_5y": (5, ("good",)),
         "clean_record_12y": (12, ("good", "none")),
@@ -163,6 +164,7 @@ BROKEN: dict[str, Broken] = {
     ),
     "attempts 0": Broken("attempts = 10", "attempts = 0", "tests.humanities.attempts", "attempts = 0"),
     "re-exam attempts 0": Broken("[reexam]\nattempts = 1", "[reexam]\nattempts = 0", "reexam.attempts", "attempts = 0"),
+    "appeal days 0": Broken("answer_days = 30", "answer_days = 0", "appeal.answer_days", "answer_days = 0"),
     "bad timezone": Broken('timezone = "Asia/Shanghai"', 'timezone = "Asia/Beijing"', "policy.timezone", "timezone"),
     "windows reversed": Broken(
         FIRST_ROUND,
