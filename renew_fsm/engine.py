@@ -19,10 +19,9 @@ from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Ref
 from .machines import compiled
 from .machines.compile import Compiled
 from .machines.vocabulary import ROLES
-from .model import Actor, Command, Doctor, Instance, Record, View
-from .rules import reads_data
+from .model import Actor, Doctor, Instance, Record, View
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
-from .runtime import advance, decide, dumps, role_may
+from .runtime import advance, allowed_events, decide, dumps
 from .storage import ConflictError, Storage
 from .workflows import Workflows
 from .world import LEVELS, Agency, Institution, Region, World
@@ -363,20 +362,9 @@ class Engine(Workflows):
         world = self.world()
         policy = world.policy or self.policy  # (raises not_found when no policy is loaded)
         inst, doc = self._load_one(doctor, policy.id)
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES or not world.may_act(actor, doc):
+        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
             return []
-        at = self._aware(at, policy)
-
-        out = []
-        for event, steps in self.machine.steps[inst.state].items():
-            cmd = Command(event, actor, {}, doc, at)
-            for step in steps:
-                if not role_may(actor, step.roles, world):
-                    continue
-                if all(reads_data(ref) or guard(inst, policy, cmd, at).ok for ref, guard in step.guards):
-                    out.append(event)
-                    break
-        return out
+        return allowed_events(self.machine, world, policy, inst, doc, actor, self._aware(at, policy))
 
     def work_queue(
         self,

@@ -22,6 +22,7 @@ from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
 from .model import Actor, Command, Doctor, Instance, Record, replace
+from .rules import reads_data
 from .rules.policy import Policy
 from .world import World
 
@@ -145,6 +146,37 @@ def decide(
         if not verdict.ok:
             raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
     return changes, step
+
+
+def allowed_events(
+    m: Compiled,
+    world: World,
+    policy: Policy | None,
+    inst: Any,
+    subject: Any,
+    actor: Actor,
+    at: dt.datetime,
+    may_act: Callable[[World, Actor, Any], bool] = World.may_act,
+) -> list[str]:
+    """The events ``actor`` may fire on ``inst`` now — what a screen shows as its buttons.
+
+    Role, jurisdiction and every guard that does not read the command's data (a
+    score, a reason id) are judged as ``decide`` judges them; a guard that reads
+    the data is left to the command.  A workflow case comes through here too,
+    like ``decide``.
+    """
+    if not may_act(world, actor, subject):
+        return []
+    out = []
+    for event, steps in m.steps[inst.state].items():
+        cmd = Command(event, actor, {}, subject, at)
+        for step in steps:
+            if role_may(actor, step.roles, world) and all(
+                reads_data(ref) or guard(inst, policy, cmd, at).ok for ref, guard in step.guards
+            ):
+                out.append(event)
+                break
+    return out
 
 
 def advance(

@@ -37,7 +37,7 @@ from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
 from .machines.vocabulary import ROLES
 from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View
-from .runtime import advance, decide, dumps
+from .runtime import advance, allowed_events, decide, dumps
 from .storage.base import CaseWrites, ConflictError
 from .world import Agency, Subject, World, may_act_case
 
@@ -492,20 +492,8 @@ class Workflows:
             raise bad_input(f"unknown event {event!r} of {machine}", f"未知事件 {event}")
         if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
             raise bad_input(f"unknown role {getattr(actor, 'role', actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
-        if not isinstance(case_id, str) or not ops.ID.match(case_id):
-            raise bad_input(f"{machine}: a case id is 1–64 printable characters")
         world = self.world()
-        case = self.storage.load_case(machine, case_id)
-        if kind.subject_is_id and subject_ref not in (None, case_id):
-            raise bad_input(f"{machine}: the case is its subject's: id {case_id!r}, not subject {subject_ref!r}")
-        if case is None:
-            ref = case_id if kind.subject_is_id else subject_ref
-            if ref is None:
-                raise bad_input(f"{machine} {case_id}: a new case needs its subject", "新记录须指明对象")
-            case = Case(machine, case_id, ref, m.graph.initial)
-        elif subject_ref is not None and subject_ref != case.subject:
-            raise bad_input(f"{machine} {case_id} is about {case.subject}, not {subject_ref}")
-        subject = kind.load(self, world, case.subject, case_id)
+        case, subject = self._case_and_subject(machine, case_id, subject_ref, world)
         raw = {} if data is None else data
         if kind.prepare is not None:
             raw = kind.prepare(self, world, case, subject, event, actor, raw)
@@ -534,6 +522,47 @@ class Workflows:
                 message_zh=f"{case_id} 已被他人修改，请刷新后重试",
             ) from None
         return CaseView.of(new, secret)
+
+    def _case_and_subject(
+        self: Engine, machine: str, case_id: str, subject_ref: str | None, world: World
+    ) -> tuple[Case, Subject]:
+        """The stored case, or a new one in the initial state about ``subject_ref``; and its subject."""
+        m, kind = _case_machine(machine), KINDS[machine]
+        if not isinstance(case_id, str) or not ops.ID.match(case_id):
+            raise bad_input(f"{machine}: a case id is 1–64 printable characters")
+        case = self.storage.load_case(machine, case_id)
+        if kind.subject_is_id and subject_ref not in (None, case_id):
+            raise bad_input(f"{machine}: the case is its subject's: id {case_id!r}, not subject {subject_ref!r}")
+        if case is None:
+            ref = case_id if kind.subject_is_id else subject_ref
+            if ref is None:
+                raise bad_input(f"{machine} {case_id}: a new case needs its subject", "新记录须指明对象")
+            case = Case(machine, case_id, ref, m.graph.initial)
+        elif subject_ref is not None and subject_ref != case.subject:
+            raise bad_input(f"{machine} {case_id} is about {case.subject}, not {subject_ref}")
+        return case, kind.load(self, world, case.subject, case_id)
+
+    def case_allowed(
+        self: Engine,
+        machine: str,
+        case_id: str,
+        actor: Actor,
+        at: dt.datetime | None = None,
+        *,
+        subject: str | None = None,
+    ) -> list[str]:
+        """Events ``actor`` may fire on the case now, judged as ``Engine.allowed`` judges a doctor's.
+
+        A case not yet created is judged in its machine's initial state, about
+        ``subject`` (as ``case_fire`` would create it).  Events done through their
+        own method (``authenticate``, ``change_password``, ``download_export``) are
+        listed too: the actor may do them, by that method.
+        """
+        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+            return []
+        world = self.world()
+        case, subj = self._case_and_subject(machine, case_id, subject, world)
+        return allowed_events(_case_machine(machine), world, None, case, subj, actor, self._case_time(at), may_act_case)
 
     def _case_time(self: Engine, at: dt.datetime | None) -> dt.datetime:
         policy = self.world().policy

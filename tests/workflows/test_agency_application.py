@@ -175,3 +175,38 @@ def test_the_replay_ops(e: renew_fsm.Engine) -> None:
     with pytest.raises(Refused) as missing:
         e.case_state(APP, "H1")
     assert missing.value.code == "not_found"
+
+
+def test_what_each_actor_may_do_on_an_application_now(e: renew_fsm.Engine) -> None:
+    """``case_allowed`` lists the buttons of each screen, judged as ``case_fire`` judges them."""
+    county = Actor("admin", "NN-XN")
+    # No case yet: judged in the initial state, about its subject; only an admin over H5 may act,
+    # and only by permitting (designation is for an industry organisation).
+    assert e.case_allowed(APP, "H5", county) == ["allow_application"]
+    assert e.case_allowed(APP, "H5", COUNTY) == []  # NN-QX: another county
+    assert e.case_allowed(APP, "H5", H5) == []
+    assert e.case_allowed(APP, "ORG", CITY) == ["designate_agency"]
+    assert e.case_allowed(APP, "H5", county) == ["allow_application"]  # asking created nothing
+    assert code(lambda: e.case_state(APP, "H5"))[0] == "not_found"
+
+    fire(e, "H5", "allow_application", county)
+    assert e.case_allowed(APP, "H5", H5) == ["apply_agency"]  # its materials are the command's to judge
+    assert e.case_allowed(APP, "H5", H2) == []
+    assert e.case_allowed(APP, "H5", county) == ["disallow_application"]
+    fire(e, "H5", "apply_agency", H5, {"materials": "资质证明"})
+    assert sorted(e.case_allowed(APP, "H5", CITY)) == ["approve_agency", "reject_agency"]
+    assert e.case_allowed(APP, "H5", H5) == []
+    fire(e, "H5", "approve_agency", CITY)
+    # Whether an institution is assigned depends on which one the command names: both are listed,
+    # and each is one the admin can fire with the right institution.
+    assert sorted(e.case_allowed(APP, "H5", CITY)) == ["assign_institution", "withdraw_institution"]
+    assert e.case_allowed(APP, "H5", Actor("agency", "H5")) == []
+    assert fire(e, "H5", "assign_institution", CITY, {"institution": "H6"}) == "agency"
+    assert fire(e, "H5", "withdraw_institution", CITY, {"institution": "H6"}) == "agency"
+
+
+def test_case_allowed_refuses_what_case_fire_refuses(e: renew_fsm.Engine) -> None:
+    assert code(lambda: e.case_allowed("no_such_machine", "H5", CITY))[0] == "bad_input"
+    assert code(lambda: e.case_allowed(APP, "H\x00", CITY))[0] == "bad_input"
+    assert code(lambda: e.case_allowed(APP, "NOPE", CITY))[0] == "not_found"
+    assert e.case_allowed(APP, "H5", Actor("wizard", "X")) == []
