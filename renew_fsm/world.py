@@ -59,9 +59,13 @@ def _chains(regions: Mapping[str, Region]) -> dict[str, tuple[str, ...]]:
             chain.append(cur)
             cur = regions[cur].parent
         chains[rid] = tuple(chain)
+    _remember_chains(regions, chains)
+    return chains
+
+
+def _remember_chains(regions: Mapping[str, Region], chains: dict[str, tuple[str, ...]]) -> None:
     _CHAINS.clear()
     _CHAINS[id(regions)] = (regions, chains)
-    return chains
 
 
 @attrs.frozen
@@ -97,6 +101,20 @@ class World:
     def with_(self, **changes: object) -> World:
         """This world with some of its tables replaced (the region chains follow the regions)."""
         return attrs.evolve(self, **changes)
+
+    def with_region(self, region: Region) -> World:
+        """This world with ``region`` added (or replaced).
+
+        A new region's chain is its parent's with itself in front, so adding one
+        costs one chain, not all of them again: a nation's 20,000 counties are
+        added one by one, and recomputing every chain each time was quadratic
+        (minutes).  A replaced region may have moved, so its world recomputes.
+        """
+        regions = {**self.regions, region.id: region}
+        if region.id not in self.regions:
+            parent = self.chains.get(region.parent, ()) if region.parent is not None else ()
+            _remember_chains(regions, {**self.chains, region.id: (region.id, *parent)})
+        return attrs.evolve(self, regions=regions)
 
     def region_of(self, doctor: Doctor) -> str | None:
         inst = self.institutions.get(doctor.institution)

@@ -27,6 +27,7 @@ import attrs
 
 from ..engine import Engine
 from ..model import Actor
+from ..ops import parse as parse_op
 from ..rules.policy import Policy
 from ..rules.policy import load as load_policy
 from ..rules.policy import parse as parse_policy
@@ -168,8 +169,7 @@ def simulate(
     job = _Job(engine.storage.url, doctors, seed, pol.text, prof.text, batch)
 
     if engine.world().policy is None:
-        for cmd in world_commands(doctors, seed, pol, prof):
-            engine.apply(cmd)
+        _build_world(engine, world_commands(doctors, seed, pol, prof))
         engine.load_policy(pol)
     names = [p.name for p in PHASES]
     todo = ["setup", *names]
@@ -204,6 +204,20 @@ def simulate(
         samples[:20],
         resumed_from,
     )
+
+
+def _build_world(engine: Engine, commands: list[dict[str, Any]]) -> None:
+    """Apply the province's commands in order, each run of institutions as one batch (a nation has 80,000)."""
+    run: list[Any] = []
+    for cmd in [*commands, None]:
+        if cmd is not None and cmd["op"] == "institution":
+            run.append(parse_op(cmd))
+            continue
+        if run:
+            engine.add_institutions(run)
+            run = []
+        if cmd is not None:
+            engine.apply(cmd)
 
 
 def _shareable(url: str) -> bool:
