@@ -49,21 +49,22 @@ def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
     largest = runs[-1]
     per_doctor = largest["transitions"] / largest["doctors"]
     nation_seconds = NATION * per_doctor / largest["per_second"]
+    # At the nation's size the run itself is the figure; below it, the rate is carried to 4.8M.
+    how = "measured" if largest["doctors"] >= NATION else "extrapolated"
     extrapolation = {
         "from_doctors": largest["doctors"],
         "events_per_doctor": round(per_doctor, 2),
         "nation_events": round(NATION * per_doctor),
         "nation_seconds_estimated": round(nation_seconds),
+        "how": how,
     }
-    print(
-        f"   nation (4.8M doctors, {per_doctor:.1f} events each) extrapolated from {largest['doctors']:,}:"
-        f" ~{nation_seconds / 60:.1f} minutes"
-    )
+    source = "a run at that size" if how == "measured" else f"the {largest['doctors']:,}-doctor rate"
+    print(f"   nation (4.8M doctors, {per_doctor:.1f} events each), {how}: ~{nation_seconds / 60:.1f} minutes")
     targets.append(
         target(
-            "the nation's cycle under 10 minutes (extrapolated)",
+            f"the nation's cycle under 10 minutes ({how})",
             nation_seconds < 600,
-            f"~{nation_seconds / 60:.1f} min from the {largest['doctors']:,}-doctor rate",
+            f"~{nation_seconds / 60:.1f} min from {source}",
         )
     )
     return {"runs": runs, "nation": extrapolation, "targets": targets}
