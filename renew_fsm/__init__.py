@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .engine import Engine, Fire
 from .errors import CODES, Refused
-from .model import Actor, Record, View
+from .model import Actor, CaseView, Record, View
 
 __version__ = "0.1.0"
 
@@ -24,4 +24,4 @@ def open(url: str = "renew-fsm.db") -> Engine:
     return Engine(open_storage(url))
 
 
-__all__ = ["CODES", "Actor", "Engine", "Fire", "Record", "Refused", "View", "open"]
+__all__ = ["CODES", "Actor", "CaseView", "Engine", "Fire", "Record", "Refused", "View", "open"]

@@ -136,6 +136,32 @@ class StatsOut(BaseModel):
     results: SheetOut
 
 
+class CaseFireBody(BaseModel):
+    data: dict[str, Any] = Field(default_factory=dict, description="the event's fields (materials, reason, …)")
+    subject: str | None = Field(
+        None, description="on a new case's first event only: whom it is about (institution:H1, a doctor id, …)"
+    )
+
+
+class CaseOut(BaseModel):
+    machine: str
+    id: str
+    subject: str
+    state: str
+    version: int
+    flags: list[str]
+    data: dict[str, Any]
+    secret: str | None = Field(
+        None, description="an account's one-time initial secret, on the answer to its activation or reset only"
+    )
+
+
+class CaseAllowedOut(BaseModel):
+    machine: str
+    id: str
+    events: list[str]
+
+
 class HealthOut(BaseModel):
     ok: bool
     cycle: str | None
@@ -223,6 +249,28 @@ def _may_read(engine: renew_fsm.Engine, actor: Actor, doctor: str) -> None:
             FORBIDDEN,
             f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
             message_zh=f"医师 {doctor} 不在 {actor.role} {actor.id} 的管辖范围内",
+        )
+
+
+def _case(view: renew_fsm.CaseView) -> CaseOut:
+    return CaseOut(
+        machine=view.machine,
+        id=view.id,
+        subject=view.subject,
+        state=view.state,
+        version=view.version,
+        flags=list(view.flags),
+        data=view.data,
+        secret=view.secret,
+    )
+
+
+def _may_read_case(engine: renew_fsm.Engine, actor: Actor, machine: str, case: str) -> None:
+    if actor.role == "system" or not engine.case_may_act(machine, case, actor):
+        raise Refused(
+            FORBIDDEN,
+            f"{machine} {case} is outside the jurisdiction of {actor.role} {actor.id}",
+            message_zh=f"{case} 不在 {actor.role} {actor.id} 的管辖范围内",
         )
 
 
@@ -372,6 +420,31 @@ def create_app(url: str | None = None) -> FastAPI:
         """The events this actor may fire on the doctor now (which buttons to show)."""
         _may_read(engine, actor, doctor)
         return AllowedOut(doctor=doctor, events=engine.allowed(doctor, actor))
+
+    @app.post(
+        "/cases/{machine}/{case}/events/{event}",
+        response_model=CaseOut,
+        responses=_errors(403, 404, 409, 422),
+    )
+    def case_fire(
+        machine: str, case: str, event: str, actor: ActorDep, engine: EngineDep, body: CaseFireBody | None = None
+    ) -> CaseOut:
+        """Fire an event at a workflow case (agency_application, info_change, account, export_request);
+        a new case is created by its first accepted event, which names its subject."""
+        body = body or CaseFireBody()
+        return _case(engine.case_fire(machine, case, event, actor, body.data, subject=body.subject))
+
+    @app.get("/cases/{machine}/{case}", response_model=CaseOut, responses=_errors(403, 404, 422))
+    def case_state(machine: str, case: str, actor: ActorDep, engine: EngineDep) -> CaseOut:
+        """A workflow case's state, flags and data, for an actor whose jurisdiction it lies in."""
+        _may_read_case(engine, actor, machine, case)
+        return _case(engine.case_state(machine, case))
+
+    @app.get("/cases/{machine}/{case}/allowed", response_model=CaseAllowedOut, responses=_errors(403, 404, 422))
+    def case_allowed(machine: str, case: str, actor: ActorDep, engine: EngineDep) -> CaseAllowedOut:
+        """The events this actor may fire on the case now (which buttons to show)."""
+        _may_read_case(engine, actor, machine, case)
+        return CaseAllowedOut(machine=machine, id=case, events=engine.case_allowed(machine, case, actor))
 
     @app.get("/queue", response_model=QueueOut, responses=_errors(404, 422))
     def queue(

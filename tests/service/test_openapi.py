@@ -49,6 +49,19 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "path": {"doctor": DOCTOR},
         "headers": {"X-Actor-Role": "institution", "X-Actor-Id": HOSPITAL},
     },
+    ("post", "/cases/{machine}/{case}/events/{event}"): {
+        "path": {"machine": "agency_application", "case": "H2", "event": "allow_application"},
+        "headers": {"X-Actor-Role": "admin", "X-Actor-Id": "NN"},
+        "json": {"data": {}},
+    },
+    ("get", "/cases/{machine}/{case}"): {
+        "path": {"machine": "agency_application", "case": "H2"},
+        "headers": {"X-Actor-Role": "admin", "X-Actor-Id": "NN"},
+    },
+    ("get", "/cases/{machine}/{case}/allowed"): {
+        "path": {"machine": "agency_application", "case": "H2"},
+        "headers": {"X-Actor-Role": "institution", "X-Actor-Id": "H2"},
+    },
     ("get", "/queue"): {"headers": {"X-Actor-Role": "institution", "X-Actor-Id": HOSPITAL}, "query": {"page_size": 5}},
     ("get", "/stats"): {"headers": {"X-Actor-Role": "admin", "X-Actor-Id": "GX"}, "query": {"by": "county"}},
     ("get", "/stats.xlsx"): {"headers": {"X-Actor-Role": "admin", "X-Actor-Id": "NN"}, "query": {"by": "institution"}},
@@ -66,6 +79,11 @@ def invalid(method: str, path: str, valid: dict[str, Any]) -> list[tuple[str, di
         out.append(("unknown doctor", {**valid, "path": {**valid["path"], "doctor": "D999"}}, 404))
         outsider = {**headers, "X-Actor-Role": "institution", "X-Actor-Id": "H2"}
         out.append(("another hospital", {**valid, "headers": outsider}, 403))
+    if "{case}" in path:
+        out.append(("unknown case", {**valid, "path": {**valid["path"], "case": "H9"}}, 404))
+        out.append(("unknown workflow", {**valid, "path": {**valid["path"], "machine": "lottery"}}, 422))
+        outsider = {**headers, "X-Actor-Role": "admin", "X-Actor-Id": "GL"}
+        out.append(("another city", {**valid, "headers": outsider}, 403))
     if path.startswith("/stats"):
         out.append(("a doctor", {**valid, "headers": {"X-Actor-Role": "doctor", "X-Actor-Id": DOCTOR}}, 403))
         out.append(("unknown level", {**valid, "query": {"by": "planet"}}, 422))

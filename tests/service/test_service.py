@@ -223,3 +223,51 @@ def test_racing_the_same_event_one_wins_and_the_others_are_told(service: Service
 def test_health(service: Service) -> None:
     body = service.http.get("/health").json()
     assert body == {"ok": True, "cycle": "guangxi-2019-2020"}
+
+
+def case_fire(svc: Service, machine: str, case: str, event: str, role: str, ident: str, **body: object) -> object:
+    return svc.http.post(f"/cases/{machine}/{case}/events/{event}", json=body, headers=svc.headers(role, ident))
+
+
+def test_a_workflow_case_over_http(service: Service) -> None:
+    """申请考核机构 end to end: each actor sees its buttons, reads follow the jurisdiction, refusals map."""
+    app = "agency_application"
+    problem(service.get(f"/cases/{app}/H1", "admin", "NN"), 404, "not_found")
+    assert case_fire(service, app, "H1", "allow_application", "admin", "NN").json()["state"] == "allowed"
+    problem(case_fire(service, app, "H1", "apply_agency", "institution", "H1"), 422, "bad_input")  # no materials
+    problem(case_fire(service, app, "H1", "approve_agency", "admin", "NN"), 409, "invalid_transition")
+    allowed = service.get(f"/cases/{app}/H1/allowed", "institution", "H1").json()
+    assert allowed == {"machine": app, "id": "H1", "events": ["apply_agency"]}
+    applied = case_fire(service, app, "H1", "apply_agency", "institution", "H1", data={"materials": "资质证明"})
+    assert applied.status_code == 200, applied.text
+    assert sorted(service.get(f"/cases/{app}/H1/allowed", "admin", "GX").json()["events"]) == [
+        "approve_agency",
+        "reject_agency",
+    ]
+    problem(case_fire(service, app, "H1", "approve_agency", "admin", "GL"), 403, "forbidden")  # another city
+    problem(service.get(f"/cases/{app}/H1", "institution", "H2"), 403, "forbidden")
+    approved = case_fire(service, app, "H1", "approve_agency", "admin", "NN").json()
+    assert approved["state"] == "agency" and approved["version"] == 3
+    read = service.get(f"/cases/{app}/H1", "institution", "H1").json()
+    assert read == {
+        "machine": app,
+        "id": "H1",
+        "subject": "H1",
+        "state": "agency",
+        "version": 3,
+        "flags": [],
+        "data": {"materials": "资质证明"},
+        "secret": None,
+    }
+    problem(case_fire(service, "lottery", "H1", "draw", "admin", "NN"), 422, "bad_input")
+
+
+def test_an_account_s_one_time_secret_is_in_the_activation_answer_only(service: Service) -> None:
+    created = case_fire(
+        service, "account", "h3", "create_account", "admin", "GL", data={"name": "秀峰区医院"}, subject="institution:H3"
+    )
+    assert created.status_code == 200, created.text
+    activated = case_fire(service, "account", "h3", "activate_account", "admin", "GL").json()
+    assert activated["state"] == "must_change" and len(activated["secret"]) >= 16
+    assert service.get("/cases/account/h3", "admin", "GL").json()["secret"] is None
+    problem(service.get("/cases/account/h3", "admin", "NN"), 403, "forbidden")
