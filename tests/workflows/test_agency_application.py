@@ -210,3 +210,15 @@ def test_case_allowed_refuses_what_case_fire_refuses(e: renew_fsm.Engine) -> Non
     assert code(lambda: e.case_allowed(APP, "H\x00", CITY))[0] == "bad_input"
     assert code(lambda: e.case_allowed(APP, "NOPE", CITY))[0] == "not_found"
     assert e.case_allowed(APP, "H5", Actor("wizard", "X")) == []
+
+
+def test_who_may_see_a_case(e: renew_fsm.Engine) -> None:
+    fire(e, "H5", "allow_application", Actor("admin", "NN-XN"))
+    assert e.case_may_act(APP, "H5", H5) and e.case_may_act(APP, "H5", CITY) and e.case_may_act(APP, "H5", PROVINCE)
+    assert (
+        not e.case_may_act(APP, "H5", H2)
+        and not e.case_may_act(APP, "H5", COUNTY)
+        and not e.case_may_act(APP, "H5", GUILIN)
+    )
+    assert not e.case_may_act(APP, "H5", Actor("wizard", "X"))
+    assert code(lambda: e.case_may_act(APP, "H6", CITY))[0] == "not_found"  # no case yet
