@@ -567,12 +567,11 @@ class Workflows:
     def case_may_act(self: Engine, machine: str, case_id: str, actor: Actor) -> bool:
         """Whether the case lies in ``actor``'s jurisdiction — what a service asks before showing it,
         so that reads follow the rule writes follow.  An unknown case is ``Refused(not_found)``."""
-        self._load_case(machine, case_id)
+        case = self._load_case(machine, case_id)
         if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
             return False
         world = self.world()
-        _, subject = self._case_and_subject(machine, case_id, None, world)
-        return may_act_case(world, actor, subject)
+        return may_act_case(world, actor, KINDS[machine].load(self, world, case.subject, case_id))
 
     def _case_time(self: Engine, at: dt.datetime | None) -> dt.datetime:
         policy = self.world().policy
