@@ -278,6 +278,24 @@ def record_from_row(row: Sequence[Any]) -> Record:
     return Record(*row)
 
 
+def scan_keyset(after: str | None, until: str | None, mark: str) -> tuple[str, list[str]]:
+    """The ``after < doctor <= until`` part of a paged scan and its parameters (``mark``: the placeholder)."""
+    sql = f" AND i.doctor > {mark}" if after is not None else ""
+    sql += f" AND i.doctor <= {mark}" if until is not None else ""
+    return sql, [v for v in (after, until) if v is not None]
+
+
+def page_end(walks: Iterable[Iterable[Sequence[str]]], limit: int) -> str | None:
+    """The last doctor of a page over several states, when their walks hold more than ``limit``.
+
+    Each walk is one state's doctor ids (index only, cheap).  Bounded by this
+    id, the full rows read are exactly the page's; unbounded, every state
+    read ``limit`` full rows to keep a few (20 % of a scan at 50,000 doctors).
+    """
+    ids = sorted(r[0] for walk in walks for r in walk)
+    return ids[limit - 1] if len(ids) > limit else None
+
+
 def same_doctor(a: Doctor, b: Doctor) -> bool:
     return doctor_row(a) == doctor_row(b)
 

@@ -36,9 +36,11 @@ from .base import (
     doctor_row,
     instance_from_row,
     instance_row,
+    page_end,
     record_from_row,
     record_row,
     same_doctor,
+    scan_keyset,
 )
 from .postgres_cases import MIGRATION_2, PostgresCases
 
@@ -348,15 +350,23 @@ class PostgresStorage(PostgresCases):
     ) -> list[tuple[Instance, Doctor]]:
         """One query per state, each an ordered walk of the (cycle, state, doctor) index (see SQLite)."""
         base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
-        keyset = " AND i.doctor > %s" if after is not None else ""
-        keyset += " AND i.doctor <= %s" if until is not None else ""
-        tail = [v for v in (after, until) if v is not None]
+        keyset, tail = scan_keyset(after, until, "%s")
         rows: list[Any] = []
         if states is None:
             rows = self.conn.execute(f"{base}{keyset} ORDER BY i.doctor LIMIT %s", [cycle, *tail, limit]).fetchall()
         else:
+            states = list(dict.fromkeys(states))
+            if len(states) > 1:
+                ids = (
+                    f"SELECT i.doctor FROM instances i WHERE i.cycle = %s AND i.state = %s{keyset}"
+                    " ORDER BY i.doctor LIMIT %s"
+                )
+                walks = [self.conn.execute(ids, [cycle, s, *tail, limit]).fetchall() for s in states]  # type: ignore[arg-type]
+                bound = page_end(walks, limit)
+                if bound is not None:
+                    keyset, tail = scan_keyset(after, bound, "%s")
             sql = f"{base} AND i.state = %s{keyset} ORDER BY i.doctor LIMIT %s"
-            for state in dict.fromkeys(states):
+            for state in states:
                 rows += self.conn.execute(sql, [cycle, state, *tail, limit]).fetchall()  # type: ignore[arg-type]
             if len(states) > 1:
                 rows.sort(key=lambda r: r[0])

@@ -37,8 +37,10 @@ from .base import (
     doctor_row,
     instance_from_row,
     instance_row,
+    page_end,
     record_from_row,
     same_doctor,
+    scan_keyset,
 )
 from .sqlite_cases import SQLiteCases, migrate_2
 
@@ -387,21 +389,29 @@ class SQLiteStorage(SQLiteCases):
         page, which makes a paged walk of a million doctors quadratic.
         """
         base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ?"
-        keyset = " AND i.doctor > ?" if after is not None else ""
-        keyset += " AND i.doctor <= ?" if until is not None else ""
-        tail = [v for v in (after, until) if v is not None]
+        keyset, tail = scan_keyset(after, until, "?")
         rows: list[Any] = []
         with self._lock:
             if states is None:
                 sql = f"{base}{keyset} ORDER BY i.doctor LIMIT ?"
                 rows = self.conn.execute(sql, [cycle, *tail, limit]).fetchall()
             else:
+                states = list(dict.fromkeys(states))
+                if len(states) > 1:
+                    ids = (
+                        f"SELECT i.doctor FROM instances i WHERE i.cycle = ? AND i.state = ?{keyset}"
+                        " ORDER BY i.doctor LIMIT ?"
+                    )
+                    walks = [self.conn.execute(ids, [cycle, s, *tail, limit]).fetchall() for s in states]
+                    bound = page_end(walks, limit)
+                    if bound is not None:
+                        keyset, tail = scan_keyset(after, bound, "?")
                 sql = f"{base} AND i.state = ?{keyset} ORDER BY i.doctor LIMIT ?"
-                for state in dict.fromkeys(states):
+                for state in states:
                     rows += self.conn.execute(sql, [cycle, state, *tail, limit]).fetchall()
                 if len(states) > 1:
                     rows.sort(key=lambda r: r[0])
-                    del rows[limit:]
+                    del rows[limit:]  # another writer may have moved a doctor in between
         return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:

@@ -342,6 +342,13 @@ def test_scan_filters_by_state_and_pages_by_doctor_id(store: Storage) -> None:
     assert pages(["s1"], 2) == [["D02", "D04"], ["D06", "D08"], ["D10"]]
     assert pages(["not_enrolled"], 100) == [[d for i, d in enumerate(ids) if i % 2 == 0]]
     assert pages(["not_enrolled", "s1"], 100) == [ids]
+    # Pages over several states hold exactly the first ``size`` doctors of all of them, in order.
+    assert pages(["s1", "not_enrolled"], 3) == [ids[0:3], ids[3:6], ids[6:9], ids[9:11]]
+    assert pages(["not_enrolled", "s1", "qualified"], 2) == [ids[i : i + 2] for i in range(0, 11, 2)]
+    slice_ = store.scan(CYCLE, ["s1", "not_enrolled"], "D02", 2, "D05")
+    assert [inst.doctor for inst, _ in slice_] == ["D03", "D04"]
+    slice_ = store.scan(CYCLE, ["s1", "not_enrolled"], "D02", 9, "D05")
+    assert [inst.doctor for inst, _ in slice_] == ["D03", "D04", "D05"]
     assert pages(["qualified"], 100) == []
     assert store.scan(CYCLE, None, "D10", 5)[0][0].doctor == "D11"
     assert store.scan(CYCLE, None, "D11", 5) == []
