@@ -7,12 +7,16 @@ make ``--resume`` a way to get different numbers.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 import renew_fsm
+import renew_fsm.simulate as sim
 from renew_fsm.simulate import Result, simulate
 from renew_fsm.simulate import behaviour as b
 from renew_fsm.simulate.profile import load as load_profile
@@ -170,3 +174,46 @@ def test_the_first_round_played_again_changes_nothing(tmp_path: Path) -> None:
     assert accepted == 0 and ctx.refusals == 0, ctx.samples
     assert engine.storage.count_history(engine.cycle) == before
     engine.close()
+
+
+def test_two_workers_report_every_doctor_before_a_phase_ends_and_leave_the_collector_as_found(
+    tmp_path: Path,
+) -> None:
+    seen: dict[str, int] = {}
+    order: list[str] = []
+
+    def progress(phase: str, doctors: int, accepted: int) -> None:
+        if not order or order[-1] != phase:
+            order.append(phase)
+        seen[phase] = seen.get(phase, 0) + doctors
+
+    before = gc.get_threshold()
+    engine = renew_fsm.open(str(tmp_path / "two.db"))
+    try:
+        simulate(engine, doctors=600, workers=2, batch=100, progress=progress)
+    finally:
+        engine.close()
+    assert seen["setup"] == seen["registration"] == 600
+    # Each phase's reports all arrive before the next phase starts: the phases appear once each.
+    assert len(order) == len(set(order))
+    assert gc.get_threshold() == before
+
+
+def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sim._run_slice
+
+    def dies_in_the_first_round(job, phase, lo, hi, report, cache):  # type: ignore[no-untyped-def]
+        if phase == "first_round" and lo == 0:
+            os._exit(3)
+        return real(job, phase, lo, hi, report, cache)
+
+    monkeypatch.setattr(sim, "_run_slice", dies_in_the_first_round)  # the forked workers inherit it
+    engine = renew_fsm.open(str(tmp_path / "dies.db"))
+    try:
+        with pytest.raises(BrokenProcessPool):
+            simulate(engine, doctors=600, workers=2, batch=100)
+        assert engine.storage.get_meta("simulation.next") == "first_round"
+    finally:
+        engine.close()
