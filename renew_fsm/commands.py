@@ -108,6 +108,8 @@ def text_problem(value: Any, *, nul: bool) -> str | None:
     PostgreSQL text column; with ``nul`` it is refused too (for text stored as it is; event data is
     stored as JSON, where a NUL is written ``\\u0000`` and comes back intact).
     """
+    if type(value) is dict and _flat_and_clean(value, nul):
+        return None
     stack = [value]
     while stack:
         v = stack.pop()
@@ -127,14 +129,34 @@ def text_problem(value: Any, *, nul: bool) -> str | None:
     return None
 
 
+def _flat_and_clean(data: dict[Any, Any], nul: bool) -> bool:
+    """Whether ``data`` is one level of text keys and scalar values, all storable: event data almost
+    always is, and this answers it in a third of the general walk's time (it runs on every event).
+    ``False`` sends the value to the general walk, which also says what is wrong."""
+    for key, v in data.items():
+        if type(key) is not str or not key.isascii() or (nul and "\x00" in key):
+            return False
+        t = type(v)
+        if t is str:
+            if nul and "\x00" in v:
+                return False
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif t is not int and t is not float and t is not bool and v is not None:
+            return False
+    return True
+
+
 def is_id(value: Any, longest: int = 64) -> bool:
-    """An id a store can hold and show back: text of 1–``longest`` characters, no control characters."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= longest
-        and value.isprintable()
-        and text_problem(value, nul=True) is None
-    )
+    """An id a store can hold and show back: text of 1–``longest`` characters, no control characters.
+
+    ``isprintable`` is false for NUL, every other control character and a lone
+    surrogate, so it alone covers what ``text_problem`` checks (and runs on every event).
+    """
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
 
 
 def check_id(value: Any, what: str, longest: int = 64) -> str:
@@ -142,6 +164,17 @@ def check_id(value: Any, what: str, longest: int = 64) -> str:
     if not is_id(value, longest):
         raise bad_input(f"{what} must be text of 1–{longest} printable characters, got {value!r:.80}")
     return value
+
+
+_DECLARED: dict[int, tuple[Event, frozenset[str]]] = {}
+
+
+def _declared(event: Event) -> frozenset[str]:
+    """The event's field names, worked out once per event definition (events are few and live long)."""
+    hit = _DECLARED.get(id(event))
+    if hit is None or hit[0] is not event:
+        hit = _DECLARED[id(event)] = (event, frozenset(p.name for p in event.params))
+    return hit[1]
 
 
 def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
@@ -164,7 +197,6 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
         if size > MAX_DATA_BYTES:
             raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
     out = dict(data)
-    declared = {p.name for p in event.params}
     for param in event.params:
         if param.name not in data or data[param.name] is None:
             if param.required:
@@ -177,8 +209,8 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
             raise bad_input(
                 f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
             ) from None
-    extra = sorted(set(data) - declared, key=repr)
-    if extra and not event.open:
+    if not event.open and not _declared(event).issuperset(data):
+        extra = sorted(set(data) - _declared(event), key=repr)
         raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
     problem = text_problem(out, nul=False)
     if problem:
