@@ -10,7 +10,6 @@ so an interrupted run resumes where it stopped and ends with the same figures.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import hashlib
@@ -20,7 +19,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..rules.policy import Policy
 from ..rules.policy import load as load_policy
 from ..rules.policy import parse as parse_policy
 from ..stats import Stats, compute
+from ..tuning import GC_THRESHOLDS, streaming_gc
 from . import behaviour as b
 from .profile import Profile
 from .profile import load as load_profile
@@ -45,10 +45,6 @@ Progress = Callable[[str, int, int], None]
 SETUP_CHUNK = 20_000
 #: Below this many doctors one process is faster than two.
 PARALLEL_FROM = 20_000
-#: Collector thresholds while a run streams doctors: a batch allocates many short-lived tuples
-#: and no cycles worth chasing, and the default (700, 10, 10) spent 7 % of a 200,000-doctor run
-#: scanning them (40.5 s → 37.7 s).  The garbage between collections stays bounded.
-GC_THRESHOLDS = (50_000, 20, 20)
 
 
 class SimulationError(ValueError):
@@ -145,19 +141,8 @@ def simulate(
         raise SimulationError("--doctors must be at least 1")
     if batch < 1:
         raise SimulationError("--batch must be at least 1")
-    with _streaming_gc():
+    with streaming_gc():
         return _simulate(engine, doctors, seed, policy, profile, resume, batch, workers, progress, stop_after)
-
-
-@contextlib.contextmanager
-def _streaming_gc() -> Iterator[None]:
-    """``GC_THRESHOLDS`` for the run, the caller's own settings back after it."""
-    before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _simulate(

@@ -1,0 +1,28 @@
+"""How the library runs the collector during its long, allocation-heavy passes.
+
+A streamed phase of a simulation or a statistics pass makes millions of short-lived tuples and
+lists and no reference cycles worth chasing; at the default thresholds (700, 10, 10) the collector
+kept walking them — 7 % of a 200,000-doctor simulation, a third of the statistics' roll-up at a
+million doctors.  Garbage between collections stays bounded (one collection per 50,000 new
+containers), and the caller's settings come back afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+#: Collector thresholds for the duration of a long pass.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+@contextlib.contextmanager
+def streaming_gc() -> Iterator[None]:
+    """``GC_THRESHOLDS`` while the block runs; the caller's thresholds after it, however it ends."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
