@@ -294,7 +294,7 @@ class Engine(Workflows):
         read_versions.setdefault(cmd.doctor, before.version)
         current[cmd.doctor] = new
         records.append(record)
-        return View.of(new)
+        return View(new)
 
     def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
         event = self._events.get(cmd.event)

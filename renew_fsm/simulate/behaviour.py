@@ -43,19 +43,27 @@ class Context:
     province: Actor
     refusals: int = 0
     samples: list[str] = attrs.Factory(list)
+    #: Actors by (role, id): the same few thousand offices act on every doctor, so each is built once.
+    _actors: dict[tuple[str, str], Actor] = attrs.field(factory=dict, init=False)
+
+    def _actor(self, role: str, ident: str) -> Actor:
+        actor = self._actors.get((role, ident))
+        if actor is None:
+            actor = self._actors[(role, ident)] = Actor(role, ident)
+        return actor
 
     def dice(self, doctor: Doctor, phase: str) -> Dice:
         number = int(doctor.id[1:]) if doctor.id[1:].isdigit() else salt(doctor.id)
         return Dice(self.seed, number, phase)
 
     def institution(self, doctor: Doctor) -> Actor:
-        return Actor("institution", doctor.institution)
+        return self._actor("institution", doctor.institution)
 
     def agency(self, doctor: Doctor) -> Actor:
-        return Actor("agency", self.agency_of[doctor.institution])
+        return self._actor("agency", self.agency_of[doctor.institution])
 
     def county(self, doctor: Doctor) -> Actor:
-        return Actor("admin", self.world.institutions[doctor.institution].region)
+        return self._actor("admin", self.world.institutions[doctor.institution].region)
 
     def at(self, day: dt.date, hour: float = 9.0) -> dt.datetime:
         """``hour`` hours into ``day`` in the policy's time zone, to the second like an office system stamps it."""
@@ -145,7 +153,7 @@ def advance(
         return dice.chance(p)
 
     while view is not None:
-        state, flags = view.state, set(view.flags)
+        state, flags = view.state, view.instance.flags
         if state == "enrolled":
             cmd = Fire(doctor.id, "submit_info", me, {"phone": f"1{int(doctor.id[1:]) % 10**10:010d}"}, time.next())
         elif state == "info_submitted":
