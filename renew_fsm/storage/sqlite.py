@@ -45,8 +45,10 @@ from .base import (
 from .sqlite_cases import SQLiteCases, migrate_2
 
 CHUNK = 500
-#: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").
-CACHE_KIB = -32768
+#: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").  16 MiB
+#: writes a 200,000-doctor simulation as fast as 32 MiB did (36.1–36.8 s against 36.8–37.0 s)
+#: for 16 MB less per process; the file's pages stay in the OS cache either way.
+CACHE_KIB = -16384
 #: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
 SCAN_CACHE_KIB = -8192
 _INSTANCE_TYPES: dict[str, Any] = {
