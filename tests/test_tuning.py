@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,7 +12,7 @@ from renew_fsm.tuning import GC_THRESHOLDS, streaming_gc
 
 
 @pytest.fixture(autouse=True)
-def known_thresholds() -> object:
+def known_thresholds() -> Iterator[None]:
     before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
     yield
