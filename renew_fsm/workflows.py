@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import io
@@ -76,13 +77,18 @@ def hash_secret(secret: str) -> str:
     return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-#: Checked against when there is no hash, so an unknown account costs as much time as a wrong secret.
-_DECOY = hash_secret(secrets.token_urlsafe(16))
+@functools.cache
+def _decoy() -> str:
+    """Checked against when there is no hash, so an unknown account costs as much time as a wrong secret.
+
+    Made on first use: made at import, its 50 ms of scrypt delayed every command of the CLI.
+    """
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 def check_secret(secret: str, stored: str | None) -> bool:
     try:
-        _, n, r, p, salt, digest = (stored or _DECOY).split("$")
+        _, n, r, p, salt, digest = (stored or _decoy()).split("$")
         got = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p))
     except (ValueError, TypeError):
         return False
