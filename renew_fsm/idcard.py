@@ -9,8 +9,15 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
 
 
+#: Every digit's byte is its value + 48 (b"0"): one subtraction for all 17 instead of an int() per digit.
+_ASCII_ZERO = ord("0") * sum(WEIGHTS)
+
+
 def check_digit(first17: str) -> str:
-    return CHECK[sum(map(operator.mul, map(int, first17), WEIGHTS)) % 11]
+    """The 18th character for 17 digits (twice per doctor a simulation adds: made, then checked)."""
+    if not (first17.isascii() and first17.isdigit()):
+        raise ValueError(f"an id-card body is 17 digits, not {first17!r}")
+    return CHECK[(sum(map(operator.mul, first17.encode(), WEIGHTS)) - _ASCII_ZERO) % 11]
 
 
 def problem(number: object, birth_date: dt.date | None = None) -> str | None:
@@ -33,7 +40,8 @@ def problem(number: object, birth_date: dt.date | None = None) -> str | None:
 
 def make(region: str, born: dt.date, serial: int) -> str:
     """A valid number for tests and simulations: 6-digit region code, birth date, 3-digit serial."""
-    body = f"{region[:6]:0>6}{born:%Y%m%d}{serial % 1000:03d}"
+    # Fields, not strftime: a fifth of the time, and %Y's padding below year 1000 varies by platform.
+    body = f"{region[:6]:0>6}{born.year:04d}{born.month:02d}{born.day:02d}{serial % 1000:03d}"
     return body + check_digit(body)
 
 

@@ -250,7 +250,8 @@ def doctor_row(doc: Doctor) -> tuple[Any, ...]:
         doc.birth_date.isoformat(),
         doc.practice_since.isoformat(),
         doc.record,
-        json.dumps(doc.profile, ensure_ascii=False, sort_keys=True),
+        # Most doctors carry no profile: "{}" without the encoder (a simulation adds millions).
+        json.dumps(doc.profile, ensure_ascii=False, sort_keys=True) if doc.profile else "{}",
     )
 
 
