@@ -134,7 +134,7 @@ def simulate(
     url = db or DEFAULT_SIM_DB
     path = _sqlite_file(url)
     if (db is None or replace) and not resume and path is not None:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-writer"):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
     engine = open_db(url)

@@ -1,14 +1,17 @@
 """The embedded default: one SQLite file (WAL), schema by sqlite-utils, hot writes by ``executemany``.
 
 Every write runs in ``BEGIN IMMEDIATE`` so two processes on one file take
-turns; the version check in the ``UPDATE`` turns a lost race into
-``ConflictError``.  sqlite-utils creates and migrates the schema; the hot path
-uses raw ``sqlite3`` statements, which are 2–3× faster than its inserts.
+turns (queued on a lock file beside the database, see ``WriterTurn``); the
+version check in the ``UPDATE`` turns a lost race into ``ConflictError``.
+sqlite-utils creates and migrates the schema; the hot path uses raw
+``sqlite3`` statements, which are 2–3× faster than its inserts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import sqlite3
 import threading
 from collections import Counter
@@ -49,6 +52,9 @@ CHUNK = 500
 #: writes a 200,000-doctor simulation as fast as 32 MiB did (36.1–36.8 s against 36.8–37.0 s)
 #: for 16 MB less per process; the file's pages stay in the OS cache either way.
 CACHE_KIB = -16384
+#: Rows a connection writes between its checkpoints (each copies the write-ahead log back into the
+#: database): some 4 MB of log, as SQLite's own default of 1,000 pages.
+CHECKPOINT_ROWS = 20_000
 #: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
 SCAN_CACHE_KIB = -8192
 _INSTANCE_TYPES: dict[str, Any] = {
@@ -117,6 +123,46 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+class WriterTurn:
+    """Writers of one database file queue here, across processes: an ``flock`` on ``<file>-writer``.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms between tries, so a
+    writer that loses a race sleeps on long after the lock is free: the p99 of
+    one ``fire`` was 3.5 ms with two online clients, for 0.1 ms of writing.
+    Blocked in ``flock``, a writer is woken by the kernel as soon as the one
+    before it is done.  SQLite's lock stays the guarantee: a program that does
+    not queue here, or a directory where the file cannot be made, leaves only
+    ``busy_timeout``.
+
+    The wait has no timeout: the turn is held around one transaction only, and
+    the kernel frees it when its holder exits, however it exits.  A process
+    stopped inside a write (in a debugger) holds up the other writers until it
+    goes on, where before they gave up after ``busy_timeout``.
+    """
+
+    def __init__(self, database: str) -> None:
+        try:
+            self.fd: int | None = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            self.fd = None
+
+    def take(self) -> bool:
+        """Wait for the turn; whether there is a turn to take (no lock file: no)."""
+        if self.fd is None:
+            return False
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return True
+
+    def give(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
         self.url = path
@@ -125,35 +171,52 @@ class SQLiteStorage(SQLiteCases):
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
         self._lock = threading.RLock()
+        in_memory = path == ":memory:" or path.startswith("file::memory:")
+        self._turn: WriterTurn | None = None
         c = self.conn
         try:
             c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            if path != ":memory:" and not path.startswith("file::memory:"):
+            if not in_memory:
                 c.execute("PRAGMA journal_mode = WAL")
             c.execute("PRAGMA synchronous = NORMAL")
             # A bounded page cache keeps memory flat at any size; the OS caches the file anyway.
             c.execute(f"PRAGMA cache_size = {CACHE_KIB}")
             c.execute("PRAGMA temp_store = MEMORY")
+            # Only beside a file SQLite has read as a database (the pragmas above) — no litter
+            # next to a file someone mistook for one.
+            self._turn = WriterTurn(path) if not in_memory else None
+            if self._turn is not None and self._turn.fd is not None:
+                # SQLite's automatic checkpoint runs inside COMMIT, while this writer still holds
+                # the turn and the queue waits; ``_write`` checkpoints after giving the turn back.
+                c.execute("PRAGMA wal_autocheckpoint = 0")
+                self._checkpointed = c.total_changes
             self.db = sqlite_utils.Database(c)
             self._upgrade()
-        except sqlite3.Error as exc:
-            c.close()
+        except (sqlite3.Error, StorageError) as exc:
+            self.close()
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
-        except StorageError:
-            c.close()
-            raise
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            turn = self._turn is not None and self._turn.take()
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+            finally:
+                if turn:
+                    self._turn.give()  # type: ignore[union-attr]
+            if turn and self.conn.total_changes - self._checkpointed >= CHECKPOINT_ROWS:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._checkpointed = self.conn.total_changes
 
     def _upgrade(self) -> None:
         with self._write():
@@ -177,6 +240,8 @@ class SQLiteStorage(SQLiteCases):
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+            if self._turn is not None:
+                self._turn.close()
 
     def _bump(self, c: sqlite3.Connection) -> None:
         c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'world_version'")
