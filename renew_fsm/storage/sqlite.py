@@ -142,7 +142,8 @@ class WriterTurn:
 
     def __init__(self, database: str) -> None:
         try:
-            self.fd: int | None = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # Read-only is enough for flock, so every account that can read the file can queue.
+            self.fd: int | None = os.open(f"{database}-writer", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             self.fd = None
 
