@@ -42,7 +42,7 @@ from .base import (
     same_doctor,
     scan_keyset,
 )
-from .postgres_cases import MIGRATION_2, PostgresCases
+from .postgres_cases import INSERT_HISTORY, MIGRATION_2, PostgresCases
 
 _NUMERIC = {
     "version": "integer",
@@ -88,6 +88,9 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
 UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
+#: From this many records a commit sends them by COPY (a round trip more, then the rows at full
+#: speed); a service's fire of one record is faster as an INSERT (1.0 → 0.75 ms per commit).
+COPY_FROM = 64
 _SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
 _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -325,9 +328,12 @@ class PostgresStorage(PostgresCases):
         params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
         try:
             with self._write() as cur:
-                cur.executemany(UPDATE_INSTANCE, params)
+                _execute(cur, UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):
                     raise ConflictError("an instance changed since it was read")
+                if len(records) < COPY_FROM:
+                    _execute(cur, INSERT_HISTORY, [record_row(rec) for rec in records])
+                    return
                 with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
                     for rec in records:
                         copy.write_row(record_row(rec))
@@ -457,6 +463,14 @@ class PostgresStorage(PostgresCases):
                     [(i.id, i.region, i.name, i.kind) for i in institutions],
                 )
             self._bump(cur)
+
+
+def _execute(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One row by ``execute``: ``executemany`` sets up a pipeline even for one (0.1 ms of a 1 ms fire)."""
+    if len(rows) == 1:
+        cur.execute(sql, rows[0])
+    else:
+        cur.executemany(sql, rows)
 
 
 def _pg_clause_sql(clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]]) -> tuple[str, list[Any]]:

@@ -38,7 +38,7 @@ MIGRATION_2: list[str] = [
 
 _SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
 _UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
-_INSERT_HISTORY = (
+INSERT_HISTORY = (
     f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join(['%s'] * len(HISTORY_COLUMNS))})"
 )
 _CASE_COLS = ", ".join(CASE_COLUMNS)
@@ -63,7 +63,7 @@ class PostgresCases:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
                 cur.execute("UPDATE doctors SET institution = %s WHERE id = %s", (institution, inst.doctor))
                 cur.execute("UPDATE instances SET institution = %s WHERE doctor = %s", (institution, inst.doctor))
-                cur.execute(_INSERT_HISTORY, tuple(record))
+                cur.execute(INSERT_HISTORY, tuple(record))
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"history already has this record ({exc.diag.message_primary})") from None
 
@@ -83,7 +83,7 @@ class PostgresCases:
                     cur.execute(_UPDATE_CASE, (*row[2:], case.machine, case.id, expected))
                     if cur.rowcount != 1:
                         raise ConflictError(f"case {case.machine}/{case.id} changed since it was read")
-                cur.execute(_INSERT_HISTORY, tuple(record))
+                cur.execute(INSERT_HISTORY, tuple(record))
                 self._case_writes(cur, case, writes)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(

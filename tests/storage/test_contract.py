@@ -294,6 +294,21 @@ def test_a_duplicate_history_record_is_a_conflict(store: Storage) -> None:
     assert snapshot(store, ["D1", "D2"]) == before
 
 
+@pytest.mark.parametrize("per_doctor", [1, 10])
+def test_few_and_many_records_are_written_and_refused_alike(store: Storage, per_doctor: int) -> None:
+    """10 or 100 records in one commit: PostgreSQL INSERTs the few and COPYs the many."""
+    ids = [f"D{n}" for n in range(10)]
+    insts = seeded(store, *ids)
+    first = [rec(d, s) for d in ids for s in range(1, per_doctor + 1)]
+    store.commit([(0, moved(insts[d], per_doctor)) for d in ids], first)
+    assert [r for d in ids for r in store.history(CYCLE, d)] == first
+    before = snapshot(store, ids)
+    again = [rec(d, s) for d in ids for s in range(per_doctor + 1, 2 * per_doctor + 1)]
+    with pytest.raises(ConflictError):  # the last record repeats one already stored
+        store.commit([(per_doctor, moved(insts[d], 2 * per_doctor)) for d in ids], [*again, rec("D0", 1, "other")])
+    assert snapshot(store, ids) == before
+
+
 def test_an_idempotency_key_is_used_once_per_instance(store: Storage) -> None:
     insts = seeded(store, "D1", "D2")
     store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1, key="k1")])
