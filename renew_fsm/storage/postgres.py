@@ -88,6 +88,10 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
 UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
+_MOVE_ONE = (
+    f"WITH moved AS ({UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
+    f"SELECT {', '.join('%s::integer' if c == 'seq' else '%s::text' for c in HISTORY_COLUMNS)} FROM moved"
+)
 #: From this many records a commit sends them by COPY (a round trip more, then the rows at full
 #: speed); a service's fire of one record is faster as an INSERT (1.0 → 0.75 ms per commit).
 COPY_FROM = 64
@@ -327,6 +331,12 @@ class PostgresStorage(PostgresCases):
     def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
         params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
         try:
+            if len(params) == 1 and len(records) == 1:
+                # A service's fire: one statement, its own transaction, one round trip — where
+                # BEGIN, UPDATE, INSERT and COMMIT took four.  No row moved: nothing inserted.
+                if self.conn.execute(_MOVE_ONE, (*params[0], *record_row(records[0]))).rowcount != 1:
+                    raise ConflictError("an instance changed since it was read")
+                return
             with self._write() as cur:
                 _execute(cur, UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):

@@ -294,6 +294,21 @@ def test_a_duplicate_history_record_is_a_conflict(store: Storage) -> None:
     assert snapshot(store, ["D1", "D2"]) == before
 
 
+def test_one_instance_and_one_record_move_together_or_not_at_all(store: Storage) -> None:
+    """A service's fire commits one of each (one statement on PostgreSQL): both or neither."""
+    insts = seeded(store, "D1")
+    store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1)])
+    before = snapshot(store, ["D1"])
+    with pytest.raises(ConflictError):  # the instance would move, the record is a repeat
+        store.commit([(1, moved(insts["D1"], 2))], [rec("D1", 1, "other")])
+    with pytest.raises(ConflictError):  # the record is new, the instance has moved on
+        store.commit([(0, moved(insts["D1"], 2))], [rec("D1", 2)])
+    assert snapshot(store, ["D1"]) == before
+    store.commit([(1, moved(insts["D1"], 2))], [rec("D1", 2)])
+    assert store.load(CYCLE, ["D1"])["D1"][0] == moved(insts["D1"], 2)
+    assert store.history(CYCLE, "D1") == [rec("D1", 1), rec("D1", 2)]
+
+
 @pytest.mark.parametrize("per_doctor", [1, 10])
 def test_few_and_many_records_are_written_and_refused_alike(store: Storage, per_doctor: int) -> None:
     """10 or 100 records in one commit: PostgreSQL INSERTs the few and COPYs the many."""
