@@ -10,13 +10,12 @@ sqlite-utils creates and migrates the schema; the hot path uses raw
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlite_utils
@@ -46,6 +45,11 @@ from .base import (
     scan_keyset,
 )
 from .sqlite_cases import SQLiteCases, migrate_2
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; writers wait in SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 CHUNK = 500
 #: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").  16 MiB
@@ -141,11 +145,13 @@ class WriterTurn:
     """
 
     def __init__(self, database: str) -> None:
-        try:
-            # Read-only is enough for flock, so every account that can read the file can queue.
-            self.fd: int | None = os.open(f"{database}-writer", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
-            self.fd = None
+        self.fd: int | None = None
+        if fcntl is None:
+            return
+        # Read-only is enough for flock, so every account that can read the file can queue; in a
+        # directory this account cannot write to there is no queue, as before.
+        with suppress(OSError):
+            self.fd = os.open(f"{database}-writer", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def take(self) -> bool:
         """Wait for the turn; whether there is a turn to take (no lock file: no)."""
