@@ -8,6 +8,11 @@ from typing import Any
 from .common import child, pg_database, target
 
 NATION = 4_800_000
+#: About what a simulated doctor's cycle writes (9.6 accepted events): the row count of the
+#: ceiling taken before a run, whose own count is only known after it.
+EVENTS_PER_DOCTOR = 10
+#: Ceilings before and after a run further apart than this say the machine changed speed.
+DRIFT = 1.15
 
 
 def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
@@ -15,18 +20,30 @@ def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
     header = (("doctors", 9), ("events", 11), ("seconds", 8), ("events/s", 9), ("peak RSS", 9), ("ceiling/s", 10))
     print("   " + " ".join(f"{name:>{width}}" for name, width in header) + "  ratio")
     runs = []
+    drifted = []
     for doctors in sizes:
+        # The ceiling is taken right before and right after the simulation, and the ratio is to
+        # their mean: this shared machine changes speed by up to 1.6× within minutes, and a
+        # ceiling taken at another speed than the run made the ratio anything from 2.5× to 3.9×.
+        before = ceiling(folder, doctors, EVENTS_PER_DOCTOR * doctors)
         run = child("simulate", "--db", str(folder / f"bulk-{doctors}.db"), "--doctors", str(doctors))
-        raw = child("ceiling", "--db", str(folder / f"ceiling-{doctors}.db"), "--rows", str(run["transitions"]))
-        run["ceiling_per_second"] = raw["per_second"]
-        run["ratio_to_ceiling"] = round(raw["per_second"] / run["per_second"], 2)
+        after = ceiling(folder, doctors, run["transitions"])
+        raw = round((before + after) / 2)
+        run["ceiling_per_second"] = raw
+        run["ceiling_before_after"] = [before, after]
+        run["ratio_to_ceiling"] = round(raw / run["per_second"], 2)
         runs.append(run)
         for f in folder.glob(f"*-{doctors}.db*"):
             f.unlink()
         print(
             f"   {doctors:>9,} {run['transitions']:>11,} {run['seconds']:>8} {run['per_second']:>9,}"
-            f" {run['peak_rss_mb']:>7} MB {raw['per_second']:>10,} {run['ratio_to_ceiling']:>5}×"
+            f" {run['peak_rss_mb']:>7} MB {raw:>10,} {run['ratio_to_ceiling']:>5}×  (ceiling {before:,} → {after:,})"
         )
+        if max(before, after) > DRIFT * min(before, after):
+            drifted.append(doctors)
+    if drifted:
+        sizes_text = ", ".join(f"{d:,}" for d in drifted)
+        print(f"   the machine changed speed during the {sizes_text}-doctor rows: their ratio is uncertain")
     by_size = {r["doctors"]: r for r in runs}
     targets = []
     if 200_000 in by_size:
@@ -68,6 +85,14 @@ def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
         )
     )
     return {"runs": runs, "nation": extrapolation, "targets": targets}
+
+
+def ceiling(folder: Path, doctors: int, rows: int) -> int:
+    """Rows per second of the raw ceiling, in a fresh file."""
+    raw = child("ceiling", "--db", str(folder / f"ceiling-{doctors}.db"), "--rows", str(rows))
+    for f in folder.glob(f"ceiling-{doctors}.db*"):
+        f.unlink()
+    return int(raw["per_second"])
 
 
 def run_postgres(doctors: int, server: str) -> dict[str, Any]:

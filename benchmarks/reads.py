@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from renew_fsm.stats import compute
 from .common import child, percentiles, target
 
 SAMPLE = 2000
+STATS_PASSES = 3
 
 
 def run(folder: Path, doctors: int) -> dict[str, Any]:
@@ -38,14 +40,23 @@ def run(folder: Path, doctors: int) -> dict[str, Any]:
         timings["allowed"].append((time.perf_counter() - t) * 1000)
         assert view.doctor == doctor
     figures: dict[str, Any] = {name: percentiles(ms) for name, ms in timings.items()}
+    # The median of three passes each: one pass is one sample of a machine whose speed moves
+    # by a third within minutes (the same store read 1.38 s one run, 2.2 s the next).
     for by in ("city", "institution"):
-        t = time.perf_counter()
-        compute(engine, by=by)
-        figures[f"stats_by_{by}_s"] = round(time.perf_counter() - t, 3)
+        passes = []
+        for _ in range(STATS_PASSES):
+            t = time.perf_counter()
+            compute(engine, by=by)
+            passes.append(round(time.perf_counter() - t, 3))
+        figures[f"stats_by_{by}_s"] = statistics.median(passes)
+        figures[f"stats_by_{by}_passes_s"] = passes
     engine.close()
     for name in timings:
         print(f"   {name:<8} p50 {figures[name]['p50_ms']:.3f} ms  p99 {figures[name]['p99_ms']:.3f} ms")
-    print(f"   statistics by city {figures['stats_by_city_s']} s, by institution {figures['stats_by_institution_s']} s")
+    print(
+        f"   statistics by city {figures['stats_by_city_s']} s, by institution {figures['stats_by_institution_s']} s"
+        f" (medians of {STATS_PASSES} passes)"
+    )
     worst = max(figures[n]["p99_ms"] for n in timings)
     figures["targets"] = [
         target(f"state/history/allowed under 1 ms at {doctors:,} doctors (p99)", worst < 1, f"worst p99 {worst} ms"),
