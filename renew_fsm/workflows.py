@@ -87,8 +87,9 @@ def _decoy() -> str:
 
 
 def check_secret(secret: str, stored: str | None) -> bool:
+    decoy = _decoy()  # made before either branch, so the first check of a known account pays it too
     try:
-        _, n, r, p, salt, digest = (stored or _decoy()).split("$")
+        _, n, r, p, salt, digest = (stored or decoy).split("$")
         got = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p))
     except (ValueError, TypeError):
         return False
