@@ -148,9 +148,10 @@ class WriterTurn:
     goes on, where before they gave up after ``busy_timeout``.
     """
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str | None) -> None:
+        """``database`` None (in memory): no file, no queue."""
         self.fd: int | None = None
-        if fcntl is None:
+        if fcntl is None or database is None:
             return
         # Read-only is enough for flock, so every account that can read the file can queue; in a
         # directory this account cannot write to there is no queue, as before.
@@ -183,7 +184,7 @@ class SQLiteStorage(SQLiteCases):
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
         self._lock = threading.RLock()
         in_memory = path == ":memory:" or path.startswith("file::memory:")
-        self._turn: WriterTurn | None = None
+        self._turn = WriterTurn(None)
         c = self.conn
         try:
             c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
@@ -195,8 +196,8 @@ class SQLiteStorage(SQLiteCases):
             c.execute("PRAGMA temp_store = MEMORY")
             # Only beside a file SQLite has read as a database (the pragmas above) — no litter
             # next to a file someone mistook for one.
-            self._turn = WriterTurn(path) if not in_memory else None
-            if self._turn is not None and self._turn.fd is not None:
+            self._turn = WriterTurn(None if in_memory else path)
+            if self._turn.fd is not None:
                 c.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             self.db = sqlite_utils.Database(c)
             self._upgrade()
@@ -210,7 +211,7 @@ class SQLiteStorage(SQLiteCases):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            turn = self._turn is not None and self._turn.take()
+            turn = self._turn.take()
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -221,7 +222,7 @@ class SQLiteStorage(SQLiteCases):
                 self.conn.execute("COMMIT")
             finally:
                 if turn:
-                    self._turn.give()  # type: ignore[union-attr]
+                    self._turn.give()
 
     def _upgrade(self) -> None:
         with self._write():
@@ -245,8 +246,7 @@ class SQLiteStorage(SQLiteCases):
     def close(self) -> None:
         with self._lock:
             self.conn.close()
-            if self._turn is not None:
-                self._turn.close()
+            self._turn.close()
 
     def _bump(self, c: sqlite3.Connection) -> None:
         c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'world_version'")

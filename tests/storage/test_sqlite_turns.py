@@ -53,7 +53,7 @@ def test_no_lock_file_where_it_cannot_be_made_or_is_not_needed(tmp_path: Path) -
     nowhere.give()  # nothing to give back, and no error
     memory = SQLiteStorage(":memory:")
     memory.set_meta("k", "v")
-    assert memory._turn is None and memory.get_meta("k") == "v"
+    assert memory._turn.fd is None and memory.get_meta("k") == "v"
 
 
 def test_no_lock_file_beside_a_file_that_is_not_a_database(tmp_path: Path) -> None:
