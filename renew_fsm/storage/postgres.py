@@ -42,7 +42,7 @@ from .base import (
     same_doctor,
     scan_keyset,
 )
-from .postgres_cases import INSERT_HISTORY, MIGRATION_2, PostgresCases
+from .postgres_cases import INSERT_HISTORY, MIGRATION_2, UPDATE_INSTANCE, PostgresCases
 
 _NUMERIC = {
     "version": "integer",
@@ -86,8 +86,6 @@ MIGRATIONS: list[list[str]] = [
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
-UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
 _MOVE_ONE = (
     f"WITH moved AS ({UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
     f"SELECT {', '.join('%s::integer' if c == 'seq' else '%s::text' for c in HISTORY_COLUMNS)} FROM moved"

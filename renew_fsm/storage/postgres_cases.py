@@ -37,7 +37,7 @@ MIGRATION_2: list[str] = [
 ]
 
 _SET = ", ".join(f"{c} = %s" for c in INSTANCE_COLUMNS[2:])
-_UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
+UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = %s AND doctor = %s AND version = %s"
 INSERT_HISTORY = (
     f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join(['%s'] * len(HISTORY_COLUMNS))})"
 )
@@ -58,7 +58,7 @@ class PostgresCases:
     def move_doctor(self, expected: int, inst: Instance, record: Record, institution: str) -> None:
         try:
             with self._write() as cur:
-                cur.execute(_UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
+                cur.execute(UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
                 if cur.rowcount != 1:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
                 cur.execute("UPDATE doctors SET institution = %s WHERE id = %s", (institution, inst.doctor))

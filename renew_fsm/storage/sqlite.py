@@ -44,7 +44,7 @@ from .base import (
     same_doctor,
     scan_keyset,
 )
-from .sqlite_cases import SQLiteCases, migrate_2
+from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2
 
 try:
     import fcntl
@@ -75,9 +75,6 @@ _INSTANCE_TYPES: dict[str, Any] = {
     "business_best": float,
     "reexam_best": float,
 }
-_SET = ", ".join(f"{c} = ?" for c in INSTANCE_COLUMNS[2:])
-UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = ? AND doctor = ? AND version = ?"
-INSERT_HISTORY = f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
 _SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
 _N = len(INSTANCE_COLUMNS)
 

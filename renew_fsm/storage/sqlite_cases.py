@@ -26,8 +26,8 @@ from .base import (
 )
 
 _SET = ", ".join(f"{c} = ?" for c in INSTANCE_COLUMNS[2:])
-_UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = ? AND doctor = ? AND version = ?"
-_INSERT_HISTORY = f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
+UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = ? AND doctor = ? AND version = ?"
+INSERT_HISTORY = f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
 _CASE_COLS = ", ".join(CASE_COLUMNS)
 _INSERT_CASE = f"INSERT INTO cases ({_CASE_COLS}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _UPDATE_CASE = (
@@ -78,12 +78,12 @@ class SQLiteCases:
     def move_doctor(self, expected: int, inst: Instance, record: Record, institution: str) -> None:
         try:
             with self._write() as c:
-                cur = c.execute(_UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
+                cur = c.execute(UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
                 if cur.rowcount != 1:
                     raise ConflictError(f"{inst.doctor} changed since it was read")
                 c.execute("UPDATE doctors SET institution = ? WHERE id = ?", (institution, inst.doctor))
                 c.execute("UPDATE instances SET institution = ? WHERE doctor = ?", (institution, inst.doctor))
-                c.execute(_INSERT_HISTORY, record)
+                c.execute(INSERT_HISTORY, record)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None
 
@@ -104,7 +104,7 @@ class SQLiteCases:
                     cur = c.execute(_UPDATE_CASE, (*row[2:], case.machine, case.id, expected))
                     if cur.rowcount != 1:
                         raise ConflictError(f"case {case.machine}/{case.id} changed since it was read")
-                c.execute(_INSERT_HISTORY, record)
+                c.execute(INSERT_HISTORY, record)
                 self._case_writes(c, case, writes)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"case {case.machine}/{case.id} changed since it was read ({exc})") from None
