@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from renew_fsm.storage.sqlite import SQLiteStorage, WriterTurn
 def test_a_writer_waits_its_turn_where_sqlite_alone_would_give_up(tmp_path: Path) -> None:
     path = str(tmp_path / "turns.db")
     holder, waiter = SQLiteStorage(path), SQLiteStorage(path, timeout=0.05)
+    waiter._turn.timeout = 5.0  # SQLite's busy handler gives up after 50 ms, the queue after 5 s
     inside, leave = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -45,6 +47,48 @@ def test_without_the_queue_the_same_wait_fails(tmp_path: Path) -> None:
         raw.execute("BEGIN IMMEDIATE")
     raw.close()
     holder.close()
+
+
+def test_writers_give_up_on_a_process_stopped_in_its_turn(tmp_path: Path) -> None:
+    """A writer stopped inside its transaction (a debugger, SIGSTOP) holds the turn; the others
+    wait out their timeout and get a typed error, having written nothing, instead of hanging."""
+    path = str(tmp_path / "stopped.db")
+    waiter = SQLiteStorage(path, timeout=0.2)  # opening writes too (the schema): open it first
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        store = SQLiteStorage(path)
+        with store._write() as c:
+            c.execute("INSERT INTO meta (key, value) VALUES ('child', 'yes')")
+            os.kill(os.getpid(), signal.SIGSTOP)
+        os._exit(0)
+    try:
+        assert os.WIFSTOPPED(os.waitpid(pid, os.WUNTRACED)[1])
+        with pytest.raises(backend.StorageError, match=r"another writer has held the database for more than 0\.2 s"):
+            waiter.set_meta("waiter", "yes")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        status = os.waitpid(pid, 0)[1]
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    # Nothing of the refused write; the stopped writer's commit went through once it went on.
+    assert waiter.get_meta("waiter") is None and waiter.get_meta("child") == "yes"
+    waiter.set_meta("waiter", "yes")
+    assert waiter.get_meta("waiter") == "yes"
+    waiter.close()
+
+
+def test_a_program_outside_the_queue_holding_the_lock_gives_a_storage_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "outside.db")
+    store = SQLiteStorage(path, timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(backend.StorageError, match=r"locked by another program for more than 0\.05 s"):
+        store.set_meta("k", "v")
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.get_meta("k") is None
+    store.set_meta("k", "v")
+    assert store.get_meta("k") == "v"
+    store.close()
 
 
 def test_no_lock_file_where_it_cannot_be_made_or_is_not_needed(tmp_path: Path) -> None:
