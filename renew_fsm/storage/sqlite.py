@@ -245,24 +245,37 @@ class SQLiteStorage(SQLiteCases):
                     raise
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                # Another program that does not queue held SQLite's lock past busy_timeout: a
-                # typed refusal to write, like the queue's own, not a driver error.
-                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise
-                raise StorageError(
-                    f"{self.url} stayed locked by another program for more than {self._turn.timeout:g} s; "
-                    "nothing was written"
-                ) from None
+                # A typed refusal to write, like the queue's own, not a driver error: another
+                # program that does not queue held SQLite's lock past busy_timeout, or this
+                # account may only read the file (a read-only copy still opens, see _upgrade).
+                code = exc.sqlite_errorcode & 0xFF
+                if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise StorageError(
+                        f"{self.url} stayed locked by another program for more than {self._turn.timeout:g} s; "
+                        "nothing was written"
+                    ) from None
+                if code == sqlite3.SQLITE_READONLY:
+                    raise StorageError(
+                        f"{self.url} can only be read here (a read-only file or folder); nothing was written"
+                    ) from None
+                raise
             finally:
                 if turn:
                     self._turn.give()
 
+    def _schema_version(self) -> int:
+        if not self.db["meta"].exists():
+            return 0
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
     def _upgrade(self) -> None:
+        # A current database is opened without writing, so a read-only copy (a backup handed to
+        # an auditor, an account that may only read) can be verified and counted.
+        if self._schema_version() == SCHEMA_VERSION:
+            return
         with self._write():
-            have = 0
-            if self.db["meta"].exists():
-                row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                have = int(row[0]) if row else 0
+            have = self._schema_version()
             if have > SCHEMA_VERSION:
                 raise StorageError(
                     f"{self.url} has schema version {have}; this renew_fsm knows up to {SCHEMA_VERSION} — upgrade it"

@@ -440,7 +440,7 @@ def test_reopening_a_sqlite_file_keeps_its_data(tmp_path: Path) -> None:
     open_storage(path).close()
     assert [f.read_bytes() for f in files] == image, "opening an up-to-date file must not write to it"
     keeper.close()
-    for _ in range(2):  # the migrations run again on every open and change nothing
+    for _ in range(2):  # opened again and again, nothing changes
         s = open_storage(path)
         assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert s.world_version() == version

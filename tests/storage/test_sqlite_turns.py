@@ -1,4 +1,5 @@
-"""SQLite writers queue on ``<file>-writer``; the log is copied back within a writer's turn."""
+"""SQLite writers queue on ``<file>-writer``, the log is copied back within a turn, and a
+reader that may not write is told so."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +166,32 @@ def test_two_writers_taking_turns_keep_the_log_short(tmp_path: Path, monkeypatch
     _two_writers(path, 1000, tmp_path)
     # 2,000 commits of a page or two each never copied back: 8 MB and more of log.
     assert max(int((tmp_path / name).read_text()) for name in "ab") < 1_000_000
+
+
+def test_a_current_database_opens_without_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So a read-only copy (a backup handed to an auditor) can be verified and counted: even a
+    write that changes nothing needs write access (BEGIN IMMEDIATE) and failed on one."""
+    turns: list[str] = []
+    write = SQLiteStorage._write
+
+    def counted(self: SQLiteStorage) -> Any:
+        turns.append(self.url)
+        return write(self)
+
+    monkeypatch.setattr(SQLiteStorage, "_write", counted)
+    path = str(tmp_path / "current.db")
+    SQLiteStorage(path).close()
+    assert turns == [path]  # a new file is given its schema
+    store = SQLiteStorage(path)
+    assert turns == [path] and store.get_meta("schema_version") is not None
+    store.close()
+
+
+def test_a_write_to_a_database_this_account_may_only_read_is_a_storage_error(tmp_path: Path) -> None:
+    store = SQLiteStorage(str(tmp_path / "read-only.db"))
+    store.conn.execute("PRAGMA query_only = ON")  # SQLite's read-only refusal, as for a write-protected file
+    with pytest.raises(backend.StorageError, match="can only be read here"):
+        store.set_meta("k", "v")
+    store.conn.execute("PRAGMA query_only = OFF")
+    assert store.get_meta("k") is None
+    store.close()
