@@ -264,10 +264,16 @@ class SQLiteStorage(SQLiteCases):
                     self._turn.give()
 
     def _schema_version(self) -> int:
-        if not self.db["meta"].exists():
-            return 0
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+        """The file's schema version; a newer one than this code knows is refused, read-only or not."""
+        have = 0
+        if self.db["meta"].exists():
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            have = int(row[0]) if row else 0
+        if have > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.url} has schema version {have}; this renew_fsm knows up to {SCHEMA_VERSION} — upgrade it"
+            )
+        return have
 
     def _upgrade(self) -> None:
         # A current database is opened without writing, so a read-only copy (a backup handed to
@@ -275,11 +281,7 @@ class SQLiteStorage(SQLiteCases):
         if self._schema_version() == SCHEMA_VERSION:
             return
         with self._write():
-            have = self._schema_version()
-            if have > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.url} has schema version {have}; this renew_fsm knows up to {SCHEMA_VERSION} — upgrade it"
-                )
+            have = self._schema_version()  # again, in the turn: another process may have migrated it
             for version in range(have, SCHEMA_VERSION):
                 MIGRATIONS[version](self.db)
             self.conn.execute(

@@ -185,6 +185,12 @@ def test_a_current_database_opens_without_writing(tmp_path: Path, monkeypatch: p
     store = SQLiteStorage(path)
     assert turns == [path] and store.get_meta("schema_version") is not None
     store.close()
+    # A file from a newer renew_fsm is refused as such, before any write (not "read-only").
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(backend.StorageError, match="schema version 999"):
+        SQLiteStorage(path)
+    assert turns == [path]
 
 
 def test_a_write_to_a_database_this_account_may_only_read_is_a_storage_error(tmp_path: Path) -> None:
