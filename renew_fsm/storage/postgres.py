@@ -98,6 +98,16 @@ _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
+@contextmanager
+def _writable() -> Iterator[None]:
+    """A role that may only read (a statistics account), or a read-only standby: a typed refusal,
+    as SQLite gives for a read-only file, not a driver error."""
+    try:
+        yield
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+        raise StorageError(f"this role can only read here ({exc}); nothing was written") from None
+
+
 class PostgresStorage(PostgresCases):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -126,20 +136,29 @@ class PostgresStorage(PostgresCases):
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        with _writable(), self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
 
+    def _schema_version(self, cur: psycopg.Cursor[Any]) -> int:
+        """The database's schema version; a newer one than this code knows is refused."""
+        cur.execute("SELECT to_regclass('meta')")
+        have = 0
+        if cur.fetchone()[0] is not None:  # type: ignore[index]
+            cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            row = cur.fetchone()
+            have = int(row[0]) if row else 0
+        if have > SCHEMA_VERSION:
+            raise StorageError(f"the database has schema version {have}; this renew_fsm knows {SCHEMA_VERSION}")
+        return have
+
     def _upgrade(self) -> None:
+        # A current database is opened without writing, so a role that may only read opens it.
+        with self.conn.cursor() as cur:
+            if self._schema_version(cur) == SCHEMA_VERSION:
+                return
         with self._write() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm schema'))")
-            cur.execute("SELECT to_regclass('meta')")
-            have = 0
-            if cur.fetchone()[0] is not None:  # type: ignore[index]
-                cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-                row = cur.fetchone()
-                have = int(row[0]) if row else 0
-            if have > SCHEMA_VERSION:
-                raise StorageError(f"the database has schema version {have}; this renew_fsm knows {SCHEMA_VERSION}")
+            have = self._schema_version(cur)  # again, under the lock: another process may have migrated
             for version in range(have, SCHEMA_VERSION):
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)  # type: ignore[arg-type]
@@ -332,7 +351,9 @@ class PostgresStorage(PostgresCases):
             if len(params) == 1 and len(records) == 1:
                 # A service's fire: one statement, its own transaction, one round trip — where
                 # BEGIN, UPDATE, INSERT and COMMIT took four.  No row moved: nothing inserted.
-                if self.conn.execute(_MOVE_ONE, (*params[0], *record_row(records[0]))).rowcount != 1:
+                with _writable():
+                    moved = self.conn.execute(_MOVE_ONE, (*params[0], *record_row(records[0]))).rowcount
+                if moved != 1:
                     raise ConflictError("an instance changed since it was read")
                 return
             with self._write() as cur:
