@@ -1,4 +1,5 @@
-"""The store commands of the CLI: ``replay``, ``state``, ``history``, ``verify`` — outputs and failures.
+"""The store commands of the CLI: ``replay``, ``state``, ``history``, ``verify``, and where ``stats`` and
+``notice`` write — outputs and failures.
 
 Every failure a user can cause ends with a message and a non-zero status, never a traceback.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,28 @@ def test_a_bad_database_is_reported(tmp_path: Path, kind: str) -> None:
         result = cli(*command, "--db", target)
         assert_clean_failure(result, 1)
         assert "error:" in result.stderr
+
+
+# -- an output file that cannot be written -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A small simulated cycle and a doctor in it with a final result (for a notice)."""
+    db = str(tmp_path_factory.mktemp("sim") / "sim.db")
+    assert cli("simulate", "--db", db, "--doctors", "30").returncode == 0
+    with sqlite3.connect(db) as conn:
+        (qualified,) = conn.execute("SELECT doctor FROM instances WHERE state = 'qualified' LIMIT 1").fetchone()
+    return db, qualified
+
+
+@pytest.mark.parametrize("what", ["stats xlsx", "stats json", "stats csv", "notice html", "notice pdf"])
+def test_an_output_in_a_missing_folder_is_reported(tmp_path: Path, simulated: tuple[str, str], what: str) -> None:
+    db, qualified = simulated
+    command, kind = what.split()
+    folder = tmp_path / "no" / "such" / "folder"
+    args = ["--format", kind] if command == "stats" else [qualified]
+    result = cli(command, *args, "--db", db, "--out", str(folder / f"out.{kind}"))
+    assert_clean_failure(result, 1)
+    assert "error:" in result.stderr and "No such file or directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,7 +1,8 @@
 """The ``renew-fsm`` command line: thin commands over the library's public functions.
 
 Each command parses its options, calls the library and prints.  A user's
-mistake (a refused command, a bad policy file, an unreachable database) ends
+mistake (a refused command, a bad policy file, an unreachable database, an
+output file in a folder that does not exist) ends
 with a one-line message and a non-zero exit status, never a traceback.
 """
 
@@ -31,6 +32,11 @@ def main() -> None:
         err.print(f"refused: {refused.code}{rule}: {refused.message}", markup=False)
         sys.exit(1)
     except (PolicyError, StorageError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(1)
+    except OSError as exc:
+        # A file the command was told to write or read that cannot be (no such folder, no
+        # permission, a full disk): the user's environment, said in one line.
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
 
