@@ -3,11 +3,14 @@ reader that may not write is told so."""
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
 import signal
 import sqlite3
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -76,6 +79,30 @@ def test_writers_give_up_on_a_process_stopped_in_its_turn(tmp_path: Path) -> Non
     waiter.set_meta("waiter", "yes")
     assert waiter.get_meta("waiter") == "yes"
     waiter.close()
+
+
+def test_a_long_wait_tries_less_often(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short waits (an online fire's) are tried every 0.1 ms at most; a long one backs off to 2 ms,
+    where trying every 0.1 ms cost the waiter 12 % of a core.  The clock is a fake: no timing here."""
+    path = str(tmp_path / "long.db")
+    holder = os.open(path + "-writer", os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    clock, pauses = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(backend, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    with pytest.raises(backend.StorageError, match="more than 1 s"):
+        WriterTurn(path, timeout=1.0).take()
+    os.close(holder)
+    waited = list(itertools.accumulate(pauses))
+    assert pauses[0] == backend.FIRST_PAUSE
+    assert max(p for p, t in zip(pauses, waited, strict=True) if t < backend.LONG_WAIT) == backend.LONGEST_PAUSE
+    assert max(pauses) == backend.LONG_WAIT_PAUSE
+    assert 1.0 <= waited[-1] < 1.0 + backend.LONG_WAIT_PAUSE
+    assert len(pauses) < 700  # ~100 tries in the first 10 ms, then one every 2 ms: ~600, not 10,000
 
 
 def test_a_program_outside_the_queue_holding_the_lock_gives_a_storage_error(tmp_path: Path) -> None:
