@@ -255,7 +255,7 @@ class SQLiteStorage(SQLiteCases):
                 code = exc.sqlite_errorcode & 0xFF
                 if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise StorageError(
-                        f"{self.url} stayed locked by another program for more than {self._turn.timeout:g} s; "
+                        f"{self.url} is locked by another program (waited up to {self._turn.timeout:g} s); "
                         "nothing was written"
                     ) from None
                 if code == sqlite3.SQLITE_READONLY:

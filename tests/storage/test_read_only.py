@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -28,7 +29,8 @@ def reader_url(pg_url: str) -> Iterator[str]:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
         conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
-    yield pg_url.replace("://postgres@", f"://{role}@", 1)
+    parts = urlsplit(pg_url)
+    yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP OWNED BY "{role}"')
         conn.execute(f'DROP ROLE "{role}"')
