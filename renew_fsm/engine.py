@@ -39,6 +39,13 @@ def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
     slots.append(result)
 
 
+def _not_a_fire(item: object) -> Refused:
+    return bad_input(
+        f"a command for fire_many must be a renew_fsm.Fire, not {type(item).__name__} ({item!r:.60})",
+        f"fire_many 的每条命令须为 renew_fsm.Fire，而不是 {type(item).__name__}",
+    )
+
+
 class Fire(NamedTuple):
     """One command for the batch path (``Engine.fire_many``); ``data`` ``None`` means no data."""
 
@@ -167,19 +174,24 @@ class Engine(Workflows):
         writing, the batch is retried one command at a time, so each loser is
         told ``conflict`` on its own.
         """
+        commands = list(commands)
         results: list[View | Refused] = []
         for start in range(0, len(commands), BATCH):
             chunk = commands[start : start + BATCH]
-            slots: list[View | Refused] = []
-            try:
-                self._run([(c.doctor, _once(c, slots)) for c in chunk])
-            except ConflictError:
-                if len(chunk) == 1:
-                    slots = [self._conflict(chunk[0])]
-                else:
-                    slots = [r for c in chunk for r in self.fire_many([c])]
-            results += slots
+            # Anything but a Fire (a dict straight from JSON, a plain tuple) is refused in its place.
+            slots = iter(self._fire_batch([c for c in chunk if isinstance(c, Fire)]))
+            results += [next(slots) if isinstance(c, Fire) else _not_a_fire(c) for c in chunk]
         return results
+
+    def _fire_batch(self, chunk: list[Fire]) -> list[View | Refused]:
+        slots: list[View | Refused] = []
+        try:
+            self._run([(c.doctor, _once(c, slots)) for c in chunk])
+        except ConflictError:
+            if len(chunk) == 1:
+                return [self._conflict(chunk[0])]
+            return [r for c in chunk for r in self._fire_batch([c])]
+        return slots
 
     def drive(self, plans: Iterable[tuple[str, Plan]], *, batch: int = BATCH) -> int:
         """Run per-doctor plans through the batch path; the number of accepted events.

@@ -403,3 +403,19 @@ def test_the_picture_sees_an_accepted_command(engine: Engine) -> None:
     assert after != before
     if isinstance(before, tuple):  # SQLite: the write sits in the WAL, the main file is untouched
         assert after[0] == before[0] and after[1] != before[1] == b""
+
+
+def test_a_batch_item_that_is_not_a_fire_is_refused_in_its_place(engine: Engine) -> None:
+    """A service that hands fire_many a dict straight from JSON, or a plain tuple, gets bad_input
+    for that item; the Fires around it still go through, in order."""
+    junk: list[Any] = [
+        {"doctor": "D1", "event": "submit_info", "actor": {"role": "doctor", "id": "D1"}},
+        ("D1", "submit_info", doctor("D1")),
+        None,
+    ]
+    results = engine.fire_many(
+        [renew_fsm.Fire("D1", "enroll", H1), *junk, renew_fsm.Fire("D1", "submit_info", doctor("D1"))]
+    )
+    assert [getattr(r, "code", None) for r in results] == [None, "bad_input", "bad_input", "bad_input", None]
+    assert "must be a renew_fsm.Fire, not dict" in results[1].message  # type: ignore[union-attr]
+    assert [r.event for r in engine.history("D1")] == ["enroll", "submit_info"]
