@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import idcard, ops
 from .commands import check_data, check_id, check_identity, is_id
@@ -37,6 +37,23 @@ def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
     """A plan of one command that keeps its result (how ``fire_many`` rides the plan path)."""
     result = yield cmd
     slots.append(result)
+
+
+_Op = TypeVar("_Op")
+
+
+def _ops_of(kind: type[_Op], items: Any, method: str) -> list[_Op]:
+    """What ``method`` was given, every item checked to be a ``kind`` before anything is written."""
+    if isinstance(items, str | bytes | dict) or not isinstance(items, Iterable):
+        raise bad_input(f"{method} takes a list of renew_fsm.ops.{kind.__name__}, not {type(items).__name__}")
+    out = list(items)
+    for n, item in enumerate(out):
+        if not isinstance(item, kind):
+            raise bad_input(
+                f"{method} takes renew_fsm.ops.{kind.__name__} values; item {n} is a {type(item).__name__} "
+                "(a command as a dict goes through Engine.apply); nothing was written"
+            )
+    return out
 
 
 def _not_a_fire(item: object) -> Refused:
@@ -465,7 +482,7 @@ class Engine(Workflows):
         """
         regions = self.world().regions
         institutions = []
-        for op in institution_ops:
+        for op in _ops_of(ops.InstitutionOp, institution_ops, "add_institutions"):
             if op.region not in regions:
                 raise Refused(NOT_FOUND, f"institution {op.id}: no region {op.region!r}")
             if op.kind not in ("institution", "industry_org"):
@@ -534,7 +551,7 @@ class Engine(Workflows):
     def add_doctors(self, doctor_ops: Sequence[ops.DoctorOp]) -> list[str]:
         """Add doctors in one transaction (all or nothing); ids already present unchanged are returned."""
         world = self.world()
-        doctors = [self.doctor_from_op(op, world) for op in doctor_ops]
+        doctors = [self.doctor_from_op(op, world) for op in _ops_of(ops.DoctorOp, doctor_ops, "add_doctors")]
         try:
             return self.storage.put_doctors(doctors, world.policy.id if world.policy else None)
         except ConflictError as exc:

@@ -295,8 +295,9 @@ def work_queue(
     that is never a to-do for this role is simply empty); an unknown state id is
     refused ``bad_input``.
     """
-    if actor.role not in ACTOR_ROLES:
-        raise bad_input(f"unknown role {actor.role!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+    if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+        role = getattr(actor, "role", actor)
+        raise bad_input(f"unknown role {role!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
     if not 1 <= page_size <= 1000:
         raise bad_input("page_size must be between 1 and 1000")
     machine = engine.machine

@@ -453,6 +453,13 @@ class Workflows:
         """Each command in order, each in its own transaction; a refused one is reported in its place."""
         out: list[CaseView | Refused] = []
         for c in commands:
+            if not isinstance(c, CaseFire):  # a dict straight from JSON: refused in its place
+                out.append(
+                    bad_input(
+                        f"a command for case_fire_many must be a renew_fsm.workflows.CaseFire, not {type(c).__name__}"
+                    )
+                )
+                continue
             try:
                 out.append(self.case_fire(machine, c.case, c.event, c.actor, c.data, c.at, subject=c.subject))
             except Refused as refused:

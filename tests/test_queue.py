@@ -373,9 +373,10 @@ def test_refusals(province: renew_fsm.Engine) -> None:
         with pytest.raises(Refused) as missing:
             province.work_queue(actor)
         assert missing.value.code == "not_found"
-    with pytest.raises(Refused) as role:
-        province.work_queue(Actor("janitor", "x"))
-    assert role.value.code == "bad_input"
+    for not_an_actor in (Actor("janitor", "x"), "H1", {"role": "institution", "id": "H1"}, None):
+        with pytest.raises(Refused) as role:
+            province.work_queue(not_an_actor)  # type: ignore[arg-type]
+        assert role.value.code == "bad_input"
     with pytest.raises(Refused) as size:
         province.work_queue(H1, page_size=0)
     assert size.value.code == "bad_input"

@@ -4,10 +4,10 @@ the store holds, and a batch of institutions is all or nothing."""
 from __future__ import annotations
 
 import pytest
-from conftest import WORLD
+from conftest import WORLD, doctor_cmd
 
 import renew_fsm
-from renew_fsm import Refused
+from renew_fsm import Refused, ops
 from renew_fsm.ops import InstitutionOp
 from renew_fsm.world import Region, World
 
@@ -85,3 +85,27 @@ def test_a_batch_with_one_bad_institution_writes_none(url: str, bad: Institution
     after = fresh(engine)
     assert (after.institutions, after.version) == (before.institutions, before.version)
     assert engine.world().institutions == {}
+
+
+@pytest.mark.parametrize("given", [[{"op": "institution", "id": "H9", "region": "NN-QX", "name": "九院"}], None, "H9"])
+def test_institutions_given_as_anything_but_ops_are_refused_and_write_nothing(url: str, given: object) -> None:
+    engine = renew_fsm.open(url)
+    for cmd in WORLD:
+        if cmd["op"] == "region":
+            engine.apply(cmd)
+    before = fresh(engine)
+    with pytest.raises(Refused) as refused:
+        engine.add_institutions([InstitutionOp("H1", "NN-QX", "一院"), *given] if isinstance(given, list) else given)  # type: ignore[arg-type]
+    assert refused.value.code == "bad_input" and "renew_fsm.ops.InstitutionOp" in refused.value.message
+    after = fresh(engine)
+    assert (after.institutions, after.version) == (before.institutions, before.version)
+
+
+def test_doctors_given_as_dicts_are_refused_and_write_nothing(url: str) -> None:
+    engine = renew_fsm.open(url)
+    for cmd in WORLD:
+        engine.apply(cmd)
+    with pytest.raises(Refused) as refused:
+        engine.add_doctors([ops.parse(doctor_cmd("D1")), doctor_cmd("D2")])  # type: ignore[list-item]
+    assert refused.value.code == "bad_input" and "item 1 is a dict" in refused.value.message
+    assert engine.storage.get_doctor("D1") is None

@@ -133,6 +133,15 @@ def test_batch_activation(engine: renew_fsm.Engine) -> None:
     assert isinstance(results[3], Refused) and results[3].code == "bad_input"  # b3 does not exist: no subject
 
 
+def test_a_batch_item_that_is_not_a_case_fire_is_refused_in_its_place(engine: renew_fsm.Engine) -> None:
+    engine.case_fire(ACC, "b0", "create_account", COUNTY, subject="institution:H1")
+    junk = {"case": "b0", "event": "activate_account", "actor": {"role": "admin", "id": "NN-QX"}}
+    results = engine.case_fire_many(ACC, [junk, CaseFire("b0", "activate_account", COUNTY), None])  # type: ignore[list-item]
+    assert [getattr(r, "code", None) for r in results] == ["bad_input", None, "bad_input"]
+    assert "must be a renew_fsm.workflows.CaseFire, not dict" in results[0].message  # type: ignore[union-attr]
+    assert engine.case_state(ACC, "b0").state == "must_change"
+
+
 def test_the_hash_is_scrypt_with_a_salt_of_its_own() -> None:
     a, b = hash_secret("same secret"), hash_secret("same secret")
     assert a != b and a.startswith("scrypt$16384$8$1$")
