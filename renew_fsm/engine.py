@@ -186,8 +186,9 @@ class Engine(Workflows):
     def fire_many(self, commands: Sequence[Fire]) -> list[View | Refused]:
         """Decide every command in order, then commit the accepted ones in one transaction per batch.
 
-        A refused command is reported in its place and writes nothing; the
-        others still go through.  If another writer got in between reading and
+        A refused command (or an item that is not a ``Fire``) is reported in
+        its place and writes nothing; the others still go through.  If another
+        writer got in between reading and
         writing, the batch is retried one command at a time, so each loser is
         told ``conflict`` on its own.
         """
