@@ -188,9 +188,8 @@ class Engine(Workflows):
 
         A refused command (or an item that is not a ``Fire``) is reported in
         its place and writes nothing; the others still go through.  If another
-        writer got in between reading and
-        writing, the batch is retried one command at a time, so each loser is
-        told ``conflict`` on its own.
+        writer got in between reading and writing, the batch is retried one
+        command at a time, so each loser is told ``conflict`` on its own.
         """
         commands = list(commands)
         results: list[View | Refused] = []
