@@ -11,10 +11,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .errors import bad_input
+from .errors import Refused, bad_input
 from .machines.dsl import Event
-from .machines.vocabulary import VIOLATIONS
-from .model import Doctor
+from .machines.vocabulary import ROLES, VIOLATIONS
+from .model import Actor, Doctor
 
 MAX_TEXT = 4000
 MAX_DATA_BYTES = 64 * 1024
@@ -157,6 +157,30 @@ def is_id(value: Any, longest: int = 64) -> bool:
     surrogate, so it alone covers what ``text_problem`` checks (and runs on every event).
     """
     return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
+
+
+#: The roles an ``Actor`` may have (a role with ``:`` names a machine's own party, not an actor).
+ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
+
+
+def is_actor(value: Any) -> bool:
+    return isinstance(value, Actor) and value.role in ACTOR_ROLES
+
+
+def check_actor(value: Any) -> Actor:
+    """An ``Actor`` of a known role, or ``bad_input`` (a bare id, a dict from JSON, a made-up role)."""
+    if not is_actor(value):
+        role = getattr(value, "role", value)
+        raise bad_input(f"unknown role {role!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+    return value
+
+
+def not_a(kind: str, method: str, item: Any) -> Refused:
+    """A batch item that is not the batch's command type (a dict straight from JSON), refused in its place."""
+    return bad_input(
+        f"a command for {method} must be a {kind}, not {type(item).__name__} ({item!r:.60})",
+        f"{method} 的每条命令须为 {kind}，而不是 {type(item).__name__}",
+    )
 
 
 def check_id(value: Any, what: str, longest: int = 64) -> str:

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from . import idcard, ops
-from .commands import check_data, check_id, check_identity, is_id
+from .commands import check_actor, check_data, check_id, check_identity, is_actor, is_id, not_a
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
-from .machines.vocabulary import ROLES
 from .model import Actor, Doctor, Instance, Record, View
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, allowed_events, decide, dumps
@@ -30,7 +29,6 @@ from .world import LEVELS, Agency, Institution, Region, World
 IDEMPOTENCY_KEY = 200
 #: How many commands the batch path decides before committing them in one transaction.
 BATCH = 5000
-ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
 
 
 def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
@@ -54,13 +52,6 @@ def _ops_of(kind: type[_Op], items: Any, method: str) -> list[_Op]:
                 "(a command as a dict goes through Engine.apply); nothing was written"
             )
     return out
-
-
-def _not_a_fire(item: object) -> Refused:
-    return bad_input(
-        f"a command for fire_many must be a renew_fsm.Fire, not {type(item).__name__} ({item!r:.60})",
-        f"fire_many 的每条命令须为 renew_fsm.Fire，而不是 {type(item).__name__}",
-    )
 
 
 class Fire(NamedTuple):
@@ -197,7 +188,7 @@ class Engine(Workflows):
             chunk = commands[start : start + BATCH]
             # Anything but a Fire (a dict straight from JSON, a plain tuple) is refused in its place.
             slots = iter(self._fire_batch([c for c in chunk if isinstance(c, Fire)]))
-            results += [next(slots) if isinstance(c, Fire) else _not_a_fire(c) for c in chunk]
+            results += [next(slots) if isinstance(c, Fire) else not_a("renew_fsm.Fire", "fire_many", c) for c in chunk]
         return results
 
     def _fire_batch(self, chunk: list[Fire]) -> list[View | Refused]:
@@ -329,10 +320,7 @@ class Engine(Workflows):
         event = self._events.get(cmd.event)
         if event is None:
             raise bad_input(f"unknown event {cmd.event!r}", f"未知事件 {cmd.event}")
-        if not isinstance(cmd.actor, Actor) or cmd.actor.role not in ACTOR_ROLES:
-            raise bad_input(
-                f"unknown role {getattr(cmd.actor, 'role', cmd.actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})"
-            )
+        check_actor(cmd.actor)
         if cmd.actor.id is not None:
             check_id(cmd.actor.id, "actor id")
         data = check_data(cmd.event, event, cmd.data)
@@ -391,7 +379,7 @@ class Engine(Workflows):
         world = self.world()
         policy = world.policy or self.policy  # (raises not_found when no policy is loaded)
         inst, doc = self._load_one(doctor, policy.id)
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+        if not is_actor(actor):
             return []
         return allowed_events(self.machine, world, policy, inst, doc, actor, self._aware(at, policy))
 

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from .commands import check_actor
 from .errors import NOT_FOUND, Refused, bad_input
 from .machines.compile import Compiled, Step
-from .machines.vocabulary import PROVINCE, ROLES
+from .machines.vocabulary import PROVINCE
 from .model import FLAGS, Actor, Command, Doctor, Instance
 from .rules import reads_data, split
 from .rules.policy import Policy
@@ -56,7 +57,6 @@ Clause = tuple[str, frozenset[str], frozenset[str]]
 #: Rows read per storage call are ``page_size`` long; a page whose rows fail confirmation reads on,
 #: at most this many times, then returns what it has with a ``next`` cursor.
 MAX_READS = 4
-ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
 T = TypeVar("T")
 
 
@@ -295,9 +295,7 @@ def work_queue(
     that is never a to-do for this role is simply empty); an unknown state id is
     refused ``bad_input``.
     """
-    if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
-        role = getattr(actor, "role", actor)
-        raise bad_input(f"unknown role {role!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+    check_actor(actor)
     if not 1 <= page_size <= 1000:
         raise bad_input("page_size must be between 1 and 1000")
     machine = engine.machine

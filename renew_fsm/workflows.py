@@ -33,10 +33,9 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from . import ops
-from .commands import IDENTITY, check_data, check_identity
+from .commands import IDENTITY, check_actor, check_data, check_identity, is_actor, not_a
 from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
-from .machines.vocabulary import ROLES
 from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View
 from .runtime import advance, allowed_events, decide, dumps
 from .storage.base import CaseWrites, ConflictError
@@ -45,7 +44,6 @@ from .world import Agency, Subject, World, may_act_case
 if TYPE_CHECKING:
     from .engine import Engine
 
-ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -453,12 +451,8 @@ class Workflows:
         """Each command in order, each in its own transaction; a refused one is reported in its place."""
         out: list[CaseView | Refused] = []
         for c in commands:
-            if not isinstance(c, CaseFire):  # a dict straight from JSON: refused in its place
-                out.append(
-                    bad_input(
-                        f"a command for case_fire_many must be a renew_fsm.workflows.CaseFire, not {type(c).__name__}"
-                    )
-                )
+            if not isinstance(c, CaseFire):
+                out.append(not_a("renew_fsm.workflows.CaseFire", "case_fire_many", c))
                 continue
             try:
                 out.append(self.case_fire(machine, c.case, c.event, c.actor, c.data, c.at, subject=c.subject))
@@ -504,8 +498,7 @@ class Workflows:
         spec = m.machine.events.get(event)
         if spec is None:
             raise bad_input(f"unknown event {event!r} of {machine}", f"未知事件 {event}")
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
-            raise bad_input(f"unknown role {getattr(actor, 'role', actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+        check_actor(actor)
         world = self.world()
         case, subject = self._case_and_subject(machine, case_id, subject_ref, world)
         raw = {} if data is None else data
@@ -572,7 +565,7 @@ class Workflows:
         own method (``authenticate``, ``change_password``, ``download_export``) are
         listed too: the actor may do them, by that method.
         """
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+        if not is_actor(actor):
             return []
         world = self.world()
         case, subj = self._case_and_subject(machine, case_id, subject, world)
@@ -582,7 +575,7 @@ class Workflows:
         """Whether the case lies in ``actor``'s jurisdiction — what a service asks before showing it,
         so that reads follow the rule writes follow.  An unknown case is ``Refused(not_found)``."""
         case = self._load_case(machine, case_id)
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
+        if not is_actor(actor):
             return False
         world = self.world()
         return may_act_case(world, actor, KINDS[machine].load(self, world, case.subject, case_id))
@@ -688,8 +681,7 @@ class Workflows:
         inst, doc = self._load_one(doctor)
         if idempotency_key is not None and self.storage.find_idempotent(policy.id, doctor, idempotency_key):
             return View.of(inst)
-        if not isinstance(actor, Actor) or actor.role not in ACTOR_ROLES:
-            raise bad_input(f"unknown role {getattr(actor, 'role', actor)!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+        check_actor(actor)
         event = "change_institution"
         checked = check_data(event, self.machine.machine.events[event], data or {})
         target = world.institutions.get(checked["institution"])
