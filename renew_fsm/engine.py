@@ -410,7 +410,7 @@ class Engine(Workflows):
             raise bad_input(f"{event!r} is not a sweep (sweeps: close_first_round, close_makeup, close_reexam)")
         policy = self.policy
         at = self._aware(at, policy)
-        states = [s for s, events in self.machine.steps.items() if event in events]
+        states = self.sweep_states(event)
         self._sweep_window(event, states, policy, at)
         system = Actor("system")
         moved, after = 0, None
@@ -424,6 +424,10 @@ class Engine(Workflows):
                 if isinstance(result, Refused) and result.rule == "window_still_open":
                     raise result
             moved += sum(1 for r in results if isinstance(r, View))
+
+    def sweep_states(self, event: str) -> list[str]:
+        """The states a sweep fires in: every state with a step for ``event``."""
+        return [s for s, events in self.machine.steps.items() if event in events]
 
     def _sweep_window(self, event: str, states: Sequence[str], policy: Policy, at: dt.datetime) -> None:
         """Refuse a sweep whose window is still open, even when nobody is in its states.

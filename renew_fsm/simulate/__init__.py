@@ -2,10 +2,14 @@
 
 The cycle runs in calendar order: registration, the first round, its closing
 sweep, grading, suspension, the re-exam list, the make-up, the re-exam and
-the last sweeps.  Each phase streams over the doctors in the states it
-concerns and drives their plans (``behaviour``) in batches, one transaction
-each.  Phases act on state, and every draw is keyed by (seed, doctor, phase),
-so an interrupted run resumes where it stopped and ends with the same figures.
+the last sweeps.  A pass streams over the doctors in the states its phases
+concern and takes each doctor through them (``behaviour``'s plans, a sweep's
+system event) in batches, one transaction each.  Most passes are one phase;
+registration, the first round, its sweep and grading are one pass, since
+every doctor goes through them and what a phase does to a doctor depends on
+that doctor alone (``Phase.joins``).  Phases act on state, and every draw is
+keyed by (seed, doctor, phase), so an interrupted run resumes where it
+stopped and ends with the same figures.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine
-from ..model import Actor
+from ..engine import Engine, Fire
+from ..errors import Refused
+from ..model import Actor, Doctor, Instance, View
 from ..ops import parse as parse_op
 from ..rules.policy import Policy
 from ..rules.policy import load as load_policy
@@ -60,13 +65,19 @@ class Phase:
     #: A sweep instead of plans: the system event, fired the day after ``window`` closes.
     sweep: str | None = None
     window: str | None = None
+    #: Played in the pass of the phase before it: each doctor goes on to it straight from that
+    #: phase instead of every doctor being read again for it.  The doctor's steps and times are the
+    #: same (a phase reads only the doctor's own state), the store is read and written once for
+    #: both: a first round and a grading that read every doctor again for one or two events each
+    #: cost twice what they cost in registration's pass (100,000 doctors: 19.8 → 16.1 s).
+    joins: bool = False
 
 
 PHASES: tuple[Phase, ...] = (
     Phase("registration", "报名与考核程序", ("not_enrolled",), b.registration),
-    Phase("first_round", "首轮考核", b.TESTING, b.first_round),
-    Phase("close_first_round", "首轮考核结束", sweep="close_first_round", window="first_round"),
-    Phase("grading", "评定首轮成绩", b.AWAITING, b.grading("grading", resumed=False)),
+    Phase("first_round", "首轮考核", b.TESTING, b.first_round, joins=True),
+    Phase("close_first_round", "首轮考核结束", sweep="close_first_round", window="first_round", joins=True),
+    Phase("grading", "评定首轮成绩", b.AWAITING, b.grading("grading", resumed=False), joins=True),
     Phase("suspension", "暂停执业", ("unqualified",), b.suspension("grading")),
     Phase("listing", "确认再次考核名单", ("reexam.suspended",), b.listing),
     Phase("makeup", "延期医师补考", ("deferred",), b.makeup),
@@ -189,29 +200,20 @@ def _simulate(
     if engine.world().policy is None:
         _build_world(engine, world_commands(doctors, seed, pol, prof))
         engine.load_policy(pol)
-    names = [p.name for p in PHASES]
-    todo = ["setup", *names]
+    todo = ["setup", *(p.name for p in PHASES)]
     start = todo.index(resumed_from) if resumed_from in todo else len(todo) if resumed_from == "done" else 0
     refusals, samples = 0, []
     with _Pool(job, count, report, engine, prof) as pool:
-        for name in todo[start:]:
-            engine.storage.set_meta("simulation.next", name)
-            phase = next((p for p in PHASES if p.name == name), None)
-            if phase is not None and phase.sweep:
-                day = getattr(pol.windows, phase.window).end + dt.timedelta(days=1)  # type: ignore[arg-type]
-                moved = engine.sweep(phase.sweep, dt.datetime.combine(day, dt.time(0, 30), pol.tz))
-                report(name, 0, moved)
-            else:
-                for n, sample in pool.run(name, slices):
-                    refusals += n
-                    samples += sample
-            if stop_after == name:
-                # A resumed run starts with the phase after this one.
-                following = todo.index(name) + 1
-                engine.storage.set_meta("simulation.next", todo[following] if following < len(todo) else "done")
-                break
-        else:
-            engine.storage.set_meta("simulation.next", "done")
+        for names in passes(todo[start:], stop_after):
+            # An interrupted pass is played again from its first phase: it leaves the doctors it
+            # finished as they are (they stand past its phases, or where the same draws do
+            # nothing again) and takes the others from where they stand.
+            engine.storage.set_meta("simulation.next", names[0])
+            for n, sample in pool.run(names, slices):
+                refusals += n
+                samples += sample
+            following = todo.index(names[-1]) + 1
+            engine.storage.set_meta("simulation.next", todo[following] if following < len(todo) else "done")
     stats = compute(engine, by="city")
     return Result(
         doctors,
@@ -222,6 +224,24 @@ def _simulate(
         samples[:20],
         resumed_from,
     )
+
+
+def passes(todo: list[str], stop_after: str | None = None) -> list[tuple[str, ...]]:
+    """The steps of ``todo`` up to ``stop_after``, in the passes that play them: a phase that ``joins``
+    goes in the pass before it, unless that pass is the setup or it is where the run stops."""
+    out: list[list[str]] = []
+    for name in todo:
+        phase = _PHASE.get(name)
+        if out and out[-1] != ["setup"] and phase is not None and phase.joins:
+            out[-1].append(name)
+        else:
+            out.append([name])
+        if name == stop_after:
+            break
+    return [tuple(names) for names in out]
+
+
+_PHASE = {p.name: p for p in PHASES}
 
 
 def _build_world(engine: Engine, commands: list[dict[str, Any]]) -> None:
@@ -284,11 +304,11 @@ class _Pool:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
 
-    def run(self, phase: str, slices: list[tuple[int, int]]) -> list[tuple[int, list[str]]]:
+    def run(self, names: tuple[str, ...], slices: list[tuple[int, int]]) -> list[tuple[int, list[str]]]:
         if self.executor is None:
-            return [_run_slice(self.job, phase, lo, hi, self.report, self.local) for lo, hi in slices]
-        futures = [self.executor.submit(_work, self.job, phase, lo, hi) for lo, hi in slices]
-        # Each worker's last message says it is done, so a phase ends when its slowest worker
+            return [_run_slice(self.job, names, lo, hi, self.report, self.local) for lo, hi in slices]
+        futures = [self.executor.submit(_work, self.job, names, lo, hi) for lo, hi in slices]
+        # Each worker's last message says it is done, so a pass ends when its slowest worker
         # does (waiting out a poll interval per phase cost 0.2 s × 13 phases).  A worker that
         # died sends nothing: its future, polled on a quiet queue, says so.
         running = len(futures)
@@ -307,7 +327,7 @@ class _Pool:
 
 
 _WORKER: dict[str, Any] = {}
-#: A worker process's engine and profile, kept from one phase to the next.
+#: A worker process's engine and profile, kept from one pass to the next.
 _WORKER_CACHE: dict[str, Any] = {}
 
 
@@ -337,18 +357,18 @@ def _check_months(policy: Policy, profile: Profile) -> None:
 _DONE = ("done",)
 
 
-def _work(job: _Job, phase: str, lo: int, hi: int) -> tuple[int, list[str]]:
+def _work(job: _Job, names: tuple[str, ...], lo: int, hi: int) -> tuple[int, list[str]]:
     send = _WORKER["queue"].put
     try:
-        return _run_slice(job, phase, lo, hi, lambda *item: send(item), _WORKER_CACHE)
+        return _run_slice(job, names, lo, hi, lambda *item: send(item), _WORKER_CACHE)
     finally:
         send(_DONE)
 
 
 def _run_slice(
-    job: _Job, phase_name: str, lo: int, hi: int, report: Progress, cache: dict[str, Any]
+    job: _Job, names: tuple[str, ...], lo: int, hi: int, report: Progress, cache: dict[str, Any]
 ) -> tuple[int, list[str]]:
-    """One worker's share of one phase: doctors numbered ``lo`` … ``hi - 1``."""
+    """One worker's share of one pass (``names``, its phases): doctors numbered ``lo`` … ``hi - 1``."""
     import renew_fsm
 
     if cache.get("url") != job.url:
@@ -357,24 +377,77 @@ def _run_slice(
     engine: Engine = cache["engine"]
     profile: Profile = cache["profile"]
     policy = parse_policy(job.policy_text)
-    if phase_name == "setup":
+    if names == ("setup",):
         _add_doctors(engine, job, policy, profile, lo, hi, report)
         return 0, []
     world = engine.world()
     agency_of = {i: a.id for a in sorted(world.agencies.values(), key=lambda a: a.id) for i in a.institutions}
     ctx = b.Context(job.seed, engine.policy, profile, world, agency_of, Actor("admin", "P"))
-    phase = next(p for p in PHASES if p.name == phase_name)
-    plan = phase.plan
-    assert plan is not None
+    stages = [_stage(engine, _PHASE[name]) for name in names]
+    states = list(dict.fromkeys(s for _, phase_states, _ in stages for s in phase_states))
+    # Doctors and accepted events of each phase since the last page was reported: every phase of
+    # the pass reports each page, so each one's progress bar moves as the doctors go through it.
+    tally = {name: [0, 0] for name in names}
+
+    def page_done(_doctors: int, _accepted: int) -> None:
+        for name, counts in tally.items():
+            report(name, counts[0], counts[1])
+            counts[:] = [0, 0]
+
     engine.drive_states(
-        phase.states,
-        lambda inst, doc: plan(ctx, inst, doc),
+        states,
+        lambda inst, doc: _through(ctx, stages, tally, inst, doc),
         batch=job.batch,
-        progress=lambda seen, done: report(phase_name, seen, done),
+        progress=page_done,
         after=doctor_id(lo - 1) if lo > 0 else None,
         until=doctor_id(hi - 1) if hi < job.doctors else None,
     )
     return ctx.refusals, ctx.samples
+
+
+#: A phase in a pass: its name, the states it takes a doctor in, and what it does with one there.
+_Stage = tuple[str, frozenset[str], Callable[[b.Context, Instance, Doctor], b.Plan]]
+SYSTEM = Actor("system")
+
+
+def _stage(engine: Engine, phase: Phase) -> _Stage:
+    if phase.plan is not None:
+        return phase.name, frozenset(phase.states), phase.plan
+    assert phase.sweep is not None and phase.window is not None
+    event, policy = phase.sweep, engine.policy
+    day = getattr(policy.windows, phase.window).end + dt.timedelta(days=1)
+    at = dt.datetime.combine(day, dt.time(0, 30), policy.tz)
+
+    def sweep(ctx: b.Context, inst: Instance, doctor: Doctor) -> b.Plan:
+        """The system's event, as ``Engine.sweep`` fires it: a guard turning a doctor away leaves them be."""
+        cmd = Fire(doctor.id, event, SYSTEM, {}, at)
+        result = yield cmd
+        if isinstance(result, Refused) and result.rule == "window_still_open":
+            ctx.surprise(doctor, cmd, result)
+
+    return phase.name, frozenset(engine.sweep_states(event)), sweep
+
+
+def _through(
+    ctx: b.Context, stages: list[_Stage], tally: dict[str, list[int]], inst: Instance, doctor: Doctor
+) -> b.Plan:
+    """One doctor through a pass's phases in calendar order, each from where the one before left them."""
+    for name, states, make_plan in stages:
+        if inst.state not in states:
+            continue
+        counts = tally[name]
+        counts[0] += 1
+        plan = make_plan(ctx, inst, doctor)
+        result: View | Refused | None = None
+        while True:
+            try:
+                cmd = plan.send(result)  # type: ignore[arg-type]
+            except StopIteration:
+                break
+            result = yield cmd
+            if isinstance(result, View):
+                inst = result.instance
+                counts[1] += 1
 
 
 def _add_doctors(
@@ -388,4 +461,4 @@ def _add_doctors(
         report("setup", last - first, 0)
 
 
-__all__ = ["END_STATES", "PHASES", "Result", "SimulationError", "simulate"]
+__all__ = ["END_STATES", "PHASES", "Result", "SimulationError", "passes", "simulate"]

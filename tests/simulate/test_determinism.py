@@ -7,6 +7,7 @@ make ``--resume`` a way to get different numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import os
@@ -128,6 +129,51 @@ def test_every_backend_plays_the_same_cycle(
     assert digest == history_digest(db)
 
 
+STEPS = ["setup", *(p.name for p in sim.PHASES)]
+
+
+def test_registration_the_first_round_its_sweep_and_grading_are_one_pass_cut_where_the_run_stops() -> None:
+    first_round = ("registration", "first_round", "close_first_round", "grading")
+    assert sim.passes(STEPS) == [("setup",), first_round, *((name,) for name in STEPS[5:])]
+    assert sim.passes(STEPS, stop_after="first_round") == [("setup",), ("registration", "first_round")]
+    # Resumed inside the pass: the rest of it is one pass.
+    assert sim.passes(STEPS[STEPS.index("close_first_round") :])[0] == ("close_first_round", "grading")
+    assert sim.passes(STEPS[STEPS.index("grading") :])[:2] == [("grading",), ("suspension",)]
+
+
+def one_phase_a_pass(todo: list[str], stop_after: str | None = None) -> list[tuple[str, ...]]:
+    return [(name,) for name in todo[: todo.index(stop_after) + 1 if stop_after else None]]
+
+
+def test_a_pass_plays_the_cycle_its_phases_play_one_by_one(
+    whole_2000: tuple[Path, Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each doctor taken from registration to grading in one pass: the records of a phase-by-phase run."""
+    db, whole = whole_2000
+    monkeypatch.setattr(sim, "passes", one_phase_a_pass)
+    engine = renew_fsm.open(str(tmp_path / "phases.db"))
+    result = simulate(engine, 2000, 7)
+    engine.close()
+    assert result.refusals == 0
+    assert figures(result.summary()) == figures(whole.summary())
+    assert history_digest(tmp_path / "phases.db") == history_digest(db)
+
+
+def test_a_pass_sweeps_whom_engine_sweep_sweeps(tmp_path: Path) -> None:
+    """The first round's close fired doctor by doctor in its pass, and by ``Engine.sweep`` over the cycle."""
+    by_engine = renew_fsm.open(str(tmp_path / "engine.db"))
+    simulate(by_engine, 2000, 7, stop_after="first_round")
+    day = by_engine.policy.windows.first_round.end + dt.timedelta(days=1)
+    moved = by_engine.sweep("close_first_round", dt.datetime.combine(day, dt.time(0, 30), by_engine.policy.tz))
+    by_engine.close()
+    by_pass = renew_fsm.open(str(tmp_path / "pass.db"))
+    simulate(by_pass, 2000, 7, stop_after="close_first_round")
+    swept = [r for r in by_pass.storage.all_history(by_pass.cycle) if r.event == "close_first_round"]
+    by_pass.close()
+    assert moved == len(swept) > 0
+    assert history_digest(tmp_path / "pass.db") == history_digest(tmp_path / "engine.db")
+
+
 class PowerCut(Exception):
     """The machine goes down in the middle of a phase."""
 
@@ -136,7 +182,10 @@ class PowerCut(Exception):
 def test_resume_after_a_crash_in_the_middle_of_a_phase(
     whole_2000: tuple[Path, Result], tmp_path: Path, phase: str
 ) -> None:
-    """Pages of 250 doctors commit one by one; the run dies after the second page of ``phase``."""
+    """Pages of 250 doctors commit one by one; the run dies after the second page of ``phase``.
+
+    The run resumes with the pass the phase is played in: registration's, for all three.
+    """
     db, whole = whole_2000
     pages = 0
 
@@ -153,7 +202,7 @@ def test_resume_after_a_crash_in_the_middle_of_a_phase(
     assert 0 < engine.storage.count_history(engine.cycle) < whole.transitions
     resumed = simulate(engine, 2000, 7, batch=250, workers=1, resume=True)
     engine.close()
-    assert resumed.resumed_from == phase
+    assert resumed.resumed_from == "registration"
     assert resumed.refusals == 0, resumed.samples
     assert figures(resumed.summary()) == figures(whole.summary())
     assert history_digest(tmp_path / "crash.db") == history_digest(db)
@@ -194,8 +243,13 @@ def test_two_workers_report_every_doctor_before_a_phase_ends_and_leave_the_colle
     finally:
         engine.close()
     assert seen["setup"] == seen["registration"] == 600
-    # Each phase's reports all arrive before the next phase starts: the phases appear once each.
-    assert len(order) == len(set(order))
+    # Each pass's reports all arrive before the next pass starts: the passes appear once each,
+    # in calendar order, and every phase of a pass reports each page (its bar moves with it).
+    played = sim.passes(["setup", *(p.name for p in sim.PHASES)])
+    pass_of = {name: k for k, names in enumerate(played) for name in names}
+    assert [pass_of[name] for name in order] == sorted(pass_of[name] for name in order)
+    assert order[1:5] == ["registration", "first_round", "close_first_round", "grading"]
+    assert set(order) == set(pass_of)
     assert gc.get_threshold() == before
 
 
@@ -204,16 +258,16 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
 ) -> None:
     real = sim._run_slice
 
-    def dies_in_the_first_round(job, phase, lo, hi, report, cache):  # type: ignore[no-untyped-def]
-        if phase == "first_round" and lo == 0:
+    def dies_in_the_first_round(job, names, lo, hi, report, cache):  # type: ignore[no-untyped-def]
+        if "first_round" in names and lo == 0:
             os._exit(3)
-        return real(job, phase, lo, hi, report, cache)
+        return real(job, names, lo, hi, report, cache)
 
     monkeypatch.setattr(sim, "_run_slice", dies_in_the_first_round)  # the forked workers inherit it
     engine = renew_fsm.open(str(tmp_path / "dies.db"))
     try:
         with pytest.raises(BrokenProcessPool):
             simulate(engine, doctors=600, workers=2, batch=100)
-        assert engine.storage.get_meta("simulation.next") == "first_round"
+        assert engine.storage.get_meta("simulation.next") == "registration"  # the first round's pass
     finally:
         engine.close()
