@@ -137,6 +137,18 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
+    """The columns of a new instance that are not NULL, and their values (the doctor's id aside).
+
+    The others are left out of the insert: the ``sqlite3`` module binds a ``None`` through its
+    adapter lookup, five times the cost of an int (0.26 against 0.05 µs), and a new instance is
+    mostly NULL — 100,000 instances inserted in 1.0 s with every column, 0.4–0.5 s without.
+    """
+    row = zip(INSTANCE_COLUMNS, instance_row(Instance("", cycle)), strict=True)
+    pairs = [(col, value) for col, value in row if value is not None and col != "doctor"]
+    return [col for col, _ in pairs], [value for _, value in pairs]
+
+
 class WriterTurn:
     """Writers of one database file queue here, across processes: an ``flock`` on ``<file>-writer``.
 
@@ -437,10 +449,11 @@ class SQLiteStorage(SQLiteCases):
                 [doctor_row(d) for d in doctors],
             )
             if cycle:
+                cols, values = _fresh_instance(cycle)
                 c.executemany(
-                    f"INSERT OR IGNORE INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution)"
-                    f" VALUES ({', '.join('?' * (_N + 1))})",
-                    [(*instance_row(Instance(d.id, cycle)), d.institution) for d in doctors],
+                    f"INSERT OR IGNORE INTO instances (doctor, {', '.join(cols)}, institution)"
+                    f" VALUES (?, {', '.join('?' * len(cols))}, ?)",
+                    [(d.id, *values, d.institution) for d in doctors],
                 )
         return present
 
@@ -452,14 +465,12 @@ class SQLiteStorage(SQLiteCases):
         return doctor_from_row(row) if row else None
 
     def ensure_instances(self, cycle: str) -> int:
-        fresh = instance_row(Instance("", cycle))
-        cols = ", ".join(INSTANCE_COLUMNS)
-        values = ", ".join("d.id" if c == "doctor" else "?" for c in INSTANCE_COLUMNS)
-        params = [v for c, v in zip(INSTANCE_COLUMNS, fresh, strict=True) if c != "doctor"]
+        cols, values = _fresh_instance(cycle)
         with self._write() as c:
             cur = c.execute(
-                f"INSERT OR IGNORE INTO instances ({cols}, institution) SELECT {values}, d.institution FROM doctors d",
-                params,
+                f"INSERT OR IGNORE INTO instances (doctor, {', '.join(cols)}, institution)"
+                f" SELECT d.id, {', '.join('?' * len(cols))}, d.institution FROM doctors d",
+                values,
             )
             return cur.rowcount
 
