@@ -36,21 +36,43 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated whole numbers: {text!r}") from None
+    if any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError("every size must be at least 1 doctor")
+    return sizes
+
+
+def _sections(text: str) -> set[str]:
+    only = set(text.split(","))
+    if unknown := only - set(SECTIONS):
+        raise argparse.ArgumentTypeError(f"unknown section(s) {', '.join(sorted(unknown))}")
+    return only
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument("--sizes", help="comma-separated doctor counts for the bulk section")
-    parser.add_argument("--only", help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    parser.add_argument("--sizes", type=_sizes, help="comma-separated doctor counts for the bulk section")
+    parser.add_argument("--only", type=_sections, help=f"comma-separated sections among {', '.join(SECTIONS)}")
     parser.add_argument("--pg", default=os.environ.get("RENEW_FSM_PG", "postgresql://postgres@127.0.0.1:5432"))
-    parser.add_argument("--dir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--dir", type=Path, help="scratch folder, made if missing (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
-    sizes = (
-        [int(s) for s in args.sizes.split(",")]
-        if args.sizes
-        else ([5000, 20000] if args.quick else [20000, 200000, 1000000])
-    )
-    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    sizes = args.sizes or ([5000, 20000] if args.quick else [20000, 200000, 1000000])
+    only = args.only or set(SECTIONS)
+    try:
+        # Before a run of many minutes, not after it: a figures file that cannot be written.
+        if args.dir:
+            args.dir.mkdir(parents=True, exist_ok=True)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.touch()
+    except OSError as exc:
+        parser.error(str(exc))
     figures: dict[str, Any] = {"machine": machine()}
     print(f"renew_fsm benchmarks on {figures['machine']}")
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:

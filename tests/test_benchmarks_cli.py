@@ -1,0 +1,50 @@
+"""``python -m benchmarks`` refuses a bad argument up front, in one line, before a run of many minutes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--sizes", "20000,2e5"], "--sizes: not comma-separated whole numbers: '20000,2e5'"),
+        (["--sizes", "0"], "--sizes: every size must be at least 1 doctor"),
+        (["--only", "bulk,reeds"], "--only: unknown section(s) reeds"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_runs_nothing(args: list[str], says: str) -> None:
+    result = bench(*args)
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_figures_file_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = bench("--only", "bulk", "--sizes", "1", "--json", str(tmp_path / "a-file" / "figures.json"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "a-file" in result.stderr
+    assert result.stdout == ""  # refused before the first section started
+
+
+def test_missing_folders_for_the_scratch_and_the_figures_are_made(tmp_path: Path) -> None:
+    figures = tmp_path / "out" / "figures.json"
+    result = bench("--only", "bulk", "--sizes", "30", "--dir", str(tmp_path / "scratch" / "deep"), "--json", str(figures))
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(figures.read_text(encoding="utf-8"))["bulk"]["runs"]
+    assert run["doctors"] == 30 and run["transitions"] > 0
+    assert (tmp_path / "scratch" / "deep").is_dir()
