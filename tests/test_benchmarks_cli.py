@@ -43,7 +43,9 @@ def test_a_figures_file_that_cannot_be_written_is_refused_before_the_run(tmp_pat
 
 def test_missing_folders_for_the_scratch_and_the_figures_are_made(tmp_path: Path) -> None:
     figures = tmp_path / "out" / "figures.json"
-    result = bench("--only", "bulk", "--sizes", "30", "--dir", str(tmp_path / "scratch" / "deep"), "--json", str(figures))
+    result = bench(
+        "--only", "bulk", "--sizes", "30", "--dir", str(tmp_path / "scratch" / "deep"), "--json", str(figures)
+    )
     assert result.returncode == 0, result.stderr
     (run,) = json.loads(figures.read_text(encoding="utf-8"))["bulk"]["runs"]
     assert run["doctors"] == 30 and run["transitions"] > 0

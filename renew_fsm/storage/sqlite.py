@@ -142,7 +142,7 @@ def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
 
     The others are left out of the insert: the ``sqlite3`` module binds a ``None`` through its
     adapter lookup, five times the cost of an int (0.26 against 0.05 µs), and a new instance is
-    mostly NULL — 100,000 instances inserted in 1.0 s with every column, 0.4–0.5 s without.
+    mostly NULL — 100,000 instances inserted in 1.0–1.1 s with every column, 0.4–0.55 s without.
     """
     row = zip(INSTANCE_COLUMNS, instance_row(Instance("", cycle)), strict=True)
     pairs = [(col, value) for col, value in row if value is not None and col != "doctor"]
