@@ -150,7 +150,7 @@ def one_phase_a_pass(todo: list[str], stop_after: str | None = None) -> list[tup
 def test_a_pass_plays_the_cycle_its_phases_play_one_by_one(
     whole_2000: tuple[Path, Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each doctor taken from registration to grading in one pass: the records of a phase-by-phase run."""
+    """Each doctor taken through a pass's phases in one go: the records of a phase-by-phase run."""
     db, whole = whole_2000
     monkeypatch.setattr(sim, "passes", one_phase_a_pass)
     engine = renew_fsm.open(str(tmp_path / "phases.db"))
@@ -258,7 +258,7 @@ def test_two_workers_report_every_doctor_before_a_phase_ends_and_leave_the_colle
     assert seen["setup"] == seen["registration"] == 600
     # Each pass's reports all arrive before the next pass starts: the passes appear once each,
     # in calendar order, and every phase of a pass reports each page (its bar moves with it).
-    played = sim.passes(["setup", *(p.name for p in sim.PHASES)])
+    played = sim.passes(STEPS)
     pass_of = {name: k for k, names in enumerate(played) for name in names}
     assert [pass_of[name] for name in order] == sorted(pass_of[name] for name in order)
     assert order[1:5] == ["registration", "first_round", "close_first_round", "grading"]
