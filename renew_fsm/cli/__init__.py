@@ -31,12 +31,9 @@ def main() -> None:
         rule = f" [{refused.rule}]" if refused.rule else ""
         err.print(f"refused: {refused.code}{rule}: {refused.message}", markup=False)
         sys.exit(1)
-    except (PolicyError, StorageError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(1)
-    except OSError as exc:
-        # A file the command was told to write or read that cannot be (no such folder, no
-        # permission, a full disk): the user's environment, said in one line.
+    except (PolicyError, StorageError, OSError) as exc:
+        # OSError: a file the command was told to write or read that cannot be (no such folder,
+        # no permission, a full disk) — the user's environment, said in one line too.
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
 
