@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
+from urllib.request import pathname2url
 
 import sqlite_utils
 
@@ -215,37 +216,73 @@ class WriterTurn:
             self.fd = None
 
 
+def _frozen_copy(path: str, failure: Exception) -> str | None:
+    """The URI to open ``path`` by as an unchanging file, when it is a copy in a folder this account
+    cannot write to (a backup handed to an auditor, a read-only share); else None.
+
+    A database in WAL mode needs its ``-shm`` file beside it even to be read;
+    in such a folder SQLite can neither make one nor open the file
+    ("attempt to write a readonly database").  Opened ``immutable`` it reads
+    the file alone: right for a copy nobody writes (nobody can write in that
+    folder either), wrong if a write-ahead log beside it holds changes not yet
+    copied back, so then it is refused, saying what to do.
+    """
+    code = getattr(failure, "sqlite_errorcode", 0) & 0xFF
+    if code not in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN) or not os.path.isfile(path):
+        return None
+    if os.path.exists(f"{path}-wal") and os.path.getsize(f"{path}-wal") > 0:
+        raise StorageError(
+            f"{path} can only be read here, and changes in {path}-wal are not yet in it; "
+            "copy the database with its -wal file to a folder you can write to, and open that"
+        ) from None
+    return f"file:{pathname2url(os.path.abspath(path))}?immutable=1"
+
+
 class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
         self.url = path
-        try:
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
         self._lock = threading.RLock()
-        in_memory = path == ":memory:" or path.startswith("file::memory:")
         self._turn = WriterTurn(None, timeout)
-        c = self.conn
         try:
-            c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            if not in_memory:
-                c.execute("PRAGMA journal_mode = WAL")
-            c.execute("PRAGMA synchronous = NORMAL")
-            # A bounded page cache keeps memory flat at any size; the OS caches the file anyway.
-            c.execute(f"PRAGMA cache_size = {CACHE_KIB}")
-            c.execute("PRAGMA temp_store = MEMORY")
-            # Only beside a file SQLite has read as a database (the pragmas above) — no litter
-            # next to a file someone mistook for one.
-            self._turn = WriterTurn(None if in_memory else path, timeout)
-            if self._turn.fd is not None:
-                c.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-            self.db = sqlite_utils.Database(c)
-            self._upgrade()
+            self._connect(path, timeout)
         except (sqlite3.Error, StorageError) as exc:
             self.close()
-            if isinstance(exc, StorageError):
-                raise
-            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
+            frozen = _frozen_copy(path, exc)
+            if frozen is None:
+                if isinstance(exc, StorageError):
+                    raise
+                raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
+            try:
+                self._connect(frozen, timeout, immutable=True)
+            except (sqlite3.Error, StorageError) as again:
+                self.close()
+                if isinstance(again, StorageError):
+                    raise
+                raise StorageError(f"cannot open SQLite database {path!r}: {again}") from None
+
+    def _connect(self, target: str, timeout: float, *, immutable: bool = False) -> None:
+        """Open ``target`` with our pragmas, give a new file its schema; ``immutable``: a read-only copy."""
+        #: What another connection to the same file opens (``all_history`` reads on its own).
+        self._target, self._uri = target, immutable
+        self.conn = c = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=timeout, uri=immutable
+        )
+        in_memory = target == ":memory:" or target.startswith("file::memory:")
+        c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if not in_memory and not immutable:
+            c.execute("PRAGMA journal_mode = WAL")
+        c.execute("PRAGMA synchronous = NORMAL")
+        # A bounded page cache keeps memory flat at any size; the OS caches the file anyway.
+        c.execute(f"PRAGMA cache_size = {CACHE_KIB}")
+        c.execute("PRAGMA temp_store = MEMORY")
+        # Only beside a file SQLite has read as a database (the pragmas above) — no litter
+        # next to a file someone mistook for one.  A read-only copy has no writers to queue.
+        if not in_memory and not immutable:
+            self._turn = WriterTurn(target, timeout)
+            if self._turn.fd is not None:
+                c.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+        self.db = sqlite_utils.Database(c)
+        self._upgrade()
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -309,7 +346,8 @@ class SQLiteStorage(SQLiteCases):
 
     def close(self) -> None:
         with self._lock:
-            self.conn.close()
+            if hasattr(self, "conn"):  # not when the file could not even be opened
+                self.conn.close()
             self._turn.close()
 
     def _bump(self, c: sqlite3.Connection) -> None:
@@ -559,7 +597,11 @@ class SQLiteStorage(SQLiteCases):
         return record_from_row(row) if row else None
 
     def all_history(self, cycle: str) -> Iterable[Record]:
-        conn = sqlite3.connect(self.url, check_same_thread=False) if self.url != ":memory:" else self.conn
+        conn = (
+            sqlite3.connect(self._target, check_same_thread=False, uri=self._uri)
+            if self.url != ":memory:"
+            else self.conn
+        )
         try:
             cur = conn.execute(
                 f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? ORDER BY doctor, seq", (cycle,)

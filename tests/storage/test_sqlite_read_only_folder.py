@@ -1,0 +1,130 @@
+"""A SQLite copy in a folder this account may not write to (a backup handed to an auditor, a
+read-only share) opens, reads and verifies, and refuses writes plainly.
+
+In WAL mode SQLite needs a ``-shm`` file beside the database even to read it,
+and cannot make one there.  The checks run in a child process that obeys the
+folder's permissions: as root, one started without the capabilities that let
+root write anywhere (``capsh``, which CI's machines have); a missing ``capsh``
+fails the test rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import H1, make_engine
+
+CHILD = r"""
+import json, sys
+import renew_fsm
+from renew_fsm.storage import StorageError
+from renew_fsm.verify import verify
+
+out = {}
+try:
+    engine = renew_fsm.open(sys.argv[1])
+except StorageError as exc:
+    print(json.dumps({"open_error": str(exc)}))
+    raise SystemExit(0)
+out["state"] = engine.state("D1").state
+out["history"] = [r.event for r in engine.history("D1")]
+out["verified"] = verify(engine).ok
+try:
+    engine.fire("D1", "submit_info", renew_fsm.Actor("doctor", "D1"))
+except StorageError as exc:
+    out["write_error"] = str(exc)
+out["after"] = engine.state("D1").state
+engine.close()
+print(json.dumps(out))
+"""
+
+
+def _as_someone_bound_by_permissions(args: list[str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *args]
+    if os.geteuid() == 0:
+        capsh = shutil.which("capsh")
+        if capsh is None:
+            pytest.fail("running as root: this test needs capsh (Debian: libcap2-bin) to drop root's write override")
+        command = [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", " ".join(map(_quote, command))]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / "handed over"
+    where.mkdir()
+    yield where
+    where.chmod(stat.S_IRWXU)  # so pytest can clean up
+
+
+def _store(folder: Path) -> str:
+    path = str(folder / "backup.db")
+    engine = make_engine(path)
+    engine.fire("D1", "enroll", H1)
+    engine.close()  # the last connection copies the log back and removes it
+    return path
+
+
+def _read_only(folder: Path) -> None:
+    for name in os.listdir(folder):
+        (folder / name).chmod(0o444)
+    folder.chmod(0o555)
+
+
+def _child(path: str) -> dict[str, object]:
+    done = _as_someone_bound_by_permissions(["-c", CHILD, path])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_copy_in_a_read_only_folder_is_read_verified_and_refuses_writes(folder: Path) -> None:
+    path = _store(folder)
+    assert not os.path.exists(f"{path}-wal") and not os.path.exists(f"{path}-shm")
+    _read_only(folder)
+    before = sorted(os.listdir(folder))
+    seen = _child(path)
+    assert seen["state"] == "enrolled" and seen["history"] == ["enroll"] and seen["verified"] is True
+    assert "can only be read here" in str(seen["write_error"]) and seen["after"] == "enrolled"
+    assert sorted(os.listdir(folder)) == before  # nothing made beside it
+
+
+def test_a_copy_whose_log_holds_changes_is_refused_saying_what_to_do(folder: Path, tmp_path: Path) -> None:
+    """Read without its log the file would show an older store: refused, not silently stale."""
+    path = _store(folder)
+    holder = sqlite3.connect(path)
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("INSERT INTO meta (key, value) VALUES ('note', 'only in the log')")
+    holder.commit()
+    assert os.path.getsize(f"{path}-wal") > 0
+    copy = tmp_path / "copied"
+    copy.mkdir()
+    for name in ("backup.db", "backup.db-wal"):  # copied as a file manager would, without -shm
+        shutil.copy(folder / name, copy / name)
+    holder.close()
+    _read_only(copy)
+    try:
+        seen = _child(str(copy / "backup.db"))
+    finally:
+        copy.chmod(stat.S_IRWXU)
+    assert "backup.db-wal" in str(seen["open_error"]) and "folder you can write to" in str(seen["open_error"])
+
+
+def test_the_cli_verifies_a_read_only_copy(folder: Path) -> None:
+    path = _store(folder)
+    _read_only(folder)
+    done = _as_someone_bound_by_permissions(["-c", "from renew_fsm.cli import main; main()", "verify", "--db", path])
+    assert done.returncode == 0, done.stderr
+    assert "every chain holds" in done.stdout
