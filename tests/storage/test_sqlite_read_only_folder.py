@@ -4,8 +4,8 @@ read-only share) opens, reads and verifies, and refuses writes plainly.
 In WAL mode SQLite needs a ``-shm`` file beside the database even to read it,
 and cannot make one there.  The checks run in a child process that obeys the
 folder's permissions: as root, one started without the capabilities that let
-root write anywhere (``capsh``, which CI's machines have); a missing ``capsh``
-fails the test rather than skipping it.
+root write anywhere (util-linux's ``setpriv``, on every Debian); a missing
+``setpriv`` fails the test rather than skipping it.
 """
 
 from __future__ import annotations
@@ -51,15 +51,11 @@ print(json.dumps(out))
 def _as_someone_bound_by_permissions(args: list[str]) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, *args]
     if os.geteuid() == 0:
-        capsh = shutil.which("capsh")
-        if capsh is None:
-            pytest.fail("running as root: this test needs capsh (Debian: libcap2-bin) to drop root's write override")
-        command = [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", " ".join(map(_quote, command))]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.fail("running as root: this test needs setpriv (util-linux) to drop root's write override")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _quote(arg: str) -> str:
-    return "'" + arg.replace("'", "'\\''") + "'"
 
 
 @pytest.fixture
