@@ -14,10 +14,12 @@ from typing import Any
 from .errors import Refused, bad_input
 from .machines.dsl import Event
 from .machines.vocabulary import ROLES, VIOLATIONS
-from .model import Actor, Doctor
+from .model import Actor, Doctor, Record
 
 MAX_TEXT = 4000
 MAX_DATA_BYTES = 64 * 1024
+#: The longest idempotency key a caller may send (a UUID is 36).
+IDEMPOTENCY_KEY = 200
 
 
 def _text(value: Any) -> str:
@@ -122,6 +124,9 @@ def text_problem(value: Any, *, nul: bool) -> str | None:
                 except UnicodeEncodeError:
                     return "is not valid Unicode text (it holds a lone surrogate)"
         elif isinstance(v, dict):
+            if any(type(k) is not str for k in v):
+                # JSON would write 1, True and None as "1", "true" and "null": not what was sent.
+                return "has a key that is not text"
             stack.extend(v)
             stack.extend(v.values())
         elif isinstance(v, list | tuple):
@@ -164,7 +169,7 @@ ACTOR_ROLES = frozenset(r for r in ROLES if ":" not in r)
 
 
 def is_actor(value: Any) -> bool:
-    return isinstance(value, Actor) and value.role in ACTOR_ROLES
+    return isinstance(value, Actor) and type(value.role) is str and value.role in ACTOR_ROLES
 
 
 def check_actor(value: Any) -> Actor:
@@ -215,9 +220,12 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     if event.open:
         # Free-form data is bounded as a whole; declared fields are bounded one by one below.
         try:
-            size = len(json.dumps(data, ensure_ascii=False))
+            # NaN and infinity are not JSON: a strict reader of the history (a web page) rejects them.
+            size = len(json.dumps(data, ensure_ascii=False, allow_nan=False))
         except (TypeError, ValueError, RecursionError):
-            raise bad_input(f"{name}: data must be plain JSON values, nested a few levels at most") from None
+            raise bad_input(
+                f"{name}: data must be plain JSON values (no NaN or infinity), nested a few levels at most"
+            ) from None
         if size > MAX_DATA_BYTES:
             raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
     out = dict(data)
@@ -250,3 +258,20 @@ def check_identity(name: str, data: dict[str, Any], doctor: Doctor) -> None:
                 f"{name}: {field} cannot be changed here; it must match the registry",
                 f"{name}：姓名和身份证号不可自行修改，须与注册系统一致",
             )
+
+
+def check_same_request(prior: Record, event: str, actor: Actor, data: dict[str, Any], added: str = "") -> None:
+    """A key already used is a retry only of the same request: the same event by the same actor with
+    the same data (``added``: a field the engine writes into the record itself).  Anything else sent
+    with it is refused, not answered with the view as if it had gone through: a client reusing keys
+    would lose its commands without a word.
+    """
+    first = json.loads(prior.data)
+    if added and added not in data:
+        first.pop(added, None)
+    if (prior.event, prior.role, prior.actor) != (event, actor.role, actor.id) or first != data:
+        raise bad_input(
+            f"idempotency key already used for another request ({prior.event} by {prior.role} {prior.actor or ''},"
+            f" record {prior.seq}): send a new command with a new key",
+            f"该幂等键已用于另一请求（{prior.event}，记录 {prior.seq}），新命令须使用新的键",
+        )

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from . import idcard, ops
-from .commands import check_actor, check_data, check_id, check_identity, is_actor, is_id, not_a
+from .commands import (
+    IDEMPOTENCY_KEY,
+    check_actor,
+    check_data,
+    check_id,
+    check_identity,
+    check_same_request,
+    is_actor,
+    is_id,
+    not_a,
+)
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
@@ -25,8 +35,6 @@ from .storage import ConflictError, Storage
 from .workflows import Workflows
 from .world import LEVELS, Agency, Institution, Region, World
 
-#: The longest idempotency key a caller may send (a UUID is 36).
-IDEMPOTENCY_KEY = 200
 #: How many commands the batch path decides before committing them in one transaction.
 BATCH = 5000
 
@@ -140,11 +148,23 @@ class Engine(Workflows):
         return dt.datetime.fromisoformat(stored) if stored else dt.datetime.now(dt.UTC)
 
     def _aware(self, at: dt.datetime | None, policy: Policy) -> dt.datetime:
+        """``at`` as the policy's local time, which is what history records; a naive ``at`` is local already.
+
+        A time near the ends of the calendar (year 9999 in UTC is year 10000 in
+        Beijing) cannot be; refused as input, not an ``OverflowError`` deep in a rule.
+        """
         if at is None:
             at = self.now()
         if not isinstance(at, dt.datetime):
             raise bad_input(f"at must be a date and time, not {type(at).__name__}")
-        return at if at.tzinfo else at.replace(tzinfo=policy.tz)
+        if at.tzinfo is None:
+            return at.replace(tzinfo=policy.tz)
+        if at.tzinfo is policy.tz:
+            return at
+        try:
+            return at.astimezone(policy.tz)
+        except OverflowError:
+            raise bad_input(f"at {at.isoformat()} is out of the calendar's range in {policy.tz.key}") from None
 
     # -- commands ----------------------------------------------------------------------------
     def apply(self, cmd: dict[str, Any] | Any, *, base: Path | None = None) -> Any:
@@ -294,22 +314,18 @@ class Engine(Workflows):
                     NOT_FOUND, f"no doctor {cmd.doctor!r} in cycle {policy.id}", message_zh=f"本周期无医师 {cmd.doctor}"
                 )
             before = current.get(cmd.doctor, pair[0])
-            if cmd.idempotency_key is not None and self._already_done(policy.id, cmd, records):
-                return View.of(before)
             data = self._check(cmd, pair[1])
+            if cmd.idempotency_key is not None:
+                prior = self._prior(policy.id, cmd, records)
+                if prior is not None:
+                    check_same_request(prior, cmd.event, cmd.actor, data)
+                    return View.of(before)
             at = self._aware(cmd.at, policy)
             changes, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
         except Refused as refused:
             return refused
         new, record = advance(
-            before,
-            changes,
-            step,
-            cmd.actor,
-            dumps(data),
-            at.astimezone(policy.tz).isoformat(),
-            policy.version,
-            cmd.idempotency_key,
+            before, changes, step, cmd.actor, dumps(data), at.isoformat(), policy.version, cmd.idempotency_key
         )
         read_versions.setdefault(cmd.doctor, before.version)
         current[cmd.doctor] = new
@@ -317,7 +333,7 @@ class Engine(Workflows):
         return View(new)
 
     def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
-        event = self._events.get(cmd.event)
+        event = self._events.get(cmd.event) if type(cmd.event) is str else None
         if event is None:
             raise bad_input(f"unknown event {cmd.event!r}", f"未知事件 {cmd.event}")
         check_actor(cmd.actor)
@@ -333,16 +349,28 @@ class Engine(Workflows):
             )
         return data
 
-    def _already_done(self, cycle: str, cmd: Fire, pending: list[Record]) -> bool:
+    def _prior(self, cycle: str, cmd: Fire, pending: list[Record]) -> Record | None:
+        """The record ``cmd``'s idempotency key already names: in this batch, or stored."""
         key = cmd.idempotency_key
-        if any(r.doctor == cmd.doctor and r.idempotency_key == key for r in pending):
-            return True
-        return self.storage.find_idempotent(cycle, cmd.doctor, key) is not None  # type: ignore[arg-type]
+        for r in pending:
+            if r.doctor == cmd.doctor and r.idempotency_key == key:
+                return r
+        return self.storage.find_idempotent(cycle, cmd.doctor, key)  # type: ignore[arg-type]
 
     def _conflict(self, cmd: Fire) -> View | Refused:
-        if cmd.idempotency_key is not None and self.storage.find_idempotent(
-            self.cycle, cmd.doctor, cmd.idempotency_key
-        ):
+        prior = (
+            None
+            if cmd.idempotency_key is None
+            else self.storage.find_idempotent(self.cycle, cmd.doctor, cmd.idempotency_key)
+        )
+        if prior is not None:
+            # Another writer got in with this key: the same request sent twice at once, or a
+            # different one reusing the key.  The command passed its checks in the lost attempt.
+            data = check_data(cmd.event, self._events[cmd.event], cmd.data)
+            try:
+                check_same_request(prior, cmd.event, cmd.actor, data)
+            except Refused as refused:
+                return refused
             return self.state(cmd.doctor)
         return Refused(
             CONFLICT,
@@ -405,7 +433,7 @@ class Engine(Workflows):
         round's close) are left untouched; sweeping too early is refused.
         Running a sweep twice moves nobody the second time.
         """
-        spec = self.machine.machine.events.get(event)
+        spec = self.machine.machine.events.get(event) if type(event) is str else None
         if spec is None or not spec.sweep:
             raise bad_input(f"{event!r} is not a sweep (sweeps: close_first_round, close_makeup, close_reexam)")
         policy = self.policy
@@ -555,7 +583,12 @@ class Engine(Workflows):
         self.storage.put_exemption_reason(self.cycle, op.id, ExemptionReason(op.text, op.open))
 
     def _op_ClockOp(self, op: ops.ClockOp, base: Path | None) -> None:
-        at = op.at if op.at.tzinfo else op.at.replace(tzinfo=self._clock_zone())
+        zone = self._clock_zone()
+        try:
+            at = op.at.astimezone(zone) if op.at.tzinfo else op.at.replace(tzinfo=zone)
+        except OverflowError:
+            # Stored, it would make every later command without an ``at`` fail instead.
+            raise bad_input(f"clock: {op.at.isoformat()} is out of the calendar's range in {zone}") from None
         self.storage.set_meta("clock", at.isoformat())
 
     def _clock_zone(self) -> dt.tzinfo:

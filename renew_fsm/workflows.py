@@ -33,7 +33,17 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from . import ops
-from .commands import IDENTITY, check_actor, check_data, check_identity, is_actor, not_a
+from .commands import (
+    IDEMPOTENCY_KEY,
+    IDENTITY,
+    check_actor,
+    check_data,
+    check_id,
+    check_identity,
+    check_same_request,
+    is_actor,
+    not_a,
+)
 from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
 from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View
@@ -679,11 +689,15 @@ class Workflows:
         policy = self.policy
         world = self.world()
         inst, doc = self._load_one(doctor)
-        if idempotency_key is not None and self.storage.find_idempotent(policy.id, doctor, idempotency_key):
-            return View.of(inst)
         check_actor(actor)
         event = "change_institution"
         checked = check_data(event, self.machine.machine.events[event], data or {})
+        if idempotency_key is not None:
+            check_id(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
+            prior = self.storage.find_idempotent(policy.id, doctor, idempotency_key)
+            if prior is not None:
+                check_same_request(prior, event, actor, checked, added="previous")
+                return View.of(inst)
         target = world.institutions.get(checked["institution"])
         if target is None:
             raise _no_institution(checked["institution"])
@@ -708,7 +722,7 @@ class Workflows:
             step,
             actor,
             dumps(checked),
-            when.astimezone(policy.tz).isoformat(),
+            when.isoformat(),
             policy.version,
             idempotency_key,
         )

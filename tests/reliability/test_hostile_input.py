@@ -14,6 +14,7 @@ import copy
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -506,7 +507,33 @@ def _typed_cases() -> list[tuple[str, Any]]:
             "fire: actor id with NUL",
             lambda e: e.fire("D3", "record_score", Actor("exam_system", "app\x00"), score, at=first_round),
         ),
+        # Year 9999 in UTC is year 10000 in Beijing: an OverflowError inside a rule before.
+        ("fire: at past the calendar's end", lambda e: e.fire("D1", "submit_info", doctor("D1"), at=_END_OF_TIME)),
+        ("fire_many: at past the calendar's end", lambda e: _raise_first(e.fire_many([_late_fire()]))),
+        ("sweep: at past the calendar's end", lambda e: e.sweep("close_first_round", at=_END_OF_TIME)),
+        ("clock: past the calendar's end", lambda e: e.apply({"op": "clock", "at": "9999-12-31T23:59:59-12:00"})),
+        ("fire: NaN in free-form data", lambda e: e.fire("D1", "submit_info", doctor("D1"), {"x": math.nan})),
+        ("fire: infinity nested in data", lambda e: e.fire("D1", "submit_info", doctor("D1"), {"x": [math.inf]})),
+        # JSON would write the key 2 as "2" (and sorting keys of two types was a TypeError).
+        ("fire: a data key that is a number", lambda e: e.fire("D1", "submit_info", doctor("D1"), {"a": 1, 2: "b"})),
+        ("fire: a nested key that is a bool", lambda e: e.fire("D1", "submit_info", doctor("D1"), {"a": {True: 1}})),
+        ("fire: event a list", lambda e: e.fire("D1", ["enroll"], H1)),  # type: ignore[arg-type]
+        ("fire: role a list", lambda e: e.fire("D1", "enroll", Actor(["institution"], "H1"))),  # type: ignore[arg-type]
+        ("sweep: event a list", lambda e: e.sweep(["close_first_round"])),  # type: ignore[arg-type]
     ]
+
+
+_END_OF_TIME = dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)
+
+
+def _late_fire() -> renew_fsm.Fire:
+    return renew_fsm.Fire("D1", "submit_info", doctor("D1"), {}, _END_OF_TIME)
+
+
+def _raise_first(results: list[Any]) -> None:
+    """A batch reports a refusal in its place; raised here so the case reads like the others."""
+    if isinstance(results[0], Refused):
+        raise results[0]
 
 
 @pytest.mark.parametrize(("what", "call"), _api_cases(), ids=[c[0] for c in _api_cases()])
@@ -521,7 +548,8 @@ def test_the_api_refuses_wrong_types_with_a_code_and_writes_nothing(
 
 
 @pytest.mark.parametrize(("what", "call"), _typed_cases(), ids=[c[0] for c in _typed_cases()])
-def test_the_api_refuses_ids_that_are_not_text(base: renew_fsm.Engine, what: str, call: Any) -> None:
+def test_the_api_refuses_values_it_could_not_store_or_judge(base: renew_fsm.Engine, what: str, call: Any) -> None:
+    """Ids that are not text, times past the calendar's end, data JSON cannot hold as sent."""
     before = image(base)
     with pytest.raises(Refused) as refused:
         call(base)

@@ -204,7 +204,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.finals: dict[str, str] = {}
         self.policies: dict[str, Any] = {}
         self.rebuilt: dict[str, tuple[Any, ...]] = {}
-        self.used_keys: set[tuple[str, str]] = set()
+        #: (doctor, key) → the request first accepted with that key, and the last one as a whole.
+        self.used_keys: dict[tuple[str, str], tuple[str, Actor, Any]] = {}
+        self.last_keyed: tuple[str, str, Actor, Any, str] | None = None
         self.steps = 0
         self.reached = REACHED.setdefault(self.backend, Counter())
         self.outcomes = OUTCOMES.setdefault(self.backend, Counter())
@@ -325,6 +327,7 @@ class EngineMachine(RuleBasedStateMachine):
         self, doctor: str, event: str, actor: Actor, payload: Any, key: str | None, *, from_allowed: bool
     ) -> None:
         before, records = _snapshot(self.engine, self.cycle)
+        first = self.used_keys.get((doctor, key)) if key is not None else None
         # What allowed() offered before the command (for a chosen one: what it was chosen from).
         allowed_before = (
             {event} if from_allowed else set(self.engine.allowed(doctor, actor)) if doctor in self.doctors else set()
@@ -336,6 +339,11 @@ class EngineMachine(RuleBasedStateMachine):
             assert refused.code in CODES, refused
             assert (refused.rule is not None) == (refused.code == "guard_failed"), refused
             assert _snapshot(self.engine, self.cycle) == (before, records), f"a refused {event} wrote: {refused!r}"
+            if first is not None and refused.code == "bad_input" and "idempotency key already used" in refused.message:
+                # A key names one request for good: another one sent with it is refused, not lost quietly.
+                assert first != (event, actor, payload), f"the same request again was refused: {refused!r}"
+                self.outcomes["key reused"] += 1
+                return
             if from_allowed:
                 # allowed() checks role, jurisdiction, state and every guard but the data's:
                 # what it offers can only be refused on the data.  (变更卫生机构's new institution is
@@ -349,7 +357,7 @@ class EngineMachine(RuleBasedStateMachine):
                 )
             return
         after, count = _snapshot(self.engine, self.cycle)
-        if key is not None and (doctor, key) in self.used_keys:
+        if first is not None:
             self.outcomes["retried"] += 1
             assert (after, count) == (before, records), "a retried key fired twice"
             assert _fields(view.instance) == after[doctor]
@@ -363,8 +371,16 @@ class EngineMachine(RuleBasedStateMachine):
         assert (last.event, last.role, last.actor, last.seq) == (event, actor.role, actor.id, view.version)
         assert last.to_state == view.state and last.idempotency_key == key
         if key is not None:
-            self.used_keys.add((doctor, key))
+            self.used_keys[(doctor, key)] = (event, actor, payload)
+            self.last_keyed = (doctor, event, actor, payload, key)
         self.reached[view.state] += 1
+
+    @rule()
+    def retry_last_keyed(self) -> None:
+        """A client that timed out sends its last command again, key and all: the view, nothing written."""
+        if self.last_keyed is not None:
+            doctor, event, actor, payload, key = self.last_keyed
+            self._fire_and_check(doctor, event, actor, payload, key, from_allowed=False)
 
     @rule(data=st.data())
     def fire_batch(self, data: st.DataObject) -> None:
