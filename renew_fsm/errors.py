@@ -27,11 +27,20 @@ class Refused(Exception):
         self.message = message
         self.message_zh = message_zh or message
 
+    def __reduce__(self) -> tuple[object, tuple[str, str, str | None, str]]:
+        # Exceptions pickle as ``cls(*args)``, which loses the keyword-only fields (and fails on the
+        # missing ``message``): a refusal must cross a process pool, a task queue, ``copy``.
+        return _rebuild, (self.code, self.message, self.rule, self.message_zh)
+
     def as_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "rule": self.rule, "message": self.message, "message_zh": self.message_zh}
 
     def __repr__(self) -> str:
         return f"Refused({self.code!r}, {self.message!r}, rule={self.rule!r})"
+
+
+def _rebuild(code: str, message: str, rule: str | None, message_zh: str) -> Refused:
+    return Refused(code, message, rule=rule, message_zh=message_zh)
 
 
 def bad_input(message: str, message_zh: str | None = None) -> Refused:
