@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Refused, bad_input
 from .machines.dsl import Event
 from .machines.vocabulary import ROLES, VIOLATIONS
-from .model import Actor, Doctor, Record
+from .model import Actor, Doctor, Record, is_id
 
 MAX_TEXT = 4000
 MAX_DATA_BYTES = 64 * 1024
@@ -153,15 +153,6 @@ def _flat_and_clean(data: dict[Any, Any], nul: bool) -> bool:
         elif t is not int and t is not float and t is not bool and v is not None:
             return False
     return True
-
-
-def is_id(value: Any, longest: int = 64) -> bool:
-    """An id a store can hold and show back: text of 1–``longest`` characters, no control characters.
-
-    ``isprintable`` is false for NUL, every other control character and a lone
-    surrogate, so it alone covers what ``text_problem`` checks (and runs on every event).
-    """
-    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
 
 
 #: The roles an ``Actor`` may have (a role with ``:`` names a machine's own party, not an actor).

@@ -39,6 +39,14 @@ from .world import LEVELS, Agency, Institution, Region, World
 BATCH = 5000
 
 
+def _same_policy(stored_text: str, policy: Policy) -> bool:
+    """Whether ``stored_text`` reads as the same rules as ``policy`` (``Policy`` equality leaves out the text)."""
+    try:
+        return parse(stored_text) == policy
+    except PolicyError:
+        return False
+
+
 def _once(cmd: Fire, slots: list[View | Refused]) -> Plan:
     """A plan of one command that keeps its result (how ``fire_many`` rides the plan path)."""
     result = yield cmd
@@ -534,7 +542,21 @@ class Engine(Workflows):
         return policy
 
     def load_policy(self, policy: Policy) -> None:
-        """Make ``policy`` the current one; seed the province's exemption list; create instances."""
+        """Make ``policy`` the current one; seed the province's exemption list; create instances.
+
+        History records name the policy they were decided under by id and
+        version, and ``verify`` judges them by the text stored under that name:
+        another policy under a name already stored would rewrite what the
+        records mean, so it is refused (a comment or layout change is not).
+        """
+        stored = self.storage.policy_text(policy.id, policy.version)
+        if stored is not None and stored != policy.text and not _same_policy(stored, policy):
+            raise Refused(
+                CONFLICT,
+                f"policy {policy.id}@{policy.version} is already loaded with other rules; history cites it by "
+                "id and version: give the changed file a new policy.version",
+                message_zh=f"考核政策 {policy.id}@{policy.version} 已载入且内容不同，修改后的政策须使用新的版本号",
+            )
         self.storage.put_policy(policy.id, policy.version, policy.text)
         self.storage.seed_exemption_reasons(policy.id, policy.business_exemptions.reasons)
         self.storage.ensure_instances(policy.id)

@@ -285,3 +285,12 @@ class CaseView:
     def as_dict(self) -> dict[str, Any]:
         """As the replay prints it: never the secret."""
         return {"state": self.state, "subject": self.subject, "flags": list(self.flags), "data": self.data}
+
+
+def is_id(value: Any, longest: int = 64) -> bool:
+    """An id a store can hold and show back: text of 1–``longest`` characters, no control characters.
+
+    ``isprintable`` is false for NUL, every other control character and a lone
+    surrogate, so it alone covers what ``text_problem`` checks (and runs on every event).
+    """
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()

@@ -20,6 +20,8 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from ..model import is_id
+
 LICENSES = ("physician", "assistant")
 RECORDS = ("good", "none", "bad")
 TESTS = ("humanities", "business")
@@ -247,6 +249,11 @@ def _line_of(text: str, dotted: str) -> int | None:
     if not parts:
         return None
     lines = text.splitlines()
+    # The path may name a whole table (an unknown ``[suspensions]``, a reason's own table): its header.
+    whole = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, parts)) + r"\s*\]+")
+    found = next((number for number, line in enumerate(lines, 1) if whole.match(line)), None)
+    if found is not None:
+        return found
     for depth in range(len(parts) - 1, -1, -1):
         table, keys = parts[:depth], parts[depth:]
         header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]+") if table else None
@@ -263,9 +270,7 @@ def _line_of(text: str, dotted: str) -> int | None:
             for number, line in enumerate(lines, 1):
                 if header.match(line):
                     return number
-    # The path may name a whole table (an unknown ``[suspensions]``): its header line.
-    whole = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, parts)) + r"\s*\]+")
-    return next((number for number, line in enumerate(lines, 1) if whole.match(line)), None)
+    return None
 
 
 def parse(text: str, source: str = "<policy>") -> Policy:
@@ -318,6 +323,20 @@ def check(policy: Policy) -> list[str]:
                 problems.append(f"tests.{name}.pass_line.{license}: unknown licence type")
             elif not 0 <= line <= 100:
                 problems.append(f"tests.{name}.pass_line.{license}: must be within 0–100, got {line:g}")
+    # What commands and history name a policy and its choices by: ids as every other id is (an
+    # empty one, a NUL PostgreSQL cannot store, a reason id longer than a command may name).
+    named = [("policy.id", policy.id), ("policy.version", policy.version)]
+    named += [(f"simple_conditions.{cid}", cid) for cid in policy.simple_conditions]
+    named += [(f"humanities_exemptions.{rid}", rid) for rid in policy.humanities_exemptions]
+    named += [(f"business_exemptions.reasons.{rid}", rid) for rid in policy.business_exemptions.reasons]
+    for where, ident in named:
+        if not is_id(ident) or not ident.strip():
+            problems.append(f"{where}: must be an id of 1–64 printable characters, got {ident!r:.80}")
+    ages = [("assistance.min_age", policy.assistance.min_age)]
+    ages += [(f"humanities_exemptions.{rid}.min_age", e.min_age) for rid, e in policy.humanities_exemptions.items()]
+    for where, age in ages:
+        if age is not None and not 0 <= age <= 120:
+            problems.append(f"{where}: must be an age within 0–120, got {age}")
     if policy.reexam.attempts < 1:
         problems.append(f"reexam.attempts: must be at least 1, got {policy.reexam.attempts}")
     for field in ("request_days", "answer_days"):

@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 import renew_fsm
-from renew_fsm import Actor
+from renew_fsm import Actor, Refused
 from renew_fsm.rules.policy import PolicyError, Window, load, parse, shipped
 
 from .policy_text import GUANGXI, PHYSICIAN_LAW, line_of, text_of, variant, write
@@ -112,6 +112,28 @@ def test_each_history_record_names_the_policy_version_it_was_judged_under(tmp_pa
         engine.close()
 
 
+def test_other_rules_under_a_loaded_id_and_version_are_refused() -> None:
+    """History cites a policy by id and version, and verify judges it by the text stored under them."""
+    from conftest import WORLD
+
+    engine = renew_fsm.open(":memory:")
+    try:
+        for cmd in WORLD:
+            engine.apply(cmd)
+        shipped = engine.storage.policy_text(GUANGXI, "2021.1")
+        with pytest.raises(Refused) as refused:
+            engine.load_policy(parse(variant("max_months = 6", "max_months = 9")))
+        assert refused.value.code == "conflict" and "new policy.version" in refused.value.message
+        assert engine.storage.policy_text(GUANGXI, "2021.1") == shipped
+        assert engine.policy.suspension.max_months == 6
+        # The same rules laid out otherwise (a comment added) are the same policy.
+        commented = parse("# 复核后重新下发\n" + shipped)  # type: ignore[operator]
+        engine.load_policy(commented)
+        assert engine.storage.policy_text(GUANGXI, "2021.1") == commented.text
+    finally:
+        engine.close()
+
+
 # -- broken files ---------------------------------------------------------------------------------
 
 
@@ -176,6 +198,16 @@ BROKEN: dict[str, Broken] = {
     "unknown conduct record": Broken(
         'records = ["good"]', 'records = ["excellent"]', "simple_conditions.good_record_5y.records", '"excellent"'
     ),
+    "empty policy id": Broken('id = "guangxi-2019-2020"', 'id = ""', "policy.id", 'id = ""'),
+    # PostgreSQL cannot store a NUL; the other backends could, so they must refuse it too.
+    "NUL in the version": Broken('version = "2021.1"', 'version = "2021\\u0000"', "policy.version", "version ="),
+    "a reason id no command can name": Broken(
+        "[business_exemptions.reasons.residency_training]",
+        f"[business_exemptions.reasons.{'r' * 65}]",
+        f"business_exemptions.reasons.{'r' * 65}",
+        "r" * 65,
+    ),
+    "assistance from age -1": Broken("min_age = 50", "min_age = -1", "assistance.min_age", "min_age = -1"),
     "only best attempt counts": Broken(
         'counts = "best"\n' + BUSINESS_LINE, 'counts = "last"\n' + BUSINESS_LINE, "tests.business.counts", '"last"'
     ),
