@@ -210,15 +210,7 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
         raise bad_input(f"{name}: data must be an object")
     if event.open:
         # Free-form data is bounded as a whole; declared fields are bounded one by one below.
-        try:
-            # NaN and infinity are not JSON: a strict reader of the history (a web page) rejects them.
-            size = len(json.dumps(data, ensure_ascii=False, allow_nan=False))
-        except (TypeError, ValueError, RecursionError):
-            raise bad_input(
-                f"{name}: data must be plain JSON values (no NaN or infinity), nested a few levels at most"
-            ) from None
-        if size > MAX_DATA_BYTES:
-            raise bad_input(f"{name}: data is larger than {MAX_DATA_BYTES} bytes")
+        check_free_form(f"{name}: data", data)
     out = dict(data)
     for param in event.params:
         if param.name not in data or data[param.name] is None:
@@ -239,6 +231,21 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     if problem:
         raise bad_input(f"{name}: data {problem}", f"{name}：数据含有无法保存的字符")
     return out
+
+
+def check_free_form(what: str, value: dict[str, Any]) -> None:
+    """Free-form JSON (an open event's data, a doctor's profile): plain values every backend stores
+    and gives back the same, of a bounded size — or ``bad_input`` saying which rule it breaks."""
+    try:
+        # NaN and infinity are not JSON: a strict reader of the history (a web page) rejects them.
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        raise bad_input(f"{what} must be plain JSON values (no NaN or infinity), nested a few levels at most") from None
+    if size > MAX_DATA_BYTES:
+        raise bad_input(f"{what} is larger than {MAX_DATA_BYTES} bytes")
+    problem = text_problem(value, nul=False)
+    if problem:
+        raise bad_input(f"{what} {problem}")
 
 
 def check_identity(name: str, data: dict[str, Any], doctor: Doctor) -> None:

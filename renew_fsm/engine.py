@@ -18,6 +18,7 @@ from .commands import (
     IDEMPOTENCY_KEY,
     check_actor,
     check_data,
+    check_free_form,
     check_id,
     check_identity,
     check_same_request,
@@ -578,6 +579,10 @@ class Engine(Workflows):
         problem = idcard.problem(op.id_card, op.birth_date)
         if problem:
             raise bad_input(f"doctor {op.id}: {problem}", f"医师 {op.id}：身份证号不合法")
+        if not isinstance(op.profile, dict):
+            raise bad_input(f"doctor {op.id}: profile must be an object")
+        if op.profile:  # (a simulated province's doctors have none: a million checks saved)
+            check_free_form(f"doctor {op.id}: profile", op.profile)
         return Doctor(
             op.id,
             op.institution,

@@ -262,7 +262,12 @@ def _check_text(op: str, value: Any) -> None:
     surrogate cannot be stored anywhere.  Event data is checked again, field by field, when
     the event is fired (``commands.check_data``).
     """
-    for name, v in attrs.asdict(value).items():
+    # Field by field, not ``attrs.asdict`` of the whole: that recurses into a profile nested
+    # 10,000 deep.  A field that is itself a small attrs value (an actor) is walked as a dict.
+    for name in attrs.fields_dict(type(value)):
+        v = getattr(value, name)
+        if attrs.has(type(v)):
+            v = attrs.asdict(v)
         nested = name in ("data", "profile")
         problem = text_problem(v, nul=not nested)
         if problem:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from conftest import H1, WORLD, doctor, doctor_cmd, make_engine, to_testing
 from hypothesis import HealthCheck, given, settings
@@ -520,7 +521,24 @@ def _typed_cases() -> list[tuple[str, Any]]:
         ("fire: event a list", lambda e: e.fire("D1", ["enroll"], H1)),  # type: ignore[arg-type]
         ("fire: role a list", lambda e: e.fire("D1", "enroll", Actor(["institution"], "H1"))),  # type: ignore[arg-type]
         ("sweep: event a list", lambda e: e.sweep(["close_first_round"])),  # type: ignore[arg-type]
+        # A profile is stored as JSON: memory kept a date the others could not encode (TypeError).
+        ("doctor: a date in the profile", lambda e: e.apply(_with_profile({"hired": dt.date(2001, 9, 1)}))),
+        ("doctor: a set in the profile", lambda e: e.apply(_with_profile({"tags": {"a"}}))),
+        ("doctor: NaN in the profile", lambda e: e.apply(_with_profile({"x": math.nan}))),
+        ("doctor: a number as a profile key", lambda e: e.apply(_with_profile({1: "a"}))),
+        ("doctor: a profile nested 10,000 deep", lambda e: e.apply(_with_profile(_deep(10_000)))),
+        ("doctor: a 70 kB profile", lambda e: e.apply(_with_profile({"notes": "x" * 70_000}))),
+        ("add_doctors: a date in the profile", lambda e: e.add_doctors([_profile_op({"on": dt.date(2001, 9, 1)})])),
     ]
+
+
+def _with_profile(profile: Any) -> dict[str, Any]:
+    return {**doctor_cmd("D9", serial=9), "profile": profile}
+
+
+def _profile_op(profile: Any) -> Any:
+    op = renew_fsm.ops.parse(_with_profile({}))
+    return attrs.evolve(op, profile=profile)
 
 
 _END_OF_TIME = dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)
