@@ -163,11 +163,18 @@ def is_actor(value: Any) -> bool:
     return isinstance(value, Actor) and type(value.role) is str and value.role in ACTOR_ROLES
 
 
+#: Roles that act as someone (an office, a doctor, an account): without an id there is no one.
+NAMED_ROLES = frozenset({"doctor", "institution", "agency", "admin", "account"})
+
+
 def check_actor(value: Any) -> Actor:
-    """An ``Actor`` of a known role, or ``bad_input`` (a bare id, a dict from JSON, a made-up role)."""
+    """An ``Actor`` of a known role, or ``bad_input`` (a bare id, a dict from JSON, a made-up role,
+    an institution with no id — refused as input, not ``forbidden`` as if it were someone else's)."""
     if not is_actor(value):
         role = getattr(value, "role", value)
         raise bad_input(f"unknown role {role!r} (known: {', '.join(sorted(ACTOR_ROLES))})")
+    if value.id is None and value.role in NAMED_ROLES:
+        raise bad_input(f"an actor of role {value.role} needs its id (which {value.role} acts)")
     return value
 
 

@@ -12,12 +12,12 @@ import re
 from typing import Any
 
 import attrs
-import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from .commands import MAX_TEXT, text_problem
 from .errors import BAD_INPUT, Refused, bad_input
 from .model import Actor
+from .structure import converter as object_converter
 
 ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
@@ -207,7 +207,7 @@ def _list_of_str(value: Any, _: Any) -> list[str]:
     return value
 
 
-converter = cattrs.Converter(forbid_extra_keys=True)
+converter = object_converter("an object")
 converter.register_structure_hook(str, _str)
 converter.register_structure_hook(dt.date, _date)
 converter.register_structure_hook(dt.datetime, _datetime)

@@ -17,10 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from ..model import is_id
+from ..structure import converter
 
 LICENSES = ("physician", "assistant")
 RECORDS = ("good", "none", "bad")
@@ -180,7 +180,7 @@ class Policy:
         return attrs.evolve(self, business_exemptions=merged)
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter = converter("a table")
 _converter.register_structure_hook(dt.date, lambda v, _: _as_date(v))
 _converter.register_structure_hook(float, lambda v, _: _as_number(v))
 _converter.register_structure_hook(int, lambda v, _: _as_int(v))

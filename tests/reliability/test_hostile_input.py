@@ -255,7 +255,16 @@ REFUSED_LINES: list[tuple[str, str, str]] = [
     ("sweep SQL", json.dumps({"op": "sweep", "event": "close_first_round" + SQL}), "bad_input"),
     ("sweep a number", '{"op":"sweep","event":5}', "bad_input"),
     ("sweep too early", '{"op":"sweep","event":"close_first_round"}', "guard_failed"),
+    ("actor a bare id", json.dumps({**FIRE, "actor": "H1"}), "bad_input"),
+    ("an institution actor without its id", json.dumps({**FIRE, "actor": {"role": "institution"}}), "bad_input"),
 ]
+
+#: What those refusals must say: the user's words, not Python's ("'str' object has no attribute 'keys'").
+WORDING = {
+    "actor a bare id": "actor: expected an object, got 'H1'",
+    "an institution actor without its id": "an actor of role institution needs its id",
+    "doctor profile a list": "profile: expected an object",
+}
 
 #: Lines that stop the replay (exit status 2): not JSON we can read, or an unknown op.
 STOP_LINES: list[tuple[str, str]] = [
@@ -278,6 +287,13 @@ def test_a_refused_line_is_reported_and_writes_nothing(base: renew_fsm.Engine, w
     assert [(e["line"], e["code"]) for e in outcome.errors] == [(3, code)], outcome.errors
     assert outcome.errors[0]["message"]
     assert image(base) == before, f"{what}: the refused line wrote"
+
+
+@pytest.mark.parametrize("what", sorted(WORDING))
+def test_a_refusal_says_what_is_wrong_in_the_users_words(base: renew_fsm.Engine, what: str) -> None:
+    line = next(line for name, line, _ in REFUSED_LINES if name == what)
+    message = replay(base, [line]).errors[0]["message"]
+    assert WORDING[what] in message and "attribute" not in message, message
 
 
 @pytest.mark.parametrize(("what", "line"), STOP_LINES, ids=[c[0] for c in STOP_LINES])

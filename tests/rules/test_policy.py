@@ -228,6 +228,21 @@ def test_a_broken_file_is_refused_naming_the_field_and_line(case: str) -> None:
     assert caught.value.source == "broken.toml"
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        (BUSINESS_LINE, "pass_line = 60", "tests.business.pass_line: expected a table, got 60"),
+        (FIRST_ROUND, "first_round = 2021-06-01", "windows.first_round: expected a table, got 2021-06-01"),
+    ],
+)
+def test_a_value_where_a_table_goes_is_named_as_such(old: str, new: str, said: str) -> None:
+    """Not cattrs' "'int' object has no attribute 'items'"."""
+    with pytest.raises(PolicyError) as caught:
+        parse(variant(old, new))
+    assert any(p.startswith(said) for p in caught.value.problems), caught.value.problems
+    assert "attribute" not in str(caught.value)
+
+
 def test_invalid_toml_is_refused_with_its_line() -> None:
     text = variant("min_months = 3", "min_months = = 3")
     with pytest.raises(PolicyError) as caught:
