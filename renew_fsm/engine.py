@@ -328,6 +328,10 @@ class Engine(Workflows):
                 prior = self._prior(policy.id, cmd, records)
                 if prior is not None:
                     check_same_request(prior, cmd.event, cmd.actor, data)
+                    if prior.seq > before.version:
+                        # Another writer used the key after this batch read the doctor (the same request
+                        # sent twice at once): answer with the doctor as that write left them.
+                        return View.of(self._load_one(cmd.doctor, policy.id)[0])
                     return View.of(before)
             at = self._aware(cmd.at, policy)
             changes, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
