@@ -34,6 +34,7 @@ from .base import (
     check_doctor_batch,
     doctor_from_row,
     doctor_row,
+    guarded,
     instance_from_row,
     instance_row,
     page_end,
@@ -108,6 +109,7 @@ def _writable() -> Iterator[None]:
         raise StorageError(f"this role can only read here ({exc}); nothing was written") from None
 
 
+@guarded
 class PostgresStorage(PostgresCases):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -166,6 +168,9 @@ class PostgresStorage(PostgresCases):
             cur.execute("INSERT INTO meta (key, value) VALUES ('world_version', '0') ON CONFLICT DO NOTHING")
 
     def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
         with self._guard:
             for conn in self._all:
                 conn.close()

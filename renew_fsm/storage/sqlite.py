@@ -39,6 +39,7 @@ from .base import (
     check_doctor_batch,
     doctor_from_row,
     doctor_row,
+    guarded,
     instance_from_row,
     instance_row,
     page_end,
@@ -238,6 +239,7 @@ def _frozen_copy(path: str, failure: Exception) -> str | None:
     return f"file:{pathname2url(os.path.abspath(path))}?immutable=1"
 
 
+@guarded
 class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
         self.url = path
@@ -246,7 +248,7 @@ class SQLiteStorage(SQLiteCases):
         try:
             self._connect(path, timeout)
         except (sqlite3.Error, StorageError) as exc:
-            self.close()
+            self._release()
             frozen = _frozen_copy(path, exc)
             if frozen is None:
                 if isinstance(exc, StorageError):
@@ -255,7 +257,7 @@ class SQLiteStorage(SQLiteCases):
             try:
                 self._connect(frozen, timeout, immutable=True)
             except (sqlite3.Error, StorageError) as again:
-                self.close()
+                self._release()
                 if isinstance(again, StorageError):
                     raise
                 raise StorageError(f"cannot open SQLite database {path!r}: {again}") from None
@@ -345,6 +347,10 @@ class SQLiteStorage(SQLiteCases):
             self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('world_version', '0')")
 
     def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the file; also after a failed open, which may try again (``close`` is for good)."""
         with self._lock:
             if hasattr(self, "conn"):  # not when the file could not even be opened
                 self.conn.close()

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+import renew_fsm
+from renew_fsm import Actor
 from renew_fsm.idcard import make
-from renew_fsm.model import Doctor, Instance, Record
+from renew_fsm.model import Case, Doctor, Instance, Record
 from renew_fsm.rules.policy import ExemptionReason
 from renew_fsm.storage import ConflictError, Storage, StorageError, open_storage
-from renew_fsm.storage.base import SCHEMA_VERSION
+from renew_fsm.storage.base import SCHEMA_VERSION, STORAGE_METHODS, CaseWrites
 from renew_fsm.world import Agency, Institution, Region
 
 CYCLE = "guangxi-2019-2020"
@@ -513,3 +515,71 @@ def test_schema_1_is_frozen_at_its_own_columns(tmp_path: Path) -> None:
     MIGRATIONS[0](db)
     assert tuple(db["instances"].columns_dict) == V1_INSTANCE_COLUMNS
     assert tuple(db["history"].columns_dict) == V1_HISTORY_COLUMNS
+
+
+# -- a closed store --------------------------------------------------------------------------
+
+
+def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
+    """An ordinary call of every contract method (a method added to the protocol needs one here)."""
+    case = Case("export_request", "c1", "GX", "requested")
+    return {
+        "get_meta": ("clock",),
+        "set_meta": ("clock", "2021-04-20T09:00:00+08:00"),
+        "world_version": (),
+        "load_world": (CYCLE,),
+        "put_region": (Region("GX", "province", "广西"),),
+        "put_institution": (Institution("H2", "GX", "医院2"),),
+        "put_agency": (Agency("A1", "GX", "考核机构", frozenset({"H1"})),),
+        "put_policy": (CYCLE, "2021.1", "policy text"),
+        "policy_text": (CYCLE, "2021.1"),
+        "put_exemption_reason": (CYCLE, "r1", ExemptionReason("理由", True)),
+        "seed_exemption_reasons": (CYCLE, {}),
+        "put_doctors": ([], CYCLE),
+        "get_doctor": ("D1",),
+        "ensure_instances": (CYCLE,),
+        "load": (CYCLE, []),
+        "commit": ([(0, moved(inst, 1))], [rec("D1", 1)]),
+        "history": (CYCLE, "D1"),
+        "instance_ids": (CYCLE,),
+        "scan": (CYCLE, None, None, 10),
+        "find_idempotent": (CYCLE, "D1", "k"),
+        "all_history": (CYCLE,),
+        "cycles": (),
+        "count_history": (CYCLE,),
+        "tally": (CYCLE,),
+        "move_doctor": (0, moved(inst, 1), rec("D1", 1), "H2"),
+        "load_case": (case.machine, case.id),
+        "commit_case": (0, case, rec("c1", 1, "request"), CaseWrites()),
+        "scan_cases": (case.machine, None, 10),
+        "credential": ("doctor:D1",),
+        "case_file": (case.machine, case.id),
+        "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
+        "put_institutions": ([],),
+    }
+
+
+def test_every_method_of_a_closed_store_says_so(store: Storage) -> None:
+    """One typed error on every backend, even for calls that need not touch the database (empty
+    batches); before, memory went on working and the SQL stores raised their drivers' errors."""
+    inst = seeded(store, "D1")["D1"]
+    calls = _calls(inst)
+    assert sorted(calls) == sorted(STORAGE_METHODS)
+    store.close()
+    for name, args in calls.items():
+        with pytest.raises(StorageError, match=r"^this store is closed$"):
+            result = getattr(store, name)(*args)
+            if name == "all_history":
+                list(result)  # a generator may fail only once read
+    store.close()  # closing again is harmless (the fixture closes a third time)
+
+
+def test_an_engine_used_after_close_raises_storage_error(url: str) -> None:
+    engine = renew_fsm.open(url)
+    engine.apply({"op": "policy", "name": CYCLE})
+    engine.close()
+    with pytest.raises(StorageError, match="this store is closed"):
+        engine.state("D1")
+    with pytest.raises(StorageError, match="this store is closed"):
+        engine.fire("D1", "enroll", Actor("institution", "H1"))
+    engine.close()
