@@ -242,6 +242,13 @@ def _frozen_copy(path: str, failure: Exception) -> str | None:
 @guarded
 class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+        if not path.strip():
+            # SQLite reads "" as a temporary database, gone at close: a service whose setting is set
+            # but empty would run on it, writing a stray "-writer" file, and lose every write.
+            raise StorageError(
+                f"an empty database path ({path!r}; a setting that is set but empty?): give a file such as "
+                "cycle.db, ':memory:' or a postgresql:// URL"
+            )
         self.url = path
         self._lock = threading.RLock()
         self._turn = WriterTurn(None, timeout)
