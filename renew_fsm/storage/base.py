@@ -22,7 +22,8 @@ from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
 #: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
-SCHEMA_VERSION = 3
+#: 3: each instance's institution.  4: PostgreSQL compares ids by code point, as SQLite always did.
+SCHEMA_VERSION = 4
 
 
 class ConflictError(Exception):

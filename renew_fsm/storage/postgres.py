@@ -89,6 +89,17 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN IF NOT EXISTS institution text",
         "UPDATE instances i SET institution = d.institution FROM doctors d WHERE d.id = i.doctor",
     ],
+    # 4: the ids the store sorts and pages by compare by code point ("C"), whatever the database's
+    # collation: under ICU's en-US, 'a1' < 'D-3' < 'd2' < 'D9', where SQLite and memory give
+    # 'D-3' < 'D9' < 'a1' < 'd2' — pages and queues disagreed between backends.  On the columns,
+    # not in each ORDER BY, so keyset comparisons agree and the indexes (rebuilt here) serve them.
+    [
+        'ALTER TABLE doctors ALTER COLUMN id TYPE text COLLATE "C"',
+        'ALTER TABLE instances ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
+        'ALTER TABLE history ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
+        'ALTER TABLE cases ALTER COLUMN machine TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
+        'ALTER TABLE exemption_reasons ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
+    ],
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

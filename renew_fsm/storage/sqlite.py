@@ -134,8 +134,14 @@ def _migrate_3(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE instances SET institution = (SELECT d.institution FROM doctors d WHERE d.id = instances.doctor)")
 
 
+def _migrate_4(db: sqlite_utils.Database) -> None:
+    """Nothing: schema 4 makes PostgreSQL compare ids by code point, as SQLite's BINARY collation
+    always has.  The step is here because the version number is shared: a file says 4 like a
+    PostgreSQL store of the same release."""
+
+
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

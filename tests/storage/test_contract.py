@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import PG_REQUIRED
 
 import renew_fsm
 from renew_fsm import Actor
@@ -583,3 +586,110 @@ def test_an_engine_used_after_close_raises_storage_error(url: str) -> None:
     with pytest.raises(StorageError, match="this store is closed"):
         engine.fire("D1", "enroll", Actor("institution", "H1"))
     engine.close()
+
+
+# -- ids in code-point order, whatever the database's collation ------------------------------------
+
+#: Ids a human collation orders otherwise than code points (ICU en-US: a1 D-3 d2 D9 D10 DB Db Z1 医1).
+ODD_IDS = ("d2", "D10", "医1", "Z1", "a1", "D-3", "D9", "Db", "DB")
+EXPORT = "export_request"
+
+
+def seed_odd_ids(store: Storage) -> None:
+    """Every other doctor moved on (so walks over two states merge), each with a record and a case."""
+    insts = seeded(store, *ODD_IDS)
+    moved_on = [insts[d] for d in ODD_IDS[::2]]
+    store.commit([(0, moved(inst, 1)) for inst in moved_on], [rec(inst.doctor, 1) for inst in moved_on])
+    for cid in ODD_IDS:
+        case = Case(EXPORT, cid, "GX", "requested", 1)
+        store.commit_case(0, case, rec(cid, 1, "request", cycle=case.cycle), CaseWrites())
+
+
+def assert_code_point_order(store: Storage) -> None:
+    """Lists, paged walks and work queues give ids in code-point order (Python's), at every page size."""
+    ids = sorted(ODD_IDS)
+    two = [("not_enrolled", frozenset[str](), frozenset[str]()), ("s1", frozenset[str](), frozenset[str]())]
+    pagers: dict[str, Callable[[str | None, int], list[str]]] = {  # (after, size) -> a page's ids
+        "scan": lambda a, n: [i.doctor for i, _ in store.scan(CYCLE, None, a, n)],
+        "scan of two states": lambda a, n: [i.doctor for i, _ in store.scan(CYCLE, ["s1", "not_enrolled"], a, n)],
+        "the province's queue": lambda a, n: [i.doctor for i, _ in store.work_queue(CYCLE, two, None, None, a, n)],
+        "a hospital's queue": lambda a, n: [i.doctor for i, _ in store.work_queue(CYCLE, two, ["H1"], None, a, n)],
+        "cases": lambda a, n: [c.id for c in store.scan_cases(EXPORT, a, n)],
+    }
+    assert store.instance_ids(CYCLE) == ids
+    for name, page_of in pagers.items():
+        for size in (1, 2, 4, 100):
+            walked: list[str] = []
+            while page := page_of(walked[-1] if walked else None, size):
+                walked += page
+            assert walked == ids, (name, size)
+    assert [r.doctor for r in store.all_history(CYCLE)] == sorted(ODD_IDS[::2])
+
+
+def test_ids_are_ordered_by_code_point(store: Storage) -> None:
+    seed_odd_ids(store)
+    assert_code_point_order(store)
+
+
+@pytest.fixture(scope="session")
+def icu_database(pg_database: str) -> Iterator[str]:
+    """A database whose collation orders text as people read it (ICU en-US), not by code point."""
+    server, ours = pg_database.rsplit("/", 1)
+    name = f"{ours}_icu"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        try:
+            admin.execute(
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        except psycopg.Error as exc:
+            message = f"no PostgreSQL database with an ICU collation can be made here, so none is tested: {exc}"
+            pytest.fail(message) if PG_REQUIRED else pytest.skip(message)
+        try:
+            with psycopg.connect(f"{server}/{name}") as conn:
+                assert conn.execute("SELECT 'a1' < 'D-3'").fetchone() == (True,), "the collation is not ICU's en-US"
+            yield f"{server}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def icu_url(icu_database: str) -> Iterator[str]:
+    """A fresh schema in the ICU database."""
+    schema = f"icu_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(icu_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{icu_database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(icu_database, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_ids_are_ordered_by_code_point_on_a_postgresql_database_with_another_collation(icu_url: str) -> None:
+    store = open_storage(icu_url)
+    seed_odd_ids(store)
+    assert_code_point_order(store)
+    store.close()
+
+
+def test_a_schema_3_postgresql_store_is_upgraded_to_code_point_order_and_its_indexes_serve_it(icu_url: str) -> None:
+    from renew_fsm.storage.postgres import MIGRATIONS
+
+    store = open_storage(icu_url)
+    seed_odd_ids(store)
+    store.close()
+    with psycopg.connect(icu_url, autocommit=True) as conn:  # back to what schema 3 left: the database's collation
+        for statement in MIGRATIONS[3]:
+            conn.execute(statement.replace('COLLATE "C"', 'COLLATE "default"'))  # type: ignore[arg-type]
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        assert conn.execute("SELECT doctor FROM instances ORDER BY doctor LIMIT 1").fetchone() == ("a1",)
+
+    store = open_storage(icu_url)
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert_code_point_order(store)
+    with psycopg.connect(icu_url) as conn:
+        conn.execute("SET enable_seqscan = off")  # a few rows: the planner would read the table and sort
+        plan = conn.execute(
+            "EXPLAIN SELECT doctor FROM instances WHERE cycle = %s AND state = %s AND doctor > %s ORDER BY doctor",
+            (CYCLE, "s1", "D"),
+        ).fetchall()
+        assert "Sort" not in str(plan) and "idx_instances_cycle_state_doctor" in str(plan), plan
+    store.close()
