@@ -11,6 +11,10 @@ from .base import ConflictError, Storage, StorageError
 
 
 def open_storage(url: str) -> Storage:
+    if not isinstance(url, str):  # None: a setting read from the environment that was never set
+        raise StorageError(f"a database URL must be a string, not {type(url).__name__} ({url!r})")
+    if "\0" in url:  # libpq would cut the URL there and open another database; SQLite would raise ValueError
+        raise StorageError(f"a database URL cannot hold a NUL character: {url!r}")
     if url in ("memory:", "memory://"):
         from .memory import MemoryStorage
 

@@ -10,9 +10,10 @@ race raises ``ConflictError`` and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -21,7 +22,8 @@ from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
 
 #: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
-SCHEMA_VERSION = 3
+#: 3: each instance's institution.  4: PostgreSQL compares ids by code point, as SQLite always did.
+SCHEMA_VERSION = 4
 
 
 class ConflictError(Exception):
@@ -29,7 +31,8 @@ class ConflictError(Exception):
 
 
 class StorageError(Exception):
-    """A store that cannot be opened or used (wrong URL, a newer schema, a missing driver)."""
+    """A store that cannot be opened or used: a wrong URL, a newer schema, a missing driver, a lost
+    connection, a closed store.  The message says what to do."""
 
 
 @attrs.frozen
@@ -137,6 +140,60 @@ class Storage(Protocol):
     def put_institutions(self, institutions: Sequence[Institution]) -> None:
         """Insert or replace many institutions in one transaction, bumping the world version once."""
         ...
+
+
+#: The contract's methods that ``guarded`` wraps: all of them, ``close`` apart (it gets its own wrapper).
+STORAGE_METHODS = tuple(
+    name for name, member in vars(Storage).items() if callable(member) and not name.startswith("_") and name != "close"
+)
+CLOSED = "this store is closed"
+_Backend = TypeVar("_Backend", bound=type)
+
+
+def guarded(cls: _Backend) -> _Backend:
+    """Make a backend fail alike on every method once closed, and name its driver's failures.
+
+    Left to themselves the backends differed after ``close``: the memory store
+    went on working, SQLite raised ``sqlite3.ProgrammingError`` and psycopg
+    ``OperationalError``.  Wrapped, every contract method of a closed store
+    raises ``StorageError(CLOSED)``, and closing again does nothing.  A backend
+    whose driver fails in ways a service must handle (a lost PostgreSQL
+    connection) lists those errors in ``DRIVER_ERRORS``; ``_failure(exc)``
+    returns the ``StorageError`` to raise instead, or ``None`` to let the
+    error through.  The cost: one Python call and one attribute test per call.
+    """
+    errors: tuple[type[Exception], ...] = getattr(cls, "DRIVER_ERRORS", ())
+    cls.closed = False  # type: ignore[attr-defined]
+    for name in STORAGE_METHODS:
+        setattr(cls, name, _open_only(getattr(cls, name), errors))
+    cls.close = _close_once(cls.close)  # type: ignore[attr-defined]
+    return cls
+
+
+def _open_only(method: Callable[..., Any], errors: tuple[type[Exception], ...]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.closed:
+            raise StorageError(CLOSED)
+        try:
+            return method(self, *args, **kwargs)
+        except errors as exc:
+            failure = self._failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return call
+
+
+def _close_once(close: Callable[[Any], None]) -> Callable[[Any], None]:
+    @functools.wraps(close)
+    def call(self: Any) -> None:
+        if not self.closed:
+            self.closed = True
+            close(self)
+
+    return call
 
 
 # -- row shapes shared by the SQL backends ------------------------------------------------

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
-from .base import ConflictError, WorldRows, check_doctor_batch, same_doctor
+from .base import ConflictError, WorldRows, check_doctor_batch, guarded, same_doctor
 from .memory_cases import MemoryCases
 
 
+@guarded
 class MemoryStorage(MemoryCases):
     def __init__(self, url: str = "memory:") -> None:
         self.url = url

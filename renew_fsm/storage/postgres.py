@@ -5,11 +5,16 @@ at READ COMMITTED: a concurrent writer to the same instance waits on the row
 lock, then finds the version moved and the ``UPDATE`` matches nothing —
 ``ConflictError``.  Schema creation and upgrades take an advisory lock so two
 services starting at once do not race.
+
+A connection the server drops (a restart, a failover, an idle timeout) fails
+the call that finds it gone with ``StorageError``, and the next call connects
+again; no write is ever retried here, since whether it was saved is unknown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +39,7 @@ from .base import (
     check_doctor_batch,
     doctor_from_row,
     doctor_row,
+    guarded,
     instance_from_row,
     instance_row,
     page_end,
@@ -83,6 +89,17 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN IF NOT EXISTS institution text",
         "UPDATE instances i SET institution = d.institution FROM doctors d WHERE d.id = i.doctor",
     ],
+    # 4: the ids the store sorts and pages by compare by code point ("C"), whatever the database's
+    # collation: under ICU's en-US, 'a1' < 'D-3' < 'd2' < 'D9', where SQLite and memory give
+    # 'D-3' < 'D9' < 'a1' < 'd2' — pages and queues disagreed between backends.  On the columns,
+    # not in each ORDER BY, so keyset comparisons agree and the indexes (rebuilt here) serve them.
+    [
+        'ALTER TABLE doctors ALTER COLUMN id TYPE text COLLATE "C"',
+        'ALTER TABLE instances ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
+        'ALTER TABLE history ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
+        'ALTER TABLE cases ALTER COLUMN machine TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
+        'ALTER TABLE exemption_reasons ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
+    ],
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -98,45 +115,111 @@ _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
-@contextmanager
-def _writable() -> Iterator[None]:
-    """A role that may only read (a statistics account), or a read-only standby: a typed refusal,
-    as SQLite gives for a read-only file, not a driver error."""
+_LOST_WRITE = (
+    "lost the connection to PostgreSQL during a write ({}); it may or may not have been saved — "
+    "read it again before deciding, or retry with an idempotency key"
+)
+_LOST_READ = "lost the connection to PostgreSQL during a read ({}); nothing was written — try again"
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for an error message or a log: without its password."""
+    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def _said(exc: psycopg.Error) -> str:
+    """What the server or libpq said, on one line (without the statement it quotes)."""
+    return exc.diag.message_primary or " ".join(str(exc).split())
+
+
+def _connect(url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
     try:
-        yield
-    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
-        raise StorageError(f"this role can only read here ({exc}); nothing was written") from None
+        return psycopg.connect(url, autocommit=autocommit)
+    except psycopg.Error as exc:
+        raise StorageError(
+            f"cannot connect to PostgreSQL at {_shown(url)} ({_said(exc)}): check that the server "
+            "is up and the URL's host, port, database, user and password"
+        ) from None
 
 
+@guarded
 class PostgresStorage(PostgresCases):
+    #: What ``guarded`` passes to ``_failure``: psycopg's errors, of which a lost connection is ours to name.
+    DRIVER_ERRORS = (psycopg.Error,)
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
         self._guard = threading.Lock()
-        self._connect()
-        self._upgrade()
+        try:
+            self._connect()
+            self._upgrade()
+        except psycopg.Error as exc:
+            failure = self._open_failure(exc)
+            self._release()
+            raise failure from None
+        except StorageError:
+            self._release()
+            raise
 
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(self.url, autocommit=True)
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL at {self.url!r}: {exc}".strip()) from None
+        conn = _connect(self.url, autocommit=True)
+        gone = getattr(self._local, "conn", None)
         self._local.conn = conn
         with self._guard:
+            if gone in self._all:
+                self._all.remove(gone)
             self._all.append(conn)
         return conn
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
         """This thread's connection: a psycopg connection carries one transaction at a time, so an
-        engine shared by a service's threads gives each thread its own."""
+        engine shared by a service's threads gives each thread its own.
+
+        One the server dropped is replaced on the call after the one that found it gone (which
+        raised ``StorageError``).  ``closed`` is psycopg's own flag, read without a round trip.
+        """
         conn = getattr(self._local, "conn", None)
-        return conn if conn is not None else self._connect()
+        return conn if conn is not None and not conn.closed else self._connect()
+
+    def _lost(self) -> bool:
+        """Whether this thread's connection broke (psycopg's flag: closed, but not by us).
+
+        Only that is a lost connection: an ``OperationalError`` also reports a cancelled
+        statement or a lock timeout on a connection that still works.
+        """
+        conn = getattr(self._local, "conn", None)
+        return conn is not None and conn.broken
+
+    def _failure(self, exc: psycopg.Error) -> StorageError | None:
+        """A read that lost its connection (``guarded`` asks; writes say their own, see ``_writing``)."""
+        return StorageError(_LOST_READ.format(_said(exc))) if self._lost() else None
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write's failures a service must handle, as ``StorageError`` rather than driver errors.
+
+        A role that may only read (a statistics account) or a read-only standby:
+        nothing was written, as SQLite says of a read-only file.  A connection
+        lost during a write leaves the write unknown: the server may have
+        committed it just before the loss, and nothing here can tell.  So the
+        message says so, and nothing retries it.
+        """
+        try:
+            yield
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            raise StorageError(f"this role can only read here ({_said(exc)}); nothing was written") from None
+        except psycopg.Error as exc:
+            if not self._lost():
+                raise
+            raise StorageError(_LOST_WRITE.format(_said(exc))) from None
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with _writable(), self.conn.transaction(), self.conn.cursor() as cur:
+        with self._writing(), self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
 
     def _schema_version(self, cur: psycopg.Cursor[Any]) -> int:
@@ -156,7 +239,8 @@ class PostgresStorage(PostgresCases):
         with self.conn.cursor() as cur:
             if self._schema_version(cur) == SCHEMA_VERSION:
                 return
-        with self._write() as cur:
+        # Not ``_write``: what goes wrong here is told by ``_open_failure``, in the terms of opening.
+        with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm schema'))")
             have = self._schema_version(cur)  # again, under the lock: another process may have migrated
             for version in range(have, SCHEMA_VERSION):
@@ -165,7 +249,32 @@ class PostgresStorage(PostgresCases):
             cur.execute(_UPSERT_META, ("schema_version", str(SCHEMA_VERSION)))
             cur.execute("INSERT INTO meta (key, value) VALUES ('world_version', '0') ON CONFLICT DO NOTHING")
 
+    def _open_failure(self, exc: psycopg.Error) -> StorageError:
+        """Why the store could not be opened, and what to fix."""
+        where = f"PostgreSQL at {_shown(self.url)}"
+        if isinstance(exc, psycopg.errors.InvalidSchemaName):
+            path = self._search_path()
+            missing = f"schema {path} does not exist" if "," not in path else f"none of the schemas {path} exists"
+            return StorageError(
+                f"{missing} in {where}: create it, or fix search_path (the URL's options=-csearch_path%3D…)"
+            )
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return StorageError(
+                f"this role may not create or upgrade renew_fsm's tables in {where} ({_said(exc)}): "
+                "open the store once as a role that may (the schema's owner), then this one can read it"
+            )
+        return StorageError(f"cannot set up renew_fsm's tables in {where}: {_said(exc)}")
+
+    def _search_path(self) -> str:
+        try:
+            return str(self.conn.execute("SHOW search_path").fetchone()[0])  # type: ignore[index]
+        except psycopg.Error:
+            return "(the search_path)"
+
     def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
         with self._guard:
             for conn in self._all:
                 conn.close()
@@ -351,7 +460,7 @@ class PostgresStorage(PostgresCases):
             if len(params) == 1 and len(records) == 1:
                 # A service's fire: one statement, its own transaction, one round trip — where
                 # BEGIN, UPDATE, INSERT and COMMIT took four.  No row moved: nothing inserted.
-                with _writable():
+                with self._writing():
                     moved = self.conn.execute(_MOVE_ONE, (*params[0], *record_row(records[0]))).rowcount
                 if moved != 1:
                     raise ConflictError("an instance changed since it was read")
@@ -417,13 +526,20 @@ class PostgresStorage(PostgresCases):
         return record_from_row(row) if row else None
 
     def all_history(self, cycle: str) -> Iterable[Record]:
-        with psycopg.connect(self.url) as conn, conn.cursor(name="renew_fsm_history") as cur:
+        """Streamed on a connection of its own (a named cursor holds its transaction open)."""
+        with _connect(self.url, autocommit=False) as conn, conn.cursor(name="renew_fsm_history") as cur:
             cur.itersize = 10000
-            cur.execute(
-                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s ORDER BY doctor, seq", (cycle,)
-            )
-            for row in cur:
-                yield record_from_row(row)
+            try:
+                cur.execute(
+                    f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s ORDER BY doctor, seq",
+                    (cycle,),
+                )
+                for row in cur:
+                    yield record_from_row(row)
+            except psycopg.Error as exc:
+                if not conn.broken:
+                    raise
+                raise StorageError(_LOST_READ.format(_said(exc))) from None
 
     def cycles(self) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle").fetchall()

@@ -39,6 +39,7 @@ from .base import (
     check_doctor_batch,
     doctor_from_row,
     doctor_row,
+    guarded,
     instance_from_row,
     instance_row,
     page_end,
@@ -133,8 +134,14 @@ def _migrate_3(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE instances SET institution = (SELECT d.institution FROM doctors d WHERE d.id = instances.doctor)")
 
 
+def _migrate_4(db: sqlite_utils.Database) -> None:
+    """Nothing: schema 4 makes PostgreSQL compare ids by code point, as SQLite's BINARY collation
+    always has.  The step is here because the version number is shared: a file says 4 like a
+    PostgreSQL store of the same release."""
+
+
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -238,15 +245,23 @@ def _frozen_copy(path: str, failure: Exception) -> str | None:
     return f"file:{pathname2url(os.path.abspath(path))}?immutable=1"
 
 
+@guarded
 class SQLiteStorage(SQLiteCases):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+        if not path.strip():
+            # SQLite reads "" as a temporary database, gone at close: a service whose setting is set
+            # but empty would run on it, writing a stray "-writer" file, and lose every write.
+            raise StorageError(
+                f"an empty database path ({path!r}; a setting that is set but empty?): give a file such as "
+                "cycle.db, ':memory:' or a postgresql:// URL"
+            )
         self.url = path
         self._lock = threading.RLock()
         self._turn = WriterTurn(None, timeout)
         try:
             self._connect(path, timeout)
         except (sqlite3.Error, StorageError) as exc:
-            self.close()
+            self._release()
             frozen = _frozen_copy(path, exc)
             if frozen is None:
                 if isinstance(exc, StorageError):
@@ -255,7 +270,7 @@ class SQLiteStorage(SQLiteCases):
             try:
                 self._connect(frozen, timeout, immutable=True)
             except (sqlite3.Error, StorageError) as again:
-                self.close()
+                self._release()
                 if isinstance(again, StorageError):
                     raise
                 raise StorageError(f"cannot open SQLite database {path!r}: {again}") from None
@@ -345,6 +360,10 @@ class SQLiteStorage(SQLiteCases):
             self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('world_version', '0')")
 
     def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the file; also after a failed open, which may try again (``close`` is for good)."""
         with self._lock:
             if hasattr(self, "conn"):  # not when the file could not even be opened
                 self.conn.close()

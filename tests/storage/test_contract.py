@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import PG_REQUIRED
 
+import renew_fsm
+from renew_fsm import Actor
 from renew_fsm.idcard import make
-from renew_fsm.model import Doctor, Instance, Record
+from renew_fsm.model import Case, Doctor, Instance, Record
 from renew_fsm.rules.policy import ExemptionReason
 from renew_fsm.storage import ConflictError, Storage, StorageError, open_storage
-from renew_fsm.storage.base import SCHEMA_VERSION
+from renew_fsm.storage.base import SCHEMA_VERSION, STORAGE_METHODS, CaseWrites
 from renew_fsm.world import Agency, Institution, Region
 
 CYCLE = "guangxi-2019-2020"
@@ -513,3 +518,178 @@ def test_schema_1_is_frozen_at_its_own_columns(tmp_path: Path) -> None:
     MIGRATIONS[0](db)
     assert tuple(db["instances"].columns_dict) == V1_INSTANCE_COLUMNS
     assert tuple(db["history"].columns_dict) == V1_HISTORY_COLUMNS
+
+
+# -- a closed store --------------------------------------------------------------------------
+
+
+def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
+    """An ordinary call of every contract method (a method added to the protocol needs one here)."""
+    case = Case("export_request", "c1", "GX", "requested")
+    return {
+        "get_meta": ("clock",),
+        "set_meta": ("clock", "2021-04-20T09:00:00+08:00"),
+        "world_version": (),
+        "load_world": (CYCLE,),
+        "put_region": (Region("GX", "province", "广西"),),
+        "put_institution": (Institution("H2", "GX", "医院2"),),
+        "put_agency": (Agency("A1", "GX", "考核机构", frozenset({"H1"})),),
+        "put_policy": (CYCLE, "2021.1", "policy text"),
+        "policy_text": (CYCLE, "2021.1"),
+        "put_exemption_reason": (CYCLE, "r1", ExemptionReason("理由", True)),
+        "seed_exemption_reasons": (CYCLE, {}),
+        "put_doctors": ([], CYCLE),
+        "get_doctor": ("D1",),
+        "ensure_instances": (CYCLE,),
+        "load": (CYCLE, []),
+        "commit": ([(0, moved(inst, 1))], [rec("D1", 1)]),
+        "history": (CYCLE, "D1"),
+        "instance_ids": (CYCLE,),
+        "scan": (CYCLE, None, None, 10),
+        "find_idempotent": (CYCLE, "D1", "k"),
+        "all_history": (CYCLE,),
+        "cycles": (),
+        "count_history": (CYCLE,),
+        "tally": (CYCLE,),
+        "move_doctor": (0, moved(inst, 1), rec("D1", 1), "H2"),
+        "load_case": (case.machine, case.id),
+        "commit_case": (0, case, rec("c1", 1, "request"), CaseWrites()),
+        "scan_cases": (case.machine, None, 10),
+        "credential": ("doctor:D1",),
+        "case_file": (case.machine, case.id),
+        "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
+        "put_institutions": ([],),
+    }
+
+
+def test_every_method_of_a_closed_store_says_so(store: Storage) -> None:
+    """One typed error on every backend, even for calls that need not touch the database (empty
+    batches); before, memory went on working and the SQL stores raised their drivers' errors."""
+    inst = seeded(store, "D1")["D1"]
+    calls = _calls(inst)
+    assert sorted(calls) == sorted(STORAGE_METHODS)
+    store.close()
+    for name, args in calls.items():
+        with pytest.raises(StorageError, match=r"^this store is closed$"):
+            result = getattr(store, name)(*args)
+            if name == "all_history":
+                list(result)  # a generator may fail only once read
+    store.close()  # closing again is harmless (the fixture closes a third time)
+
+
+def test_an_engine_used_after_close_raises_storage_error(url: str) -> None:
+    engine = renew_fsm.open(url)
+    engine.apply({"op": "policy", "name": CYCLE})
+    engine.close()
+    with pytest.raises(StorageError, match="this store is closed"):
+        engine.state("D1")
+    with pytest.raises(StorageError, match="this store is closed"):
+        engine.fire("D1", "enroll", Actor("institution", "H1"))
+    engine.close()
+
+
+# -- ids in code-point order, whatever the database's collation ------------------------------------
+
+#: Ids a human collation orders otherwise than code points (ICU en-US: a1 D-3 d2 D9 D10 DB Db Z1 医1).
+ODD_IDS = ("d2", "D10", "医1", "Z1", "a1", "D-3", "D9", "Db", "DB")
+EXPORT = "export_request"
+
+
+def seed_odd_ids(store: Storage) -> None:
+    """Every other doctor moved on (so walks over two states merge), each with a record and a case."""
+    insts = seeded(store, *ODD_IDS)
+    moved_on = [insts[d] for d in ODD_IDS[::2]]
+    store.commit([(0, moved(inst, 1)) for inst in moved_on], [rec(inst.doctor, 1) for inst in moved_on])
+    for cid in ODD_IDS:
+        case = Case(EXPORT, cid, "GX", "requested", 1)
+        store.commit_case(0, case, rec(cid, 1, "request", cycle=case.cycle), CaseWrites())
+
+
+def assert_code_point_order(store: Storage) -> None:
+    """Lists, paged walks and work queues give ids in code-point order (Python's), at every page size."""
+    ids = sorted(ODD_IDS)
+    two = [("not_enrolled", frozenset[str](), frozenset[str]()), ("s1", frozenset[str](), frozenset[str]())]
+    pagers: dict[str, Callable[[str | None, int], list[str]]] = {  # (after, size) -> a page's ids
+        "scan": lambda a, n: [i.doctor for i, _ in store.scan(CYCLE, None, a, n)],
+        "scan of two states": lambda a, n: [i.doctor for i, _ in store.scan(CYCLE, ["s1", "not_enrolled"], a, n)],
+        "the province's queue": lambda a, n: [i.doctor for i, _ in store.work_queue(CYCLE, two, None, None, a, n)],
+        "a hospital's queue": lambda a, n: [i.doctor for i, _ in store.work_queue(CYCLE, two, ["H1"], None, a, n)],
+        "cases": lambda a, n: [c.id for c in store.scan_cases(EXPORT, a, n)],
+    }
+    assert store.instance_ids(CYCLE) == ids
+    for name, page_of in pagers.items():
+        for size in (1, 2, 4, 100):
+            walked: list[str] = []
+            while page := page_of(walked[-1] if walked else None, size):
+                walked += page
+            assert walked == ids, (name, size)
+    assert [r.doctor for r in store.all_history(CYCLE)] == sorted(ODD_IDS[::2])
+
+
+def test_ids_are_ordered_by_code_point(store: Storage) -> None:
+    seed_odd_ids(store)
+    assert_code_point_order(store)
+
+
+@pytest.fixture(scope="session")
+def icu_database(pg_database: str) -> Iterator[str]:
+    """A database whose collation orders text as people read it (ICU en-US), not by code point."""
+    server, ours = pg_database.rsplit("/", 1)
+    name = f"{ours}_icu"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        try:
+            admin.execute(
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        except psycopg.Error as exc:
+            message = f"no PostgreSQL database with an ICU collation can be made here, so none is tested: {exc}"
+            pytest.fail(message) if PG_REQUIRED else pytest.skip(message)
+        try:
+            with psycopg.connect(f"{server}/{name}") as conn:
+                assert conn.execute("SELECT 'a1' < 'D-3'").fetchone() == (True,), "the collation is not ICU's en-US"
+            yield f"{server}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def icu_url(icu_database: str) -> Iterator[str]:
+    """A fresh schema in the ICU database."""
+    schema = f"icu_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(icu_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{icu_database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(icu_database, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_ids_are_ordered_by_code_point_on_a_postgresql_database_with_another_collation(icu_url: str) -> None:
+    store = open_storage(icu_url)
+    seed_odd_ids(store)
+    assert_code_point_order(store)
+    store.close()
+
+
+def test_a_schema_3_postgresql_store_is_upgraded_to_code_point_order_and_its_indexes_serve_it(icu_url: str) -> None:
+    from renew_fsm.storage.postgres import MIGRATIONS
+
+    store = open_storage(icu_url)
+    seed_odd_ids(store)
+    store.close()
+    with psycopg.connect(icu_url, autocommit=True) as conn:  # back to what schema 3 left: the database's collation
+        for statement in MIGRATIONS[3]:
+            conn.execute(statement.replace('COLLATE "C"', 'COLLATE "default"'))  # type: ignore[arg-type]
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        assert conn.execute("SELECT doctor FROM instances ORDER BY doctor LIMIT 1").fetchone() == ("a1",)
+
+    store = open_storage(icu_url)
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert_code_point_order(store)
+    with psycopg.connect(icu_url) as conn:
+        conn.execute("SET enable_seqscan = off")  # a few rows: the planner would read the table and sort
+        plan = conn.execute(
+            "EXPLAIN SELECT doctor FROM instances WHERE cycle = %s AND state = %s AND doctor > %s ORDER BY doctor",
+            (CYCLE, "s1", "D"),
+        ).fetchall()
+        assert "Sort" not in str(plan) and "idx_instances_cycle_state_doctor" in str(plan), plan
+    store.close()
