@@ -140,6 +140,8 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
     PostgreSQL store of the same release."""
 
 
+#: The schema version since which a SQLite file has not changed (later steps are PostgreSQL's).
+SAME_FILE_SINCE = 3
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -346,8 +348,18 @@ class SQLiteStorage(SQLiteCases):
     def _upgrade(self) -> None:
         # A current database is opened without writing, so a read-only copy (a backup handed to
         # an auditor, an account that may only read) can be verified and counted.
-        if self._schema_version() == SCHEMA_VERSION:
+        have = self._schema_version()
+        if have == SCHEMA_VERSION:
             return
+        if have >= SAME_FILE_SINCE:
+            # The versions since changed PostgreSQL only: this file is current but for its number,
+            # which is written where it can be — a read-only copy opens as it is.
+            with suppress(StorageError):
+                self._migrate()
+            return
+        self._migrate()
+
+    def _migrate(self) -> None:
         with self._write():
             have = self._schema_version()  # again, in the turn: another process may have migrated it
             for version in range(have, SCHEMA_VERSION):

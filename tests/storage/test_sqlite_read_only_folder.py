@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 from conftest import H1, make_engine
 
+import renew_fsm
+from renew_fsm.storage.base import SCHEMA_VERSION
+
 CHILD = r"""
 import json, sys
 import renew_fsm
@@ -124,3 +127,23 @@ def test_the_cli_verifies_a_read_only_copy(folder: Path) -> None:
     done = _as_someone_bound_by_permissions(["-c", "from renew_fsm.cli import main; main()", "verify", "--db", path])
     assert done.returncode == 0, done.stderr
     assert "every chain holds" in done.stdout
+
+
+def test_a_copy_from_the_release_before_opens_read_only_too(folder: Path) -> None:
+    """Schema 4 changed PostgreSQL alone: a schema-3 file is current but for its number, which a
+    read-only copy cannot be given — it opens as it is, and a writable one is brought up to date."""
+    path = _store(folder)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    _read_only(folder)
+    seen = _child(path)
+    assert seen["state"] == "enrolled" and seen["verified"] is True
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    conn.close()
+    folder.chmod(stat.S_IRWXU)
+    (folder / "backup.db").chmod(0o644)
+    engine = renew_fsm.open(path)
+    assert engine.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+    engine.close()
