@@ -14,8 +14,10 @@ import attrs
 from .engine import Engine
 from .history import Finding, case_differences, differences, rebuild, rebuild_case
 from .machines import CASE_MACHINES, compiled
-from .model import CASE_PREFIX, Record
+from .model import CASE_PREFIX, Doctor, Instance, Record
 from .rules.policy import Policy
+
+PolicyOf = Callable[[str, str], "Policy | None"]
 
 
 @attrs.frozen
@@ -58,8 +60,9 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
                     if pending is not None and pending[0] == inst.doctor:
                         own = list(pending[1])
                         pending = next(history, None)
-                    rebuilt, problems = rebuild(engine.machine, cycle, doctor, own, lambda v, c=cycle: policy_of(c, v))
-                    problems += differences(inst, rebuilt)
+                    problems = _problems(engine, cycle, inst, doctor, own, policy_of)
+                    if problems:
+                        problems = _read_again(engine, cycle, inst.doctor, policy_of)
                     findings += [Finding(inst.doctor, f"[{cycle}] {p}") for p in problems]
                     checked += 1
                     records += len(own)
@@ -77,6 +80,41 @@ def verify(engine: Engine, progress: Callable[[int], None] | None = None, *, bat
         checked += cases
         records += case_records
     return Report(checked, records, findings)
+
+
+def _problems(
+    engine: Engine, cycle: str, inst: Instance, doctor: Doctor, own: list[Record], policy_of: PolicyOf
+) -> list[str]:
+    rebuilt, problems = rebuild(engine.machine, cycle, doctor, own, lambda v: policy_of(cycle, v))
+    return problems + differences(inst, rebuilt)
+
+
+#: Times a doctor whose records and instance disagree is read again before it is reported.
+READS = 3
+
+
+def _read_again(engine: Engine, cycle: str, doctor_id: str, policy_of: PolicyOf) -> list[str]:
+    """The doctor's problems, judged on an instance and a history read as one moment.
+
+    The stream of history and the pages of instances are read at different
+    moments, so a doctor another process moved in between looks tampered with
+    (thousands of "findings" beside a running simulation).  History is
+    append-only and each write commits the instance with its record, so the
+    history read before and after the instance, unchanged, is the history of
+    that instance.  A doctor written to on every reading keeps the last reading's problems.
+    """
+    storage = engine.storage
+    problems: list[str] = []
+    for _ in range(READS):
+        before = storage.history(cycle, doctor_id)
+        pair = storage.load(cycle, [doctor_id]).get(doctor_id)
+        after = storage.history(cycle, doctor_id)
+        if pair is None:
+            return [f"the instance is gone while it was being verified ({len(after)} record(s))"]
+        problems = _problems(engine, cycle, pair[0], pair[1], after, policy_of)
+        if before == after:
+            break
+    return problems
 
 
 def _verify_cases(engine: Engine, machine: str, findings: list[Finding], batch: int) -> tuple[int, int]:

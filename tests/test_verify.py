@@ -148,3 +148,28 @@ def test_the_rebuilt_state_matches_field_by_field(url: str) -> None:
     e.fire("D2", "request_assistance", doctor("D2"), at=at("2021-06-03"))
     assert verify(e).ok
     e.close()
+
+
+def test_doctors_moved_while_verify_reads_are_not_findings(url: str) -> None:
+    """Verify runs beside a live service: another writer moving doctors between verify's reading of
+    their history and of their instances is not tampering (thousands of false findings before)."""
+    e = build(url)
+    other = renew_fsm.Engine(e.storage)  # another service's engine on the same store
+    scan = e.storage.scan
+
+    def scan_after_writes(*args: object, **kwargs: object) -> object:
+        # The history stream has started: these land after it was read, before the instances are.
+        e.storage.scan = scan  # type: ignore[method-assign]
+        other.fire("D1", "submit_info", doctor("D1"))
+        other.fire("D2", "record_score", EXAM, {"test": "business", "score": 70}, at=at("2021-06-03"))
+        return scan(*args, **kwargs)
+
+    e.storage.scan = scan_after_writes  # type: ignore[method-assign]
+    report = verify(e)
+    assert report.ok, report.findings
+    assert report.checked == len(DOCTORS)
+    # Tampering is still found: the instance edited, its history not.
+    tampered = e.storage.load(e.cycle, ["D4"])["D4"][0]
+    e.storage.commit([(tampered.version, tampered._replace(state="unqualified"))], [])
+    assert [f.doctor for f in verify(e).findings] == ["D4"]
+    e.close()
