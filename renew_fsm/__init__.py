@@ -17,11 +17,12 @@ from .model import Actor, CaseView, Record, View
 __version__ = "0.1.0"
 
 
-def open(url: str = "renew-fsm.db") -> Engine:
-    """An engine over the store at ``url`` (see ``renew_fsm.storage.open_storage``)."""
+def open(url: str = "renew-fsm.db", *, create: bool = True) -> Engine:
+    """An engine over the store at ``url`` (see ``renew_fsm.storage.open_storage``); ``create=False``
+    for a tool that only reads: a file or database that is not a renew_fsm store is refused, untouched."""
     from .storage import open_storage
 
-    return Engine(open_storage(url))
+    return Engine(open_storage(url, create=create))
 
 
 __all__ = ["CODES", "Actor", "CaseView", "Engine", "Fire", "Record", "Refused", "View", "open"]

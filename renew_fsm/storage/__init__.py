@@ -10,7 +10,9 @@ from __future__ import annotations
 from .base import ConflictError, Storage, StorageError
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, *, create: bool = True) -> Storage:
+    """The store at ``url``; ``create=False``: only an existing store (reading tools), anything else
+    — a file or database without renew_fsm's tables — refused with ``StorageError``, untouched."""
     if not isinstance(url, str):  # None: a setting read from the environment that was never set
         raise StorageError(f"a database URL must be a string, not {type(url).__name__} ({url!r})")
     if "\0" in url:  # libpq would cut the URL there and open another database; SQLite would raise ValueError
@@ -24,11 +26,11 @@ def open_storage(url: str) -> Storage:
             from .postgres import PostgresStorage
         except ImportError as exc:  # psycopg is an optional extra
             raise StorageError(f"PostgreSQL needs psycopg 3: pip install 'renew_fsm[postgres]' ({exc})") from None
-        return PostgresStorage(url)
+        return PostgresStorage(url, create=create)
     from .sqlite import SQLiteStorage
 
     path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
-    return SQLiteStorage(path)
+    return SQLiteStorage(path, create=create)
 
 
 __all__ = ["ConflictError", "Storage", "StorageError", "open_storage"]

@@ -148,8 +148,9 @@ class PostgresStorage(PostgresCases):
     #: What ``guarded`` passes to ``_failure``: psycopg's errors, of which a lost connection is ours to name.
     DRIVER_ERRORS = (psycopg.Error,)
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
+        self._create = create
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
         self._guard = threading.Lock()
@@ -237,8 +238,14 @@ class PostgresStorage(PostgresCases):
     def _upgrade(self) -> None:
         # A current database is opened without writing, so a role that may only read opens it.
         with self.conn.cursor() as cur:
-            if self._schema_version(cur) == SCHEMA_VERSION:
-                return
+            have = self._schema_version(cur)
+        if have == SCHEMA_VERSION:
+            return
+        if have == 0 and not self._create:
+            raise StorageError(
+                f"PostgreSQL at {_shown(self.url)} holds no renew_fsm store (none of its tables are in "
+                f"{self._search_path()}); nothing was changed"
+            )
         # Not ``_write``: what goes wrong here is told by ``_open_failure``, in the terms of opening.
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm schema'))")

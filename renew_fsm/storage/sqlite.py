@@ -249,7 +249,7 @@ def _frozen_copy(path: str, failure: Exception) -> str | None:
 
 @guarded
 class SQLiteStorage(SQLiteCases):
-    def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: str, *, timeout: float = 30.0, create: bool = True) -> None:
         if not path.strip():
             # SQLite reads "" as a temporary database, gone at close: a service whose setting is set
             # but empty would run on it, writing a stray "-writer" file, and lose every write.
@@ -261,7 +261,7 @@ class SQLiteStorage(SQLiteCases):
         self._lock = threading.RLock()
         self._turn = WriterTurn(None, timeout)
         try:
-            self._connect(path, timeout)
+            self._connect(path, timeout, create=create)
         except (sqlite3.Error, StorageError) as exc:
             self._release()
             frozen = _frozen_copy(path, exc)
@@ -270,15 +270,16 @@ class SQLiteStorage(SQLiteCases):
                     raise
                 raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
             try:
-                self._connect(frozen, timeout, immutable=True)
+                self._connect(frozen, timeout, immutable=True, create=create)
             except (sqlite3.Error, StorageError) as again:
                 self._release()
                 if isinstance(again, StorageError):
                     raise
                 raise StorageError(f"cannot open SQLite database {path!r}: {again}") from None
 
-    def _connect(self, target: str, timeout: float, *, immutable: bool = False) -> None:
-        """Open ``target`` with our pragmas, give a new file its schema; ``immutable``: a read-only copy."""
+    def _connect(self, target: str, timeout: float, *, immutable: bool = False, create: bool = True) -> None:
+        """Open ``target`` with our pragmas, give a new file its schema; ``immutable``: a read-only copy;
+        ``create=False``: refuse a file without our tables before anything is written to it."""
         #: What another connection to the same file opens (``all_history`` reads on its own).
         self._target, self._uri = target, immutable
         self.conn = c = sqlite3.connect(
@@ -286,6 +287,11 @@ class SQLiteStorage(SQLiteCases):
         )
         in_memory = target == ":memory:" or target.startswith("file::memory:")
         c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if not create and c.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            # Before the WAL pragma (it rewrites a file's header) and the lock file beside it.
+            raise StorageError(
+                f"{self.url} is not a renew_fsm store (none of its tables are there); nothing was changed"
+            )
         if not in_memory and not immutable:
             c.execute("PRAGMA journal_mode = WAL")
         c.execute("PRAGMA synchronous = NORMAL")

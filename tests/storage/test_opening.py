@@ -76,3 +76,36 @@ def test_a_role_that_may_not_create_the_tables_is_told_to_open_as_the_owner(pg_u
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+def test_a_reading_tool_refuses_a_file_that_is_not_a_store_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """``renew-fsm verify --db other.db`` gave the file thirteen tables (and WAL mode, and a lock
+    file beside it), then reported "0 instances, every chain holds"."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    conn.close()
+    (tmp_path / "empty.db").write_bytes(b"")
+    before = _files(tmp_path)
+    for name in ("other.db", "empty.db"):
+        with pytest.raises(StorageError, match=r"is not a renew_fsm store.*nothing was changed"):
+            renew_fsm.open(str(tmp_path / name), create=False)
+    assert _files(tmp_path) == before
+    renew_fsm.open(str(tmp_path / "cycle.db")).close()  # made by a tool that writes …
+    renew_fsm.open(str(tmp_path / "cycle.db"), create=False).close()  # … then read
+
+
+def test_a_reading_tool_refuses_a_schema_without_a_store(pg_url: str) -> None:
+    schema = pg_url.rsplit("%3D", 1)[1]
+    with pytest.raises(StorageError, match=f"holds no renew_fsm store.*{schema}.*nothing was changed"):
+        renew_fsm.open(pg_url, create=False)
+    with psycopg.connect(pg_url.split("?", 1)[0], autocommit=True) as conn:
+        made = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,)).fetchone()
+    assert made == (0,)
+    renew_fsm.open(pg_url).close()
+    renew_fsm.open(pg_url, create=False).close()
