@@ -27,6 +27,9 @@ def open_storage(url: str, *, create: bool = True) -> Storage:
         except ImportError as exc:  # psycopg is an optional extra
             raise StorageError(f"PostgreSQL needs psycopg 3: pip install 'renew_fsm[postgres]' ({exc})") from None
         return PostgresStorage(url, create=create)
+    if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+        # SQLite would take "sqlite://cycle.db" as a file of that name, in a folder "sqlite:".
+        raise StorageError(f"a SQLite URL is sqlite:///path (three slashes) or just the path, not {url!r}")
     from .sqlite import SQLiteStorage
 
     path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url

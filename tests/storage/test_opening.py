@@ -109,3 +109,14 @@ def test_a_reading_tool_refuses_a_schema_without_a_store(pg_url: str) -> None:
     assert made == (0,)
     renew_fsm.open(pg_url).close()
     renew_fsm.open(pg_url, create=False).close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://cycle.db", "sqlite:cycle.db"])
+def test_a_sqlite_url_without_its_three_slashes_is_refused(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a file named "sqlite://cycle.db" in a folder named "sqlite:"."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StorageError, match="three slashes"):
+        renew_fsm.open(url)
+    assert os.listdir(tmp_path) == []
