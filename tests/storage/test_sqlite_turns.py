@@ -191,8 +191,10 @@ def test_two_writers_taking_turns_keep_the_log_short(tmp_path: Path, monkeypatch
     path = str(tmp_path / "two.db")
     SQLiteStorage(path).close()
     _two_writers(path, 1000, tmp_path)
-    # 2,000 commits of a page or two each never copied back: 8 MB and more of log.
-    assert max(int((tmp_path / name).read_text()) for name in "ab") < 1_000_000
+    # 2,000 commits of a page or two each never copied back: 8 MB and more of log.  On a loaded
+    # machine a checkpoint now and then finds the other writer's frames still needed (1.05 MB seen
+    # while the rest of the suite ran beside it); restarting at all keeps it far below 8 MB.
+    assert max(int((tmp_path / name).read_text()) for name in "ab") < 2_000_000
 
 
 def test_a_current_database_opens_without_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
