@@ -1,13 +1,15 @@
 """Scenario replay (SPEC §5): a JSON Lines file of commands, run in order.
 
 A refused command is reported with its line and the replay goes on; a line
-that is not JSON or names an unknown op stops it (``ReplayStop``, exit 2).
+that is not a command — not JSON, JSON but not an object, or an object naming
+no known op — stops it (``ReplayStop``, exit 2): the scenario itself is wrong,
+and what came after that line was written for a state it no longer describes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,13 @@ from .model import CaseView
 
 
 class ReplayStop(Exception):
+    """The replay stopped at ``line``; the lines before it ran (``errors``: those of them refused)."""
+
     def __init__(self, line: int, message: str):
         super().__init__(f"line {line}: {message}")
         self.line = line
         self.message = message
+        self.errors: list[dict[str, Any]] = []
 
 
 @attrs.frozen
@@ -48,20 +53,61 @@ def _refusal(number: int, refused: Refused, case: str | None = None) -> dict[str
     return out
 
 
-def replay(engine: Engine, lines: Iterable[str], base: Path | None = None) -> Outcome:
+def replay(
+    engine: Engine,
+    lines: Iterable[str],
+    base: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Run ``lines`` in order; ``progress(n)`` as line ``n`` (counted from 1, blank ones too) starts."""
     errors: list[dict[str, Any]] = []
+    try:
+        _run(engine, lines, base, progress, errors)
+    except ReplayStop as stop:
+        stop.errors = errors
+        raise
+    return Outcome(doctors(engine), errors, cases(engine))
+
+
+def _command(number: int, line: str) -> dict[str, Any]:
+    """The line's JSON object; ``ReplayStop`` for a line that is not one."""
+    # Without its line break, so a column counts within the line (the break made every
+    # error at the end of a line "column 1" of a second line).
+    text = line.rstrip("\r\n")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.lineno > 1:
+            where = f"at line {exc.lineno} column {exc.colno} inside it"
+        elif exc.pos >= len(text):
+            where = f"at the end of the line, column {exc.colno}"
+        else:
+            where = f"at column {exc.colno}"
+        raise ReplayStop(number, f"not valid JSON ({exc.msg} {where})") from None
+    except (ValueError, RecursionError) as exc:  # an int of thousands of digits; arrays nested too deep
+        raise ReplayStop(number, f"not a JSON line we can read ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not isinstance(raw, dict):
+        kind = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(type(raw), "a number")
+        raise ReplayStop(number, f'not a command: a JSON object such as {{"op": "fire", …}} was expected, not {kind}')
+    return raw
+
+
+def _run(
+    engine: Engine,
+    lines: Iterable[str],
+    base: Path | None,
+    progress: Callable[[int], None] | None,
+    errors: list[dict[str, Any]],
+) -> None:
     #: One-time secrets handed out by activations and resets, by account: held in memory for the
     #: replay's ``change_password`` and ``login`` lines that give no secret, never written anywhere.
     issued: dict[str, str] = {}
     for number, line in enumerate(lines, 1):
+        if progress is not None:
+            progress(number)
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReplayStop(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-        except (ValueError, RecursionError) as exc:  # an int of thousands of digits; arrays nested too deep
-            raise ReplayStop(number, f"not a JSON line we can read ({type(exc).__name__}: {str(exc)[:80]})") from None
+        raw = _command(number, line)
         try:
             op = ops.parse(raw)
             if isinstance(op, ops.ChangePasswordOp | ops.LoginOp) and op.secret is None:
@@ -80,7 +126,6 @@ def replay(engine: Engine, lines: Iterable[str], base: Path | None = None) -> Ou
                 issued[item.id] = item.secret
             elif isinstance(item, Refused):
                 errors.append(_refusal(number, item, case_id))
-    return Outcome(doctors(engine), errors, cases(engine))
 
 
 def doctors(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -114,5 +159,5 @@ def _decoded(path: Path) -> Iterable[str]:
                 raise ReplayStop(number, "not valid UTF-8") from None
 
 
-def replay_file(engine: Engine, path: Path) -> Outcome:
-    return replay(engine, _decoded(path), base=path.parent)
+def replay_file(engine: Engine, path: Path, progress: Callable[[int], None] | None = None) -> Outcome:
+    return replay(engine, _decoded(path), base=path.parent, progress=progress)

@@ -22,6 +22,11 @@ import renew_fsm
 from renew_fsm import Actor
 from renew_fsm.idcard import make
 
+#: The installed ``renew-fsm`` (an editable install of one checkout) would import that checkout's
+#: package; first on the path of every process the tests start, this tree is the one they test.
+_TREE = str(Path(renew_fsm.__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join([_TREE, *filter(None, [os.environ.get("PYTHONPATH")])])
+
 PG_SERVER = os.environ.get("RENEW_FSM_PG", "postgresql://postgres@127.0.0.1:5432")
 PG_REQUIRED = bool(os.environ.get("CI") or os.environ.get("RENEW_FSM_REQUIRE_PG"))
 BACKENDS = ("memory", "sqlite", "postgres")

@@ -2,8 +2,9 @@
 
 Exit status: 0 every row is in the store (imported now or already there);
 1 the good rows were imported and some rows were not (the report lists each
-with its line, field and reason); 2 the file could not be read at all
-(encoding, header, not a CSV) and nothing was imported.
+with its line, field and reason); 2 nothing was imported: the file could not
+be read at all (encoding, header, not a CSV), or the store is not ready for
+it (no database there; no regions for institutions, no institutions for doctors).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import typer
 from rich.table import Table
 
 from ..importer import IMPORTERS, CsvFileError, Report
-from .common import DB_HELP, DEFAULT_DB, app, console, err, open_db
+from .common import DB_HELP, app, choose_db, console, err, fail, missing, open_db
+from .store import no_database
 
 import_app = typer.Typer(
     name="import",
@@ -26,13 +28,28 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 
 FileArg = Annotated[Path, typer.Argument(help="The CSV file", exists=True, dir_okay=False, readable=True)]
-DbOpt = Annotated[str, typer.Option(help=DB_HELP)]
+DbOpt = Annotated[str | None, typer.Option(help=DB_HELP)]
+#: What each import needs in the store already, and the step of the guide that puts it there.
+PROVINCE = "renew-fsm replay province.jsonl"
+NEEDS = {
+    "institutions": ("regions", f"load the province's regions and policy first: {PROVINCE}"),
+    "doctors": ("institutions", "import the institutions first: renew-fsm import institutions institutions.csv"),
+}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
 
 
-def _run(kind: str, file: Path, db: str, as_json: bool) -> None:
-    engine = open_db(db)
+def _run(kind: str, file: Path, db: str | None, as_json: bool) -> None:
+    url = choose_db(db)
+    # Into a store that does not exist, or has none of what the rows point to, every row would
+    # be rejected one by one ("no institution 'H1'") after an empty database had been made.
+    needed, step = NEEDS[kind]
+    if missing(url) is not None:
+        fail(no_database(url, f" (a new store starts with the regions and policy: {PROVINCE} --db {url})"), 2)
+    engine = open_db(url)
     try:
+        world = engine.world()
+        if not getattr(world, needed):
+            fail(f"{url} holds no {needed} yet, so every row would be rejected; {step} --db {url}", 2)
         report = IMPORTERS[kind](engine, file)
     except CsvFileError as exc:
         err.print(f"{file}: {exc}; nothing was imported", markup=False, highlight=False)
@@ -69,12 +86,12 @@ def _print(report: Report) -> None:
 
 
 @import_app.command("institutions")
-def institutions(file: FileArg, db: DbOpt = DEFAULT_DB, as_json: JsonOpt = False) -> None:
+def institutions(file: FileArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Institutions: columns id, region, name, kind (regions must exist already)."""
     _run("institutions", file, db, as_json)
 
 
 @import_app.command("doctors")
-def doctors(file: FileArg, db: DbOpt = DEFAULT_DB, as_json: JsonOpt = False) -> None:
+def doctors(file: FileArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Doctors: columns id, institution, name, id_card, license, birth_date, practice_since, record."""
     _run("doctors", file, db, as_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from ..machines.dsl import Machine
 from ..machines.graph import build
 from ..machines.render import dot, mermaid, role_table
 from ..machines.validate import validate
-from .common import app, console, err
+from .common import app, console, err, fail, out_path, write
 
 
 def _load(ref: str) -> Machine:
@@ -35,10 +36,10 @@ def check(
     ] = None,
 ) -> None:
     """Validate machine definitions: reachability, dead ends, roles, rule ids, ambiguity."""
-    chosen = [MACHINES[m] for m in machines] if machines else list(MACHINES.values())
     unknown = [m for m in machines or [] if m not in MACHINES]
     if unknown:
         raise typer.BadParameter(f"unknown machine {unknown[0]!r} (known: {', '.join(MACHINES)})")
+    chosen = [MACHINES[m] for m in machines] if machines else list(MACHINES.values())
     chosen += [_load(ref) for ref in definition or []]
     failed = 0
     for machine in chosen:
@@ -61,24 +62,47 @@ def check(
 @app.command()
 def diagram(
     machine: Annotated[str | None, typer.Argument(help="Machine id")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot")] = "mermaid",
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="mermaid or dot (default mermaid; with --all, both)")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every machine, written to --out")] = False,
-    out: Annotated[Path | None, typer.Option(help="Folder for --all")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="A file for one machine (a folder: <machine>.mmd in it); the folder for --all")
+    ] = None,
 ) -> None:
     """Draw a machine as Mermaid or Graphviz DOT text (no system binary needed)."""
     renderers = {"mermaid": mermaid, "dot": dot}
-    if format not in renderers:
+    if format is not None and format not in renderers:
         raise typer.BadParameter("--format is mermaid or dot")
     if all_:
-        folder = out or Path("docs/diagrams")
+        folder = Path(out or "docs/diagrams")
+        if folder.exists() and not folder.is_dir():
+            fail(f"{folder} is a file: --all writes every machine into a folder, e.g. --out docs/diagrams")
+        # --all alone redraws docs/ (both formats and the role table); with --format, that format's files.
+        suffix = {"mermaid": ".mmd", "dot": ".dot"}.get(format or "")
         for path, text in diagram_files(folder).items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            console.print(f"wrote {path}")
+            if suffix is not None and path.suffix != suffix:
+                continue
+            write(path, _text(text, make_folder=True))
         return
     if machine is None or machine not in MACHINES:
         raise typer.BadParameter(f"name a machine: {', '.join(MACHINES)} (or --all)")
-    console.print(renderers[format](build(MACHINES[machine])), end="", markup=False, highlight=False, soft_wrap=True)
+    chosen = format or "mermaid"
+    text = renderers[chosen](build(MACHINES[machine]))
+    if out is None:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        return
+    path = out_path(out, f"{machine}{'.mmd' if chosen == 'mermaid' else '.dot'}")
+    write(path, _text(text))
+
+
+def _text(text: str, *, make_folder: bool = False) -> Callable[[Path], None]:
+    def save(path: Path) -> None:
+        if make_folder:  # --all makes docs/diagrams in a fresh checkout; one file goes where it is told
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    return save
 
 
 def diagram_files(folder: Path) -> dict[Path, str]:

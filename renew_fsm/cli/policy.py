@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..rules.lint import lint as lint_policy
 from ..rules.policy import PolicyError, load, shipped
-from .common import app, console, err
+from .common import app, console, err, fail
 
 policy_app = typer.Typer(help="Cycle policy files: list the shipped ones, lint a file.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
@@ -25,6 +26,8 @@ def list_() -> None:
 @policy_app.command()
 def lint(source: Annotated[str, typer.Argument(help="A shipped policy name or a TOML file")]) -> None:
     """Check a policy: errors exit 1, warnings are printed and exit 0."""
+    if Path(source).is_dir():
+        fail(f"{source} is a folder: give a policy file (.toml) or a shipped name (renew-fsm policy list)")
     try:
         policy = load(source)
     except PolicyError as exc:

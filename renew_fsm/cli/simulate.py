@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..notice import notice as make_notice
 from ..notice import to_html, to_pdf
 from ..rules.policy import load as load_policy
-from ..simulate import PHASES, SimulationError
+from ..simulate import MAX_WORKERS, PHASES, SimulationError, check_size, discard, sqlite_path, store_kind
 from ..simulate import simulate as run_simulation
 from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
 from ..simulate.profile import load as load_profile
 from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
-from .common import DB_HELP, DEFAULT_DB, app, console, err, open_db
+from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db, out_path, write
 from .store import open_existing
 
 DEFAULT_SIM_DB = "renew-fsm-simulation.db"
@@ -91,27 +92,32 @@ def _results_table(stats: Stats) -> Table:
     return table
 
 
-def _sqlite_file(url: str) -> str | None:
-    """The file behind a SQLite URL (what ``--replace`` deletes); None for PostgreSQL and in-memory stores."""
-    if url.startswith(("postgres://", "postgresql://")) or url in (":memory:", "memory:", "memory://"):
-        return None
-    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+def _remove(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-writer"):
+        Path(path + suffix).unlink(missing_ok=True)
 
 
 @app.command()
 def simulate(
-    doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors")] = 5000,
+    doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors (at most 10,000,000)")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cycle")] = 7,
     policy: Annotated[str, typer.Option(help="A shipped policy name or a TOML file")] = "guangxi-2019-2020",
     profile: Annotated[Path | None, typer.Option(help="Behaviour profile (TOML); default: the shipped one")] = None,
-    db: Annotated[str | None, typer.Option(help=f"Database (default: a fresh {DEFAULT_SIM_DB})")] = None,
+    db: Annotated[
+        str | None, typer.Option(help=f"Database (default: ${ENV_DB}, else a fresh {DEFAULT_SIM_DB})")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted simulation in --db")] = False,
-    replace: Annotated[bool, typer.Option(help="Delete an existing SQLite --db file first")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Delete the SQLite --db first if it holds a simulation, and start again")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object")] = False,
-    batch: Annotated[int, typer.Option(min=1, help="Doctors per transaction")] = 2000,
+    batch: Annotated[int, typer.Option(min=1, help="Doctors per transaction (at most 100,000)")] = 2000,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Worker processes (default: one per core, up to 2; 1 for an in-memory db)"),
+        typer.Option(
+            min=1,
+            help=f"Worker processes, at most {MAX_WORKERS} (default: one per core, up to 2; 1 for an in-memory db)",
+        ),
     ] = None,
     print_profile: Annotated[
         bool, typer.Option("--print-profile", help="Print the shipped behaviour profile (to copy and edit) and exit")
@@ -124,25 +130,47 @@ def simulate(
         return
     if stop_after is not None and stop_after not in {p.name for p in PHASES}:
         raise typer.BadParameter(f"--stop-after is one of {', '.join(p.name for p in PHASES)}")
+    if resume and replace:
+        fail("--resume continues the simulation in --db and --replace deletes it: give one of them", 2)
+    try:
+        # Sizes no province has fail here, before a database file is touched.
+        check_size(doctors, batch, workers)
+    except SimulationError as exc:
+        fail(str(exc), 2)
     # A bad policy or profile fails here, before a database file is created for nothing.
     load_policy(policy)
     try:
         load_profile(profile)
     except ProfileError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
-    url = db or DEFAULT_SIM_DB
-    path = _sqlite_file(url)
-    if (db is None or replace) and not resume and path is not None:
-        for suffix in ("", "-wal", "-shm", "-writer"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
+        fail(str(exc))
+    url = choose_db(db, DEFAULT_SIM_DB)
+    path = sqlite_path(url)
+    try:
+        if replace:
+            discard(url)
+        elif (
+            not resume
+            and url.source == "default"
+            and path is not None
+            and store_kind(path) != "cycle"
+            and not Path(path).is_dir()
+        ):
+            # The default file is the simulation's own scratch file, started again by each run
+            # whatever an earlier one left there — but never a real cycle someone stored under its name.
+            _remove(path)
+        kind = store_kind(path) if path is not None else "missing"
+    except SimulationError as exc:
+        fail(str(exc))
+    # Refused before it is opened: opening gives a file our tables, or upgrades an older store.
+    if kind == "foreign":
+        fail(f"{path} is not a renew-fsm database; choose another --db")
+    if kind == "cycle":
+        fail(f"{path} holds a cycle that is not a simulation; choose another --db")
     engine = open_db(url)
     if not resume and engine.storage.get_meta("simulation") is not None:
         engine.close()
         instead = "--replace deletes it and starts again" if path is not None else "or choose another --db"
-        err.print(f"error: {url} already holds a simulation: --resume continues it, {instead}", markup=False)
-        raise typer.Exit(1)
+        fail(f"{url} already holds a simulation: --resume continues it, {instead}")
     columns = (
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -174,8 +202,7 @@ def simulate(
                 stop_after=stop_after,
             )
     except (SimulationError, ProfileError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     except KeyboardInterrupt:
         # Every finished page is committed: say how to go on instead of a bare exit status.
         err.print(f"interrupted: the finished work is kept in {url}; the same command with --resume continues it")
@@ -201,11 +228,15 @@ def simulate(
 
 @app.command()
 def stats(
-    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     by: Annotated[str, typer.Option(help=f"Group by: {', '.join(LEVELS)}")] = "city",
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv, xlsx or json")] = "table",
     out: Annotated[
-        Path | None, typer.Option(help="Write here (xlsx: the workbook; csv: <stem>.progress.csv …)")
+        str | None,
+        typer.Option(
+            help="Write here instead of the screen (a folder: stats.xlsx, stats.json, stats.txt or "
+            "stats.progress.csv and stats.results.csv in it; csv: <stem>.progress.csv …)"
+        ),
     ] = None,
 ) -> None:
     """The progress (考核进度统计) and result (考核结果统计) statistics of a database."""
@@ -213,34 +244,46 @@ def stats(
         raise typer.BadParameter(f"--by is one of {', '.join(LEVELS)}")
     if format not in ("table", "csv", "xlsx", "json"):
         raise typer.BadParameter("--format is table, csv, xlsx or json")
-    engine = open_existing(db)
+    # Where it goes is settled before the store is read: a bad --out fails at once.
+    suffix = {"table": "txt", "csv": "csv", "xlsx": "xlsx", "json": "json"}[format]
+    target = out_path(out, f"stats.{suffix}") if out is not None else None
+    engine = open_existing(choose_db(db))
     try:
         figures = compute(engine, by=by)
     finally:
         engine.close()
     if format == "table":
-        console.print(_progress_table(figures))
-        console.print(_results_table(figures))
+        if target is None:
+            console.print(_progress_table(figures))
+            console.print(_results_table(figures))
+        else:
+            text = _plain(_progress_table(figures), _results_table(figures))
+            write(target, lambda p: p.write_text(text, encoding="utf-8"))
     elif format == "json":
         payload = figures.summary() | {
             "progress": _sheet_dict(figures.progress),
             "results": _sheet_dict(figures.results),
         }
-        text = json.dumps(payload, ensure_ascii=False, indent=2)
-        _write_or_print(out, text)
+        _write_or_print(target, json.dumps(payload, ensure_ascii=False, indent=2))
     elif format == "csv":
-        if out is None:
+        if target is None:
             for sheet in (figures.progress, figures.results):
                 print(f"# {sheet.title}\n{to_csv(sheet)}")
         else:
             for sheet, tag in ((figures.progress, "progress"), (figures.results, "results")):
-                path = out.with_name(f"{out.stem}.{tag}.csv")
-                path.write_text(to_csv(sheet), encoding="utf-8-sig")
-                console.print(f"wrote {path}")
+                text = to_csv(sheet)
+                write(target.with_name(f"{target.stem}.{tag}.csv"), lambda p, t=text: p.write_text(t, "utf-8-sig"))
     else:
-        path = out or Path("stats.xlsx")
-        to_xlsx(figures, path)
-        console.print(f"wrote {path} (sheets: {figures.progress.title}, {figures.results.title})")
+        path = target or Path("stats.xlsx")
+        write(path, lambda p: to_xlsx(figures, p), f" (sheets: {figures.progress.title}, {figures.results.title})")
+
+
+def _plain(*tables: Table) -> str:
+    """Tables as a file holds them: no colours, and as wide as they need (a terminal would wrap them)."""
+    page = Console(file=io.StringIO(), width=240, color_system=None, soft_wrap=True, record=True)
+    for table in tables:
+        page.print(table)
+    return page.export_text()
 
 
 def _sheet_dict(sheet: Sheet) -> dict[str, object]:
@@ -251,28 +294,29 @@ def _write_or_print(out: Path | None, text: str) -> None:
     if out is None:
         print(text)
     else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out}")
+        write(out, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 @app.command()
 def notice(
     doctor: Annotated[str, typer.Argument(help="Doctor id")],
-    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
-    out: Annotated[Path | None, typer.Option(help="Write here; .pdf for a PDF, else HTML")] = None,
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Write here; .pdf for a PDF, else HTML (a folder: notice-<doctor>.html in it)")
+    ] = None,
 ) -> None:
     """The result notice (考核结果通知书) of a doctor with a final result, as HTML or PDF."""
-    engine = open_existing(db)
+    target = out_path(out, f"notice-{doctor.replace('/', '_')}.html") if out is not None else None
+    engine = open_existing(choose_db(db))
     try:
         content = make_notice(engine, doctor)
     finally:
         engine.close()
-    if out is not None and out.suffix.lower() == ".pdf":
+    if target is not None and target.suffix.lower() == ".pdf":
         try:
-            out.write_bytes(to_pdf(content))
+            pdf = to_pdf(content)
         except ImportError:
-            err.print("PDF output needs reportlab: pip install 'renew_fsm[pdf]' (or write .html)")
-            raise typer.Exit(1) from None
-        console.print(f"wrote {out}")
+            fail("PDF output needs reportlab: pip install 'renew_fsm[pdf]' (or write .html)")
+        write(target, lambda p: p.write_bytes(pdf))
         return
-    _write_or_print(out, to_html(content))
+    _write_or_print(target, to_html(content))

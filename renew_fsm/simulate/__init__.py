@@ -14,6 +14,7 @@ so an interrupted run resumes where it stopped and ends with the same figures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import hashlib
@@ -22,11 +23,14 @@ import multiprocessing
 import os
 import queue
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 import attrs
 
@@ -50,10 +54,116 @@ Progress = Callable[[str, int, int], None]
 SETUP_CHUNK = 20_000
 #: Below this many doctors one process is faster than two.
 PARALLEL_FROM = 20_000
+#: Twice the nation's 4.8 million doctors: beyond it a run is a typo, and the setup would fill the
+#: memory (a billion doctors grew it by 100 MB/s with nothing on the screen) before failing.
+MAX_DOCTORS = 10_000_000
+#: A page is loaded, decided and committed whole: past this it costs memory and speeds nothing up,
+#: and a number beyond SQLite's 64-bit integers failed only after the run had been started.
+MAX_BATCH = 100_000
+#: Each worker is a process with its own connection: more than this only crowds the database.
+MAX_WORKERS = 64
 
 
 class SimulationError(ValueError):
     """The store holds another simulation, or a resume does not match the run it continues."""
+
+
+class WorkerDied(SimulationError, BrokenProcessPool):
+    """A worker process was killed (the out-of-memory killer, ``kill -9``); the pages it committed are kept.
+
+    Also a ``BrokenProcessPool``, which is what a caller of the pool would catch.
+    """
+
+
+def check_size(doctors: int, batch: int, workers: int | None = None) -> None:
+    """Refuse sizes no province has, before anything is written (``SimulationError``)."""
+    if doctors < 1:
+        raise SimulationError("--doctors must be at least 1")
+    if doctors > MAX_DOCTORS:
+        raise SimulationError(
+            f"--doctors {doctors:,} is more than {MAX_DOCTORS:,} (twice the nation's 4.8 million doctors)"
+        )
+    if batch < 1:
+        raise SimulationError("--batch must be at least 1")
+    if batch > MAX_BATCH:
+        raise SimulationError(
+            f"--batch {batch:,} is more than {MAX_BATCH:,} doctors per transaction (the default 2000 is as fast)"
+        )
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise SimulationError(f"--workers is between 1 and {MAX_WORKERS} (one per core is the fastest)")
+
+
+def discard(url: str) -> None:
+    """Delete the SQLite store at ``url`` if it holds a simulation, so a run can start again there.
+
+    Only a simulation is deleted: a store holding a real cycle, or a file that is
+    not a renew-fsm database at all, is refused (``SimulationError``) and left as
+    it is.  A file that does not exist, or a renew-fsm store with nothing in
+    it yet, is nothing to delete.  A PostgreSQL store is refused too: the storage protocol
+    has no way to empty one, and dropping tables on a shared server is not
+    something an option of a rehearsal should do.
+    """
+    if url.startswith(("postgres://", "postgresql://")):
+        raise SimulationError(
+            "--replace deletes a SQLite file and never empties a PostgreSQL database: "
+            "give another database or schema (or drop this one's tables yourself)"
+        )
+    path = sqlite_path(url)
+    if path is None:
+        return  # in memory: every run starts empty
+    kind = store_kind(path)
+    if kind == "simulation":
+        for suffix in ("", "-wal", "-shm", "-writer"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return
+    if kind == "cycle":
+        raise SimulationError(f"{path} holds a cycle that is not a simulation; --replace only replaces a simulation")
+    if kind == "foreign":
+        raise SimulationError(f"{path} is not a renew-fsm database; --replace only replaces a simulation")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file behind a SQLite URL; None for PostgreSQL and in-memory stores."""
+    if url.startswith(("postgres://", "postgresql://")) or url in (":memory:", "memory:", "memory://"):
+        return None
+    if url.startswith("file::memory:"):
+        return None
+    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+
+
+def store_kind(path: str) -> str:
+    """What the file at ``path`` is: ``missing``; ``simulation``; ``empty`` (a renew-fsm store with nothing
+    in it yet); ``cycle`` (a renew-fsm store with a province's own regions or policy); ``foreign`` (not a
+    renew-fsm database).
+
+    Read-only and without the library: opening a file the usual way gives it the
+    schema (or upgrades an older one), which would change someone's notes, another
+    program's database or an office's cycle before we could say no.
+    """
+    if not os.path.lexists(path):
+        return "missing"
+    if os.path.isdir(path):
+        return "foreign"
+    # With no write-ahead log beside it the file holds everything: read it as an unchanging file,
+    # which leaves no -shm and -wal behind.  With one, read through it (a run's first rows may be there).
+    mode = "mode=ro" if os.path.exists(f"{path}-wal") else "immutable=1"
+    try:
+        conn = sqlite3.connect(f"file:{pathname2url(os.path.abspath(path))}?{mode}", uri=True, timeout=5)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'simulation')"))
+            if "simulation" in meta:
+                return "simulation"
+            if "schema_version" not in meta:
+                return "foreign"
+            # What ``holds_a_cycle`` asks of an open engine, asked of the tables every schema version has.
+            tables = ("regions", "institutions", "agencies", "policies")
+            held = any(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0] for t in tables)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "foreign"  # not SQLite, or SQLite without our tables
+    return "cycle" if held else "empty"
 
 
 @attrs.frozen
@@ -150,10 +260,7 @@ def simulate(
     database.  ``resume`` continues a run the store already holds (same
     arguments); ``stop_after`` ends after the named phase.
     """
-    if doctors < 1:
-        raise SimulationError("--doctors must be at least 1")
-    if batch < 1:
-        raise SimulationError("--batch must be at least 1")
+    check_size(doctors, batch, workers)
     with streaming_gc():
         return _simulate(engine, doctors, seed, policy, profile, resume, batch, workers, progress, stop_after)
 
@@ -185,7 +292,7 @@ def _simulate(
         if json.loads(stored) != config:
             raise SimulationError(f"--resume with other arguments than the stored run: {stored}")
         resumed_from = engine.storage.get_meta("simulation.next") or "setup"
-    elif engine.world().policy is not None:
+    elif holds_a_cycle(engine):
         raise SimulationError("this database already holds a cycle that is not a simulation; choose another --db")
     else:
         engine.storage.set_meta("simulation", json.dumps(config))
@@ -226,6 +333,12 @@ def _simulate(
         samples[:20],
         resumed_from,
     )
+
+
+def holds_a_cycle(engine: Engine) -> bool:
+    """Whether the store holds anything of a province's own: regions being set up count, not just a policy."""
+    world = engine.world()
+    return world.policy is not None or bool(world.regions) or bool(world.institutions) or bool(world.agencies)
 
 
 def passes(todo: list[str], stop_after: str | None = None) -> list[tuple[str, ...]]:
@@ -292,13 +405,16 @@ class _Pool:
         self.local: dict[str, Any] = {"url": job.url, "engine": engine, "profile": profile}
         self.executor: ProcessPoolExecutor | None = None
         self.queue: Any = None
+        #: Set on Ctrl-C: each worker stops after the page it is committing (see ``_work``).
+        self.stop: Any = None
 
     def __enter__(self) -> _Pool:
         if self.count > 1:
             context = multiprocessing.get_context("fork")
             self.queue = context.Queue()
+            self.stop = context.Event()
             self.executor = ProcessPoolExecutor(
-                self.count, mp_context=context, initializer=_init_worker, initargs=(self.queue,)
+                self.count, mp_context=context, initializer=_init_worker, initargs=(self.queue, self.stop)
             )
         return self
 
@@ -309,7 +425,30 @@ class _Pool:
     def run(self, names: tuple[str, ...], slices: list[tuple[int, int]]) -> list[tuple[int, list[str]]]:
         if self.executor is None:
             return [_run_slice(self.job, names, lo, hi, self.report, self.local) for lo, hi in slices]
-        futures = [self.executor.submit(_work, self.job, names, lo, hi) for lo, hi in slices]
+        futures: list[Future[Any]] = []
+        try:
+            futures += [self.executor.submit(_work, self.job, names, lo, hi) for lo, hi in slices]
+            self._follow(futures)
+            results = [f.result() for f in futures]
+        except KeyboardInterrupt:
+            # The workers ignore SIGINT (they would die mid-page, printing tracebacks): they
+            # are told instead, finish the page they are committing and stop.  Waiting for
+            # their whole slices took 42 s at 300,000 doctors.
+            self._stop_workers(futures)
+            raise
+        except BrokenProcessPool as exc:
+            raise WorkerDied(
+                f"a worker process died during {names[0]} (killed — by the out-of-memory killer?); "
+                f"the pages it committed are kept in {self.job.url}: the same command with --resume continues the run"
+            ) from exc
+        if any(r is None for r in results):
+            # A worker saw the stop event without this process having been interrupted (a
+            # SIGINT sent to the workers alone, say): the run stops the same way.
+            raise KeyboardInterrupt
+        return [r for r in results if r is not None]
+
+    def _follow(self, futures: list[Future[Any]]) -> None:
+        """Pass the workers' progress on until every one has said it is done (or died)."""
         # Each worker's last message says it is done, so a pass ends when its slowest worker
         # does (waiting out a poll interval per phase cost 0.2 s × 13 phases).  A worker that
         # died sends nothing: its future, polled on a quiet queue, says so.
@@ -325,7 +464,23 @@ class _Pool:
                 running -= 1
             else:
                 self.report(*item)
-        return [f.result() for f in futures]
+
+    def _stop_workers(self, futures: list[Future[Any]]) -> None:
+        """Have the workers stop after their current page; a second Ctrl-C ends them at once."""
+        assert self.executor is not None
+        self.stop.set()
+        try:
+            # Keep reading the queue meanwhile: a worker's last messages must get out of it
+            # before the worker can exit.
+            while not all(f.done() for f in futures):
+                with contextlib.suppress(queue.Empty):
+                    self.queue.get(timeout=0.05)
+        except KeyboardInterrupt:
+            # Killed between two statements, a worker loses only its open transaction: pages
+            # commit whole, so the store is as consistent as after a power cut.
+            for process in list(getattr(self.executor, "_processes", {}).values()):
+                process.kill()
+            raise
 
 
 _WORKER: dict[str, Any] = {}
@@ -333,11 +488,12 @@ _WORKER: dict[str, Any] = {}
 _WORKER_CACHE: dict[str, Any] = {}
 
 
-def _init_worker(progress_queue: Any) -> None:
-    # Ctrl-C is the parent's to handle: it stops the run and says how to resume;
-    # the workers are stopped with the pool, not by the signal.
+def _init_worker(progress_queue: Any, stop: Any) -> None:
+    # Ctrl-C is the parent's to handle: it sets ``stop``, which each worker reads between
+    # pages, and says how to resume.  Killed by the signal, a worker would die mid-page.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["queue"] = progress_queue
+    _WORKER["stop"] = stop
     # What the parent built before the fork (the world, the modules) is never garbage:
     # frozen, the collector stops scanning it (and stops touching its shared pages).
     gc.freeze()
@@ -359,10 +515,27 @@ def _check_months(policy: Policy, profile: Profile) -> None:
 _DONE = ("done",)
 
 
-def _work(job: _Job, names: tuple[str, ...], lo: int, hi: int) -> tuple[int, list[str]]:
-    send = _WORKER["queue"].put
+class _Stopped(Exception):
+    """Raised in a worker between two pages when the run is being stopped."""
+
+
+def _work(job: _Job, names: tuple[str, ...], lo: int, hi: int) -> tuple[int, list[str]] | None:
+    """One slice in a worker process; None when it stopped early because the parent asked it to."""
+    send, stop = _WORKER["queue"].put, _WORKER["stop"]
+
+    def report(*item: Any) -> None:
+        # Called after each page has committed (and after each setup chunk): the one place
+        # a worker can stop without leaving a page half-done.
+        send(item)
+        if stop.is_set():
+            raise _Stopped
+
     try:
-        return _run_slice(job, names, lo, hi, lambda *item: send(item), _WORKER_CACHE)
+        if stop.is_set():
+            return None
+        return _run_slice(job, names, lo, hi, report, _WORKER_CACHE)
+    except _Stopped:
+        return None
     finally:
         send(_DONE)
 

@@ -205,8 +205,6 @@ REFUSED_LINES: list[tuple[str, str, str]] = [
         "bad_input",
     ),
     ("fire with nothing", '{"op":"fire"}', "bad_input"),
-    ("a command that is a list", "[1, 2, 3]", "bad_input"),
-    ("a command that is a string", '"fire"', "bad_input"),
     ("region level a number", '{"op":"region","id":"XX","level":5}', "bad_input"),
     (
         "region name a megabyte",
@@ -277,6 +275,10 @@ STOP_LINES: list[tuple[str, str]] = [
     ("op SQL", json.dumps({"op": SQL})),
     ("op missing", '{"doctor": "D1"}'),
     ("a lone NUL", "\u0000"),
+    # JSON, but not an object: no command at all, like an object without an op (SPEC §5).
+    ("a command that is a list", "[1, 2, 3]"),
+    ("a command that is a string", '"fire"'),
+    ("a command that is null", "null"),
 ]
 
 
