@@ -134,3 +134,40 @@ def test_doctors_into_a_store_without_institutions_are_refused_before_any_row(tm
     assert "no institutions" in line and "import institutions" in line
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM doctors").fetchone()[0] == 0
+
+
+# -- another program's database is never given our tables ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["stats"],
+        ["state", "D1"],
+        ["history", "D1"],
+        ["import", "institutions", "institutions.csv"],
+        ["replay", "province.jsonl"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_database_of_another_program_is_refused_and_left_as_it_was(tmp_path: Path, command: list[str]) -> None:
+    """``verify --db other.db`` gave the file our thirteen tables, then reported success on nothing."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+    conn.close()
+    (tmp_path / "institutions.csv").write_text(INSTITUTIONS_CSV, encoding="utf-8")
+    jsonl(tmp_path / "province.jsonl", *WORLD)
+    before = other.read_bytes()
+    line = refused(cli(*command, "--db", "other.db", cwd=tmp_path))
+    assert "other.db is not a renew_fsm store (it holds another program's tables)" in line
+    assert other.read_bytes() == before
+    assert files(tmp_path) == {"other.db", "institutions.csv", "province.jsonl"}
+
+
+def test_a_reading_command_on_an_empty_file_makes_no_store_of_it(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").write_bytes(b"")
+    line = refused(cli("verify", "--db", "empty.db", cwd=tmp_path))
+    assert "empty.db is not a renew_fsm store (none of its tables are there)" in line
+    assert (tmp_path / "empty.db").read_bytes() == b"" and files(tmp_path) == {"empty.db"}

@@ -79,9 +79,10 @@ def missing(url: str) -> str | None:
     return path if path is not None and not Path(path).exists() else None
 
 
-def open_db(url: str) -> renew_fsm.Engine:
+def open_db(url: str, *, create: bool = True) -> renew_fsm.Engine:
+    """``create=False`` for commands that only read, or that need a store already set up."""
     # A plain str: the store keeps the URL and hands it to worker processes, which unpickle it.
-    return renew_fsm.open(str(url))
+    return renew_fsm.open(str(url), create=create)
 
 
 def out_path(out: str, default_name: str) -> Path:

@@ -45,7 +45,7 @@ def _run(kind: str, file: Path, db: str | None, as_json: bool) -> None:
     needed, step = NEEDS[kind]
     if missing(url) is not None:
         fail(no_database(url, f" (a new store starts with the regions and policy: {PROVINCE} --db {url})"), 2)
-    engine = open_db(url)
+    engine = open_db(url, create=False)
     try:
         world = engine.world()
         if not getattr(world, needed):

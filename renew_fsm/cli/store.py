@@ -28,10 +28,11 @@ def no_database(url: Where, hint: str = "") -> str:
 
 
 def open_existing(url: Where) -> Engine:
-    """The engine over an existing store: reading commands never create an empty SQLite file."""
+    """The engine over an existing store: reading commands never create a store, nor add our tables
+    to a file or schema that holds none."""
     if missing(url) is not None:
         fail(no_database(url))
-    return open_db(url)
+    return open_db(url, create=False)
 
 
 @app.command()

@@ -287,11 +287,13 @@ class SQLiteStorage(SQLiteCases):
         )
         in_memory = target == ":memory:" or target.startswith("file::memory:")
         c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        if not create and c.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
-            # Before the WAL pragma (it rewrites a file's header) and the lock file beside it.
-            raise StorageError(
-                f"{self.url} is not a renew_fsm store (none of its tables are there); nothing was changed"
-            )
+        # Before the WAL pragma (it rewrites a file's header) and the lock file beside it: a store is
+        # made only in a new or empty file, never among another program's tables.
+        ours = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        others = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone()
+        if ours is None and (others or not create) and not in_memory:
+            why = "it holds another program's tables" if others else "none of its tables are there"
+            raise StorageError(f"{self.url} is not a renew_fsm store ({why}); nothing was changed")
         if not in_memory and not immutable:
             c.execute("PRAGMA journal_mode = WAL")
         c.execute("PRAGMA synchronous = NORMAL")

@@ -120,3 +120,18 @@ def test_a_sqlite_url_without_its_three_slashes_is_refused(
     with pytest.raises(StorageError, match="three slashes"):
         renew_fsm.open(url)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_store_is_made_only_in_a_new_or_empty_file(tmp_path: Path) -> None:
+    """Not among another program's tables: ``replay --db its.db`` would have added ours to them."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "its.db") as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.close()
+    before = _files(tmp_path)
+    with pytest.raises(StorageError, match=r"its\.db is not a renew_fsm store \(it holds another program's tables\)"):
+        renew_fsm.open(str(tmp_path / "its.db"))
+    assert _files(tmp_path) == before
+    (tmp_path / "empty.db").write_bytes(b"")
+    renew_fsm.open(str(tmp_path / "empty.db")).close()  # an empty file is a new store's
