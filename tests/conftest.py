@@ -57,17 +57,22 @@ def pg_database() -> Iterator[str]:
         admin.close()
 
 
+def fresh_schema(database: str, prefix: str = "t") -> Iterator[str]:
+    """A new schema in ``database`` as a connection URL, dropped afterwards (a fixture's body)."""
+    import psycopg
+
+    schema = f"{prefix}{next(_schemas)}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.fixture
 def pg_url(pg_database: str) -> Iterator[str]:
     """A fresh schema in the run's database, as a connection URL."""
-    import psycopg
-
-    schema = f"t{next(_schemas)}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{pg_database}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield from fresh_schema(pg_database)
 
 
 def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

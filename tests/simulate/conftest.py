@@ -7,8 +7,11 @@ so the 20,000-doctor cycle is paid for once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -82,3 +85,34 @@ def acceptance_engine(acceptance: Run) -> Iterator[renew_fsm.Engine]:
     engine = acceptance.engine()
     yield engine
     engine.close()
+
+
+def start(db: Path, *args: str) -> subprocess.Popen[str]:
+    """``renew-fsm simulate`` in the background, as a terminal's foreground job has it.
+
+    SIGINT restored: a test run started in the background by a shell without job control (CI
+    under nohup …&) inherits SIGINT ignored, and so would the run.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "RENEW_FSM_DB"}
+    return subprocess.Popen(
+        ["renew-fsm", "simulate", *args, "--db", str(db), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def written(db: Path) -> int:
+    """History rows a running simulation has committed so far, read without taking any lock.
+
+    Read-only and without the library: opening the store the usual way may
+    create its schema and wait on the running simulation's write lock.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as conn:
+            return conn.execute("SELECT count(*) FROM history").fetchone()[0]
+    except sqlite3.Error:
+        return 0

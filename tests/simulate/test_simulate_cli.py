@@ -7,13 +7,10 @@ half-made database behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
-import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import pytest
 import renew_fsm
 from renew_fsm.simulate.profile import default_text
 
-from .conftest import assert_clean_failure, cli, figures, simulate_json
+from .conftest import assert_clean_failure, cli, figures, simulate_json, start, written
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +89,8 @@ def test_a_second_run_on_the_same_database_is_refused_pointing_to_resume_and_rep
 
 def test_ctrl_c_says_how_to_go_on_and_resume_finishes_the_run(tmp_path: Path) -> None:
     """Ctrl-C in mid-cycle, sent to the whole process group as a terminal sends it."""
-    env = {k: v for k, v in os.environ.items() if k != "RENEW_FSM_DB"}
     args = ["--doctors", "4000", "--workers", "1"]
-    run = subprocess.Popen(
-        ["renew-fsm", "simulate", *args, "--db", "cut.db", "--json"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        # As a terminal's foreground job has it.  A test run started in the background by a shell
-        # without job control (CI under nohup …&) inherits SIGINT ignored, and so would the run.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    run = start(tmp_path / "cut.db", *args)
     deadline = time.monotonic() + 60
     while run.poll() is None and time.monotonic() < deadline and written(tmp_path / "cut.db") < 500:
         time.sleep(0.05)
@@ -120,19 +105,6 @@ def test_ctrl_c_says_how_to_go_on_and_resume_finishes_the_run(tmp_path: Path) ->
     assert resumed["resumed_from"] not in (None, "done")
     assert resumed["refusals"] == 0
     assert sum(resumed["by_outcome"].values()) == 4000 and resumed["by_outcome"]["in_progress"] == 0
-
-
-def written(db: Path) -> int:
-    """History rows a running simulation has committed so far, read without taking any lock.
-
-    Read-only and without the library: opening the store the usual way may
-    create its schema and wait on the running simulation's write lock.
-    """
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as conn:
-            return conn.execute("SELECT count(*) FROM history").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def test_resume_with_other_arguments_is_refused(tmp_path: Path) -> None:

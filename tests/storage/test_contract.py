@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PG_REQUIRED
+from conftest import PG_REQUIRED, fresh_schema
 
 import renew_fsm
 from renew_fsm import Actor
@@ -655,12 +654,7 @@ def icu_database(pg_database: str) -> Iterator[str]:
 @pytest.fixture
 def icu_url(icu_database: str) -> Iterator[str]:
     """A fresh schema in the ICU database."""
-    schema = f"icu_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(icu_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{icu_database}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(icu_database, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield from fresh_schema(icu_database, "icu_")
 
 
 def test_ids_are_ordered_by_code_point_on_a_postgresql_database_with_another_collation(icu_url: str) -> None:
