@@ -15,7 +15,16 @@ from rich.table import Table
 from ..notice import notice as make_notice
 from ..notice import to_html, to_pdf
 from ..rules.policy import load as load_policy
-from ..simulate import MAX_WORKERS, PHASES, SimulationError, check_size, discard, sqlite_path, store_kind
+from ..simulate import (
+    MAX_WORKERS,
+    PHASES,
+    SimulationError,
+    check_size,
+    discard,
+    remove_store,
+    sqlite_path,
+    store_kind,
+)
 from ..simulate import simulate as run_simulation
 from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
@@ -92,11 +101,6 @@ def _results_table(stats: Stats) -> Table:
     return table
 
 
-def _remove(path: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-writer"):
-        Path(path + suffix).unlink(missing_ok=True)
-
-
 @app.command()
 def simulate(
     doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors (at most 10,000,000)")] = 5000,
@@ -157,7 +161,7 @@ def simulate(
         ):
             # The default file is the simulation's own scratch file, started again by each run
             # whatever an earlier one left there — but never a real cycle someone stored under its name.
-            _remove(path)
+            remove_store(path)
         kind = store_kind(path) if path is not None else "missing"
     except SimulationError as exc:
         fail(str(exc))

@@ -113,14 +113,18 @@ def discard(url: str) -> None:
         return  # in memory: every run starts empty
     kind = store_kind(path)
     if kind == "simulation":
-        for suffix in ("", "-wal", "-shm", "-writer"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
+        remove_store(path)
         return
     if kind == "cycle":
         raise SimulationError(f"{path} holds a cycle that is not a simulation; --replace only replaces a simulation")
     if kind == "foreign":
         raise SimulationError(f"{path} is not a renew-fsm database; --replace only replaces a simulation")
+
+
+def remove_store(path: str) -> None:
+    """The SQLite file at ``path`` and what SQLite and the writers' queue keep beside it."""
+    for suffix in ("", "-wal", "-shm", "-writer"):
+        Path(path + suffix).unlink(missing_ok=True)
 
 
 def sqlite_path(url: str) -> str | None:
