@@ -8,6 +8,7 @@ with a one-line message and a non-zero exit status, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from ..errors import Refused
@@ -25,6 +26,16 @@ from .common import app, console, err
 
 def main() -> None:
     """Usage errors are click's (exit 2); our refusals and bad files end here (exit 1)."""
+    # What the library says on its loggers while a command runs (a writer kept waiting for
+    # another) goes to stderr as a plain line, beside the progress bars.
+    library = logging.getLogger("renew_fsm")
+    for old in [h for h in library.handlers if h.get_name() == "renew-fsm cli"]:
+        library.removeHandler(old)  # main() run again in one process (tests) says each line once
+    said = logging.StreamHandler(sys.stderr)
+    said.set_name("renew-fsm cli")
+    said.setFormatter(logging.Formatter("%(message)s"))
+    library.addHandler(said)
+    library.setLevel(logging.INFO)
     try:
         app()
     except Refused as refused:

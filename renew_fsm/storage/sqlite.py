@@ -10,6 +10,7 @@ sqlite-utils creates and migrates the schema; the hot path uses raw
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sqlite3
 import threading
@@ -74,6 +75,10 @@ FIRST_PAUSE, LONGEST_PAUSE = 20e-6, 1e-4
 #: up to ``LONG_WAIT_PAUSE``, at most that late for a turn held that long, where waking every 0.1 ms
 #: cost the waiter 12 % of a core.
 LONG_WAIT, LONG_WAIT_PAUSE = 0.01, 0.002
+#: A writer kept waiting this long says so once, on the ``renew_fsm.storage`` logger (INFO): a
+#: ``replay`` started beside a running ``simulate`` otherwise sat silent for up to 30 s.
+NOTICE_AFTER = 1.0
+log = logging.getLogger("renew_fsm.storage")
 #: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
 SCAN_CACHE_KIB = -8192
 _INSTANCE_TYPES: dict[str, Any] = {
@@ -181,6 +186,7 @@ class WriterTurn:
         """``database`` None (in memory): no file, no queue."""
         self.fd: int | None = None
         self.timeout = timeout
+        self.database = database
         if fcntl is None or database is None:
             return
         # Read-only is enough for flock, so every account that can read the file can queue; in a
@@ -197,7 +203,7 @@ class WriterTurn:
         """
         if self.fd is None:
             return False
-        pause, started = FIRST_PAUSE, None
+        pause, started, told = FIRST_PAUSE, None, False
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -212,6 +218,9 @@ class WriterTurn:
                     f"another writer has held the database for more than {self.timeout:g} s "
                     "(a process stopped inside a write?); nothing was written"
                 )
+            elif not told and now - started >= NOTICE_AFTER:
+                told = True
+                log.info("waiting for another writer of %s to finish (up to %g s)…", self.database, self.timeout)
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE if now - started < LONG_WAIT else LONG_WAIT_PAUSE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import logging
 import os
 import signal
 import sqlite3
@@ -230,3 +231,44 @@ def test_a_write_to_a_database_this_account_may_only_read_is_a_storage_error(tmp
     store.conn.execute("PRAGMA query_only = OFF")
     assert store.get_meta("k") is None
     store.close()
+
+
+def test_a_writer_kept_waiting_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``replay`` started beside a running ``simulate`` sat silent for up to 30 s."""
+    monkeypatch.setattr(backend, "NOTICE_AFTER", 0.05)
+    path = str(tmp_path / "wait.db")
+    SQLiteStorage(path).close()
+    fd = os.open(f"{path}-writer", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process's turn, as far as the store can tell
+    threading.Timer(0.4, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+    store = SQLiteStorage(path)  # opening a current file writes nothing: no turn taken
+    with caplog.at_level(logging.INFO, logger="renew_fsm.storage"):
+        store.set_meta("after", "the wait")
+    os.close(fd)
+    said = [r.getMessage() for r in caplog.records if r.name == "renew_fsm.storage"]
+    assert said == [f"waiting for another writer of {path} to finish (up to 30 s)…"]
+    assert store.get_meta("after") == "the wait"
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="renew_fsm.storage"):
+        store.set_meta("quick", "no wait")
+    assert caplog.records == []  # a turn that is free says nothing
+    store.close()
+
+
+def test_the_cli_shows_the_wait_on_stderr(tmp_path: Path) -> None:
+    from clirun import cli, jsonl
+    from conftest import WORLD
+
+    db = tmp_path / "cycle.db"
+    SQLiteStorage(str(db)).close()
+    fd = os.open(f"{db}-writer", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(2.5, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+    try:
+        done = cli("replay", str(jsonl(tmp_path / "province.jsonl", *WORLD)), "--db", str(db))
+    finally:
+        os.close(fd)
+    assert done.returncode == 0, done.stderr
+    assert f"waiting for another writer of {db} to finish" in done.stderr
