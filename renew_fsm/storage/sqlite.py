@@ -269,22 +269,26 @@ class SQLiteStorage(SQLiteCases):
         self.url = path
         self._lock = threading.RLock()
         self._turn = WriterTurn(None, timeout)
+        failure = self._open(path, timeout, create=create)
+        if failure is not None:
+            frozen = _frozen_copy(path, failure)
+            if frozen is not None:
+                failure = self._open(frozen, timeout, create=create, immutable=True)
+        if isinstance(failure, StorageError):
+            raise failure
+        if failure is not None:
+            raise StorageError(f"cannot open SQLite database {path!r}: {failure}")
+
+    def _open(
+        self, target: str, timeout: float, *, create: bool, immutable: bool = False
+    ) -> sqlite3.Error | StorageError | None:
+        """None once ``target`` is open; else why not, with the file let go (a second try may follow)."""
         try:
-            self._connect(path, timeout, create=create)
+            self._connect(target, timeout, immutable=immutable, create=create)
         except (sqlite3.Error, StorageError) as exc:
             self._release()
-            frozen = _frozen_copy(path, exc)
-            if frozen is None:
-                if isinstance(exc, StorageError):
-                    raise
-                raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from None
-            try:
-                self._connect(frozen, timeout, immutable=True, create=create)
-            except (sqlite3.Error, StorageError) as again:
-                self._release()
-                if isinstance(again, StorageError):
-                    raise
-                raise StorageError(f"cannot open SQLite database {path!r}: {again}") from None
+            return exc
+        return None
 
     def _connect(self, target: str, timeout: float, *, immutable: bool = False, create: bool = True) -> None:
         """Open ``target`` with our pragmas, give a new file its schema; ``immutable``: a read-only copy;
