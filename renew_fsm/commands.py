@@ -234,9 +234,10 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     if not event.open and not _declared(event).issuperset(data):
         extra = sorted(set(data) - _declared(event), key=repr)
         raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
-    problem = text_problem(out, nul=False)
-    if problem:
-        raise bad_input(f"{name}: data {problem}", f"{name}：数据含有无法保存的字符")
+    if not event.open:  # (free-form data had this walk in check_free_form)
+        problem = text_problem(out, nul=False)
+        if problem:
+            raise bad_input(f"{name}: data {problem}", f"{name}：数据含有无法保存的字符")
     return out
 
 
