@@ -59,6 +59,11 @@ def check(
         raise typer.Exit(1)
 
 
+#: The diagram formats, and the file suffix of each.
+RENDERERS = {"mermaid": mermaid, "dot": dot}
+SUFFIXES = {"mermaid": ".mmd", "dot": ".dot"}
+
+
 @app.command()
 def diagram(
     machine: Annotated[str | None, typer.Argument(help="Machine id")] = None,
@@ -71,15 +76,14 @@ def diagram(
     ] = None,
 ) -> None:
     """Draw a machine as Mermaid or Graphviz DOT text (no system binary needed)."""
-    renderers = {"mermaid": mermaid, "dot": dot}
-    if format is not None and format not in renderers:
+    if format is not None and format not in RENDERERS:
         raise typer.BadParameter("--format is mermaid or dot")
     if all_:
         folder = Path(out or "docs/diagrams")
         if folder.exists() and not folder.is_dir():
             fail(f"{folder} is a file: --all writes every machine into a folder, e.g. --out docs/diagrams")
         # --all alone redraws docs/ (both formats and the role table); with --format, that format's files.
-        suffix = {"mermaid": ".mmd", "dot": ".dot"}.get(format or "")
+        suffix = SUFFIXES.get(format or "")
         for path, text in diagram_files(folder).items():
             if suffix is not None and path.suffix != suffix:
                 continue
@@ -88,11 +92,11 @@ def diagram(
     if machine is None or machine not in MACHINES:
         raise typer.BadParameter(f"name a machine: {', '.join(MACHINES)} (or --all)")
     chosen = format or "mermaid"
-    text = renderers[chosen](build(MACHINES[machine]))
+    text = RENDERERS[chosen](build(MACHINES[machine]))
     if out is None:
         console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
-    path = out_path(out, f"{machine}{'.mmd' if chosen == 'mermaid' else '.dot'}")
+    path = out_path(out, f"{machine}{SUFFIXES[chosen]}")
     write(path, _text(text))
 
 
@@ -108,7 +112,6 @@ def _text(text: str, *, make_folder: bool = False) -> Callable[[Path], None]:
 def diagram_files(folder: Path) -> dict[Path, str]:
     """Every generated file under ``folder`` with its text (the freshness test compares these)."""
     graphs = [build(m) for m in MACHINES.values()]
-    files = {folder / f"{g.id}.mmd": mermaid(g) for g in graphs}
-    files |= {folder / f"{g.id}.dot": dot(g) for g in graphs}
+    files = {folder / f"{g.id}{SUFFIXES[name]}": draw(g) for name, draw in RENDERERS.items() for g in graphs}
     files[folder / "roles.md"] = role_table(graphs)
     return files
