@@ -67,7 +67,7 @@ class Context:
 
     def at(self, day: dt.date, hour: float = 9.0) -> dt.datetime:
         """``hour`` hours into ``day`` in the policy's time zone, to the second like an office system stamps it."""
-        return (dt.datetime.combine(day, dt.time(), self.policy.tz) + dt.timedelta(hours=hour)).replace(microsecond=0)
+        return to_second(dt.datetime.combine(day, MIDNIGHT, self.policy.tz) + dt.timedelta(hours=hour))
 
     def surprise(self, doctor: Doctor, cmd: Fire, refused: Refused) -> None:
         """A refusal the profile did not intend: counted and sampled, never silently dropped."""
@@ -78,6 +78,16 @@ class Context:
 
 #: Office hours: every step but the phone tests (the testing app is open at any hour) happens between these.
 OPENS, CLOSES = 8, 18
+MIDNIGHT = dt.time()
+
+
+def to_second(t: dt.datetime) -> dt.datetime:
+    """``t`` without its fraction of a second.
+
+    ``t.replace(microsecond=0)`` is the same time, but ``replace`` parses its
+    keywords and costs 0.6 µs against 0.1: three times per simulated event.
+    """
+    return t - dt.timedelta(microseconds=t.microsecond) if t.microsecond else t
 
 
 def office_hours(t: dt.datetime) -> dt.datetime:
@@ -86,10 +96,11 @@ def office_hours(t: dt.datetime) -> dt.datetime:
     Without it the audit trail shows a hospital approving details at 3 a.m.,
     which no office reading a rehearsal would believe.
     """
-    if t.hour < OPENS:
-        return t.replace(hour=OPENS)
-    if t.hour >= CLOSES:
-        return (t + dt.timedelta(days=1)).replace(hour=OPENS)
+    hour = t.hour
+    if hour < OPENS:
+        return t + dt.timedelta(hours=OPENS - hour)
+    if hour >= CLOSES:
+        return t + dt.timedelta(days=1, hours=OPENS - hour)
     return t
 
 
@@ -105,7 +116,7 @@ class Timeline:
         """The time of the next step: a little later, in office hours unless it is the doctor on the phone app."""
         later = self.now + dt.timedelta(hours=self.dice.uniform(0.2, max_days * 24))
         # Never back in time, even when an earlier step already stands at the phase's end.
-        self.now = max(self.now, min((office_hours(later) if office else later).replace(microsecond=0), self.end))
+        self.now = max(self.now, min(to_second(office_hours(later) if office else later), self.end))
         return self.now
 
 
