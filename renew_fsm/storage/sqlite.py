@@ -55,6 +55,15 @@ try:
 except ImportError:  # Windows: no flock; writers wait in SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
+#: How ``sqlite3`` binds a ``None``: it looks the object up as one to adapt — its adapters, then
+#: ``__adapt__`` and ``__conform__`` — before binding NULL: 0.4 µs against 0.05 for an int, and a
+#: simulated event binds two on average (its instance's update, its record).  Adapted to itself,
+#: it binds the same NULL after one lookup (0.15 µs): 2 % of a simulation's time.  No value a
+#: program binds changes, and a ``None`` adapter the host registered first is kept.
+_NONE_ADAPTER = {}.get
+if (type(None), sqlite3.PrepareProtocol) not in getattr(sqlite3, "adapters", {}):
+    sqlite3.register_adapter(type(None), _NONE_ADAPTER)
+
 CHUNK = 500
 #: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").  16 MiB
 #: writes a 200,000-doctor simulation as fast as 32 MiB did (36.1–36.8 s against 36.8–37.0 s)
