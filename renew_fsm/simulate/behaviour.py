@@ -67,7 +67,7 @@ class Context:
 
     def at(self, day: dt.date, hour: float = 9.0) -> dt.datetime:
         """``hour`` hours into ``day`` in the policy's time zone, to the second like an office system stamps it."""
-        return to_second(dt.datetime.combine(day, MIDNIGHT, self.policy.tz) + dt.timedelta(hours=hour))
+        return dt.datetime.combine(day, MIDNIGHT, self.policy.tz) + _delta(0, int(hour * 3600))
 
     def surprise(self, doctor: Doctor, cmd: Fire, refused: Refused) -> None:
         """A refusal the profile did not intend: counted and sampled, never silently dropped."""
@@ -79,15 +79,10 @@ class Context:
 #: Office hours: every step but the phone tests (the testing app is open at any hour) happens between these.
 OPENS, CLOSES = 8, 18
 MIDNIGHT = dt.time()
-
-
-def to_second(t: dt.datetime) -> dt.datetime:
-    """``t`` without its fraction of a second.
-
-    ``t.replace(microsecond=0)`` is the same time, but ``replace`` parses its
-    keywords and costs 0.6 µs against 0.1: three times per simulated event.
-    """
-    return t - dt.timedelta(microseconds=t.microsecond) if t.microsecond else t
+#: Times are whole seconds from midnight on: ``timedelta(days, seconds)`` takes ints positionally in
+#: 0.2 µs, where ``timedelta(hours=2.7)`` took 0.7 µs and cutting its microseconds off another 0.5
+#: (``replace(microsecond=0)`` 0.6).  A plan's clock moves once per event.
+_delta = dt.timedelta
 
 
 def office_hours(t: dt.datetime) -> dt.datetime:
@@ -98,9 +93,9 @@ def office_hours(t: dt.datetime) -> dt.datetime:
     """
     hour = t.hour
     if hour < OPENS:
-        return t + dt.timedelta(hours=OPENS - hour)
+        return t + _delta(0, (OPENS - hour) * 3600)
     if hour >= CLOSES:
-        return t + dt.timedelta(days=1, hours=OPENS - hour)
+        return t + _delta(1, (OPENS - hour) * 3600)
     return t
 
 
@@ -114,9 +109,14 @@ class Timeline:
 
     def next(self, max_days: float = 1.5, *, office: bool = True) -> dt.datetime:
         """The time of the next step: a little later, in office hours unless it is the doctor on the phone app."""
-        later = self.now + dt.timedelta(hours=self.dice.uniform(0.2, max_days * 24))
+        later = self.now + _delta(0, int(self.dice.uniform(0.2, max_days * 24) * 3600))
+        if office:
+            later = office_hours(later)
+        if later > self.end:
+            later = self.end
         # Never back in time, even when an earlier step already stands at the phase's end.
-        self.now = max(self.now, min(to_second(office_hours(later) if office else later), self.end))
+        if later > self.now:
+            self.now = later
         return self.now
 
 
