@@ -221,7 +221,6 @@ class View:
 CASE_PREFIX = "case:"
 
 
-
 def _not_json(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
