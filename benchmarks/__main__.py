@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bulk, online, reads
+from .common import speed_us
 
 SECTIONS = ("bulk", "online", "pg_bulk", "reads")
 
@@ -33,6 +34,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "taken": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "speed_us_before": speed_us(),
     }
 
 
@@ -85,6 +87,11 @@ def main() -> None:
             figures["pg_bulk"] = bulk.run_postgres(20000 if args.quick else 200000, args.pg)
         if "reads" in only:
             figures["reads"] = reads.run(folder, 20000 if args.quick else 1000000)
+    figures["machine"]["speed_us_after"] = speed_us()
+    print(
+        f"\nThe machine's speed (sum(range(1000)), lower is faster): {figures['machine']['speed_us_before']} µs"
+        f" before, {figures['machine']['speed_us_after']} µs after"
+    )
     targets = [t for section in figures.values() if isinstance(section, dict) for t in section.get("targets", [])]
     print("\nTargets")
     for target in targets:

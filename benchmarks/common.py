@@ -6,6 +6,7 @@ import json
 import statistics
 import subprocess
 import sys
+import timeit
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,17 @@ def child(*args: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def speed_us() -> float:
+    """The machine's speed now: microseconds for ``sum(range(1000))``, best of five (lower is faster).
+
+    The machine is shared: the same code has run 2.5× slower at one hour than at
+    another, so figures of two runs compare only with this beside each.
+    """
+    timer = timeit.Timer("sum(range(1000))")
+    number, _ = timer.autorange()
+    return round(min(timer.repeat(5, number)) / number * 1e6, 2)
 
 
 def target(name: str, passed: bool, measured: str) -> dict[str, Any]:

@@ -47,6 +47,10 @@ def test_missing_folders_for_the_scratch_and_the_figures_are_made(tmp_path: Path
         "--only", "bulk", "--sizes", "30", "--dir", str(tmp_path / "scratch" / "deep"), "--json", str(figures)
     )
     assert result.returncode == 0, result.stderr
-    (run,) = json.loads(figures.read_text(encoding="utf-8"))["bulk"]["runs"]
+    written = json.loads(figures.read_text(encoding="utf-8"))
+    (run,) = written["bulk"]["runs"]
     assert run["doctors"] == 30 and run["transitions"] > 0
+    # The machine's speed beside the figures, before and after: runs at two hours compare only with it.
+    assert all(0 < written["machine"][k] < 1000 for k in ("speed_us_before", "speed_us_after"))
+    assert "µs before" in result.stdout
     assert (tmp_path / "scratch" / "deep").is_dir()
