@@ -35,6 +35,20 @@ def open_existing(url: Where) -> Engine:
     return open_db(url, create=False)
 
 
+def _counting_bar(label: str, *, disable: bool = False) -> Progress:
+    """A bar of done out of a known total on stderr, gone once the work is: the work's own
+    output (a report, a table) is what stays on the screen."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=disable,
+    )
+
+
 @app.command()
 def replay(
     file: Annotated[
@@ -52,15 +66,7 @@ def replay(
         lines = sum(1 for _ in handle)
     engine = open_db(url)
     try:
-        with Progress(
-            TextColumn("replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=lines < REPLAY_PROGRESS_FROM,
-        ) as bar:
+        with _counting_bar("replaying", disable=lines < REPLAY_PROGRESS_FROM) as bar:
             task = bar.add_task("replay", total=lines)
             outcome = replay_file(engine, file, progress=lambda n: bar.update(task, completed=n))
     except ReplayStop as stop:
@@ -115,14 +121,7 @@ def verify(db: Annotated[str | None, typer.Option(help=DB_HELP)] = None) -> None
     try:
         # The bar's total: a count of each cycle's instances, a pass far quicker than the rebuild.
         total = sum(row[-1] for cycle in engine.storage.cycles() for row in engine.storage.tally(cycle))
-        with Progress(
-            TextColumn("verifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with _counting_bar("verifying") as bar:
             task = bar.add_task("verify", total=total)
             report = verify_store(engine, progress=lambda n: bar.advance(task, n))
     finally:
