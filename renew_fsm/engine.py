@@ -279,12 +279,45 @@ class Engine(Workflows):
                 progress(len(page), done)
         return accepted
 
+    def drive_new(self, doctor_ops: Sequence[ops.DoctorOp], make_plan: Callable[[Instance, Doctor], Plan]) -> int:
+        """Add doctors not yet stored and drive each one's plan from their new instance; accepted events.
+
+        What ``add_doctors`` and then ``drive_states`` over the same doctors write — the same
+        records, the same instances — in one transaction, without writing the new instances,
+        reading them back and updating them (a simulation's setup and first pass, fused: 6 % of
+        its time).  A doctor already stored raises ``ConflictError`` and nothing is written.
+        """
+        world = self.world()
+        policy = world.policy
+        if policy is None:
+            raise self._no_policy()
+        doctors = [self.doctor_from_op(op, world) for op in _ops_of(ops.DoctorOp, doctor_ops, "drive_new")]
+        loaded = {doc.id: (Instance(doc.id, policy.id), doc) for doc in doctors}
+        plans = [(doc.id, make_plan(inst, doc)) for inst, doc in loaded.values()]
+        current, _, records = self._play(plans, world, policy, loaded)
+        self.storage.put_new_doctors(doctors, [current.get(doc.id, inst) for inst, doc in loaded.values()], records)
+        return len(records)
+
     def _run(self, plans: Sequence[tuple[str, Plan]], loaded: dict[str, tuple[Instance, Doctor]] | None = None) -> int:
         """Load the plans' doctors at once, decide their commands in order, commit once."""
         world = self.world()
         policy = world.policy
         if loaded is None:
             loaded = self.storage.load(policy.id, [d for d, _ in plans if is_id(d)]) if policy else {}
+        current, read_versions, records = self._play(plans, world, policy, loaded)
+        if records:
+            self.storage.commit([(read_versions[d], inst) for d, inst in current.items()], records)
+        return len(records)
+
+    def _play(
+        self,
+        plans: Sequence[tuple[str, Plan]],
+        world: World,
+        policy: Policy | None,
+        loaded: dict[str, tuple[Instance, Doctor]],
+    ) -> tuple[dict[str, Instance], dict[str, int], list[Record]]:
+        """Decide the plans' commands in order on ``loaded``: the instances moved, the versions they were
+        read at, and the records, all still to be written."""
         current: dict[str, Instance] = {}
         read_versions: dict[str, int] = {}
         records: list[Record] = []
@@ -296,9 +329,7 @@ class Engine(Workflows):
                 except StopIteration:
                     break
                 result = self._decide(cmd, world, policy, loaded, current, read_versions, records)
-        if records:
-            self.storage.commit([(read_versions[d], inst) for d, inst in current.items()], records)
-        return len(records)
+        return current, read_versions, records
 
     def _decide(
         self,

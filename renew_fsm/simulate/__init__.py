@@ -347,11 +347,12 @@ def holds_a_cycle(engine: Engine) -> bool:
 
 def passes(todo: list[str], stop_after: str | None = None) -> list[tuple[str, ...]]:
     """The steps of ``todo`` up to ``stop_after``, in the passes that play them: a phase that ``joins``
-    goes in the pass before it, unless that pass is the setup or it is where the run stops."""
+    goes in the pass before it, and so does the phase after the setup (the doctors are driven as
+    they are added)."""
     out: list[list[str]] = []
     for name in todo:
         phase = _PHASE.get(name)
-        if out and out[-1] != ["setup"] and phase is not None and phase.joins:
+        if out and phase is not None and (phase.joins or out[-1] == ["setup"]):
             out[-1].append(name)
         else:
             out.append([name])
@@ -556,7 +557,8 @@ def _run_slice(
     engine: Engine = cache["engine"]
     profile: Profile = cache["profile"]
     policy = parse_policy(job.policy_text)
-    if names == ("setup",):
+    setup, names = names[0] == "setup", names[1:] if names[0] == "setup" else names
+    if not names:
         _add_doctors(engine, job, policy, profile, lo, hi, report)
         return 0, []
     world = engine.world()
@@ -573,14 +575,40 @@ def _run_slice(
             report(name, counts[0], counts[1])
             counts[:] = [0, 0]
 
-    engine.drive_states(
-        states,
-        lambda inst, doc: _through(ctx, stages, tally, inst, doc),
-        batch=job.batch,
-        progress=page_done,
-        after=doctor_id(lo - 1) if lo > 0 else None,
-        until=doctor_id(hi - 1) if hi < job.doctors else None,
-    )
+    def plan(inst: Instance, doc: Doctor) -> b.Plan:
+        return _through(ctx, stages, tally, inst, doc)
+
+    def drive(first: int, last: int) -> None:
+        """The pass over doctors ``first`` … ``last - 1`` as they stand in the store."""
+        engine.drive_states(
+            states,
+            plan,
+            batch=job.batch,
+            progress=page_done,
+            after=doctor_id(first - 1) if first > 0 else None,
+            until=doctor_id(last - 1) if last < job.doctors else None,
+        )
+
+    if not setup:
+        drive(lo, hi)
+        return ctx.refusals, ctx.samples
+    # The doctors are driven as they are added (``Engine.drive_new``), a page at a time; a page an
+    # interrupted run stored is driven from where its doctors stand, like any pass played again.
+    def stored(n: int) -> bool:
+        return engine.storage.get_doctor(doctor_id(n)) is not None
+
+    for first in range(lo, hi, job.batch):
+        last = min(first + job.batch, hi)
+        commands = doctor_commands(job.doctors, job.seed, policy, profile, first, last)
+        if not stored(first) and not stored(last - 1):
+            engine.drive_new(list(commands), plan)
+            report("setup", last - first, 0)
+            page_done(last - first, 0)
+            continue
+        if not stored(last - 1):
+            engine.add_doctors(list(commands))
+        report("setup", last - first, 0)
+        drive(first, last)
     return ctx.refusals, ctx.samples
 
 

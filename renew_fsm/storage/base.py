@@ -71,6 +71,18 @@ class Storage(Protocol):
         """
         ...
 
+    def put_new_doctors(
+        self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+    ) -> None:
+        """Insert doctors none of which is stored yet, each with its instance as given, and their records.
+
+        One transaction: what ``put_doctors`` then ``commit`` would write, without the fresh instances
+        being written, read back and updated.  ``instances`` holds one instance per doctor, ``records``
+        only those doctors' records (``ValueError`` otherwise).  A doctor, instance or record already
+        stored is a ``ConflictError`` and nothing is written.
+        """
+        ...
+
     def get_doctor(self, doctor_id: str) -> Doctor | None: ...
     def ensure_instances(self, cycle: str) -> int: ...
     def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]: ...
@@ -365,6 +377,24 @@ def check_doctor_batch(doctors: Sequence[Doctor]) -> None:
         first = seen.setdefault(doc.id, doc)
         if first is not doc and not same_doctor(first, doc):
             raise ConflictError(f"doctor {doc.id!r} is given twice in one batch with different details")
+
+
+def check_new_doctors(
+    doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+) -> dict[str, str]:
+    """``put_new_doctors``' arguments judged before anything is written; each doctor's institution by id.
+
+    A doctor named twice is a conflict, as a doctor already stored is; an instance or a record
+    of someone outside the batch is the caller's mistake.
+    """
+    institution = {doc.id: doc.institution for doc in doctors}
+    if len(institution) != len(doctors):
+        raise ConflictError("a batch of new doctors names one doctor twice")
+    if len(instances) != len(doctors) or {inst.doctor for inst in instances} != institution.keys():
+        raise ValueError("put_new_doctors needs one instance for each of its doctors")
+    if any(rec.doctor not in institution for rec in records):
+        raise ValueError("put_new_doctors writes records of its own doctors only")
+    return institution
 
 
 # -- workflow cases -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
-from .base import ConflictError, WorldRows, check_doctor_batch, guarded, same_doctor
+from .base import ConflictError, WorldRows, check_doctor_batch, check_new_doctors, guarded, same_doctor
 from .memory_cases import MemoryCases
 
 
@@ -108,6 +108,22 @@ class MemoryStorage(MemoryCases):
                 if cycle:
                     self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
             return present
+
+    def put_new_doctors(
+        self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+    ) -> None:
+        check_new_doctors(doctors, instances, records)
+        with self._lock:
+            cycles = {inst.cycle for inst in instances}
+            if any(doc.id in self.doctors for doc in doctors) or any(
+                (cycle, doc.id) in self.instances for cycle in cycles for doc in doctors
+            ):
+                raise ConflictError("a new doctor or instance is already stored")
+            self.commit([], records)  # the records' own checks, and nothing written if one fails
+            for doc in doctors:
+                self.doctors[doc.id] = doc
+            for inst in instances:
+                self.instances[(inst.cycle, inst.doctor)] = inst
 
     def get_doctor(self, doctor_id: str) -> Doctor | None:
         return self.doctors.get(doctor_id)

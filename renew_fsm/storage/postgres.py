@@ -37,6 +37,7 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
+    check_new_doctors,
     doctor_from_row,
     doctor_row,
     guarded,
@@ -421,15 +422,10 @@ class PostgresStorage(PostgresCases):
                     present.append(doc.id)
             fresh = [d for d in doctors if d.id not in old]
             if fresh:
-                cur.executemany(
-                    f"INSERT INTO doctors ({cols}) VALUES ({', '.join(['%s'] * len(DOCTOR_COLUMNS))}) "
-                    "ON CONFLICT DO NOTHING",
-                    [doctor_row(d) for d in fresh],
-                )
+                cur.executemany(f"{INSERT_DOCTOR} ON CONFLICT DO NOTHING", [doctor_row(d) for d in fresh])
             if cycle and doctors:
                 cur.executemany(
-                    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution)"
-                    f" VALUES ({', '.join(['%s'] * (_N + 1))}) ON CONFLICT DO NOTHING",
+                    f"{INSERT_INSTANCE} ON CONFLICT DO NOTHING",
                     [(*instance_row(Instance(d.id, cycle)), d.institution) for d in doctors],
                 )
         return present
@@ -476,14 +472,24 @@ class PostgresStorage(PostgresCases):
                 _execute(cur, UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):
                     raise ConflictError("an instance changed since it was read")
-                if len(records) < COPY_FROM:
-                    _execute(cur, INSERT_HISTORY, [record_row(rec) for rec in records])
-                    return
-                with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
-                    for rec in records:
-                        copy.write_row(record_row(rec))
+                _insert_records(cur, records)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"history already has this record ({exc.diag.message_primary})") from None
+
+    def put_new_doctors(
+        self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+    ) -> None:
+        institution = check_new_doctors(doctors, instances, records)
+        try:
+            with self._write() as cur:
+                if doctors:
+                    _execute(cur, INSERT_DOCTOR, [doctor_row(d) for d in doctors])
+                    _execute(cur, INSERT_INSTANCE, [(*instance_row(i), institution[i.doctor]) for i in instances])
+                _insert_records(cur, records)
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError(
+                f"a new doctor, instance or record is already stored ({exc.diag.message_primary})"
+            ) from None
 
     def history(self, cycle: str, doctor_id: str) -> list[Record]:
         rows = self.conn.execute(
@@ -615,6 +621,24 @@ class PostgresStorage(PostgresCases):
                     [(i.id, i.region, i.name, i.kind) for i in institutions],
                 )
             self._bump(cur)
+
+
+INSERT_DOCTOR = f"INSERT INTO doctors ({', '.join(DOCTOR_COLUMNS)}) VALUES ({', '.join(['%s'] * len(DOCTOR_COLUMNS))})"
+INSERT_INSTANCE = (
+    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution) "
+    f"VALUES ({', '.join(['%s'] * (len(INSTANCE_COLUMNS) + 1))})"
+)
+
+
+def _insert_records(cur: psycopg.Cursor[Any], records: Sequence[Record]) -> None:
+    """A few records as ``INSERT``s, many by ``COPY``."""
+    if len(records) < COPY_FROM:
+        if records:
+            _execute(cur, INSERT_HISTORY, [record_row(rec) for rec in records])
+        return
+    with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
+        for rec in records:
+            copy.write_row(record_row(rec))
 
 
 def _execute(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -38,6 +38,7 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
+    check_new_doctors,
     doctor_from_row,
     doctor_row,
     guarded,
@@ -159,6 +160,13 @@ SAME_FILE_SINCE = 3
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+INSERT_DOCTOR = f"INSERT INTO doctors ({', '.join(DOCTOR_COLUMNS)}) VALUES ({', '.join('?' * len(DOCTOR_COLUMNS))})"
+INSERT_INSTANCE = (
+    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution) "
+    f"VALUES ({', '.join('?' * (len(INSTANCE_COLUMNS) + 1))})"
+)
 
 
 def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
@@ -543,8 +551,7 @@ class SQLiteStorage(SQLiteCases):
                             raise ConflictError(f"doctor {doc.id!r} already exists with other details")
                         present.append(doc.id)
             c.executemany(
-                f"INSERT OR IGNORE INTO doctors ({', '.join(DOCTOR_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(DOCTOR_COLUMNS))})",
+                INSERT_DOCTOR.replace("INSERT", "INSERT OR IGNORE", 1),
                 [doctor_row(d) for d in doctors],
             )
             if cycle:
@@ -555,6 +562,18 @@ class SQLiteStorage(SQLiteCases):
                     [(d.id, *values, d.institution) for d in doctors],
                 )
         return present
+
+    def put_new_doctors(
+        self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+    ) -> None:
+        institution = check_new_doctors(doctors, instances, records)
+        try:
+            with self._write() as c:
+                c.executemany(INSERT_DOCTOR, [doctor_row(d) for d in doctors])
+                c.executemany(INSERT_INSTANCE, [(*instance_row(i), institution[i.doctor]) for i in instances])
+                c.executemany(INSERT_HISTORY, records)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"a new doctor, instance or record is already stored ({exc})") from None
 
     def get_doctor(self, doctor_id: str) -> Doctor | None:
         with self._lock:

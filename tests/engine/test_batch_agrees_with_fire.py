@@ -3,8 +3,9 @@
 Hypothesis draws streams of commands — right and wrong actors, valid and
 invalid data, times inside and outside the windows — for a few doctors.  One
 store takes them one ``fire`` at a time, another in ``fire_many`` batches of
-random sizes, a third through ``drive`` plans; every result (view or refusal
-code) and every stored row (instances and history, hashes included) must match.
+random sizes, a third through ``drive`` plans, a fourth through plans that
+``drive_new`` runs as it adds the doctors; every result (view or refusal code)
+and every stored row (instances and history, hashes included) must match.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import renew_fsm
 from renew_fsm import Actor, Refused
 from renew_fsm.engine import Fire
 from renew_fsm.machines import compiled
+from renew_fsm.ops import parse as parse_op
 
 DOCTORS = ("D1", "D2", "D3")
 ACTORS = [
@@ -65,9 +67,12 @@ commands = st.builds(
 )
 
 
-def store() -> renew_fsm.Engine:
+DOCTOR_CMDS = [doctor_cmd(d, "H1", born="1960-06-01", serial=n) for n, d in enumerate(DOCTORS)]
+
+
+def store(doctors: bool = True) -> renew_fsm.Engine:
     engine = renew_fsm.open("memory:")
-    for cmd in [*WORLD, *(doctor_cmd(d, "H1", born="1960-06-01", serial=n) for n, d in enumerate(DOCTORS))]:
+    for cmd in [*WORLD, *(DOCTOR_CMDS if doctors else [])]:
         engine.apply(cmd)
     return engine
 
@@ -105,7 +110,7 @@ def snapshot(engine: renew_fsm.Engine) -> tuple[Any, ...]:
 )
 def test_fire_fire_many_and_drive_write_the_same_database(prefix: list[str], stream: list[Fire], cuts: list[int]):
     stream = [c for d in dict.fromkeys(prefix) for c in happy_path(d)] + stream
-    one, many, plans = store(), store(), store()
+    one, many, plans, new = store(), store(), store(), store(doctors=False)
 
     singles: list[Any] = []
     for cmd in stream:
@@ -131,8 +136,15 @@ def test_fire_fire_many_and_drive_write_the_same_database(prefix: list[str], str
                 driven[index] = yield cmd
 
     plans.drive([(d, plan(d)) for d in DOCTORS], batch=2)
+    by_drive = driven
+    driven = [None] * len(stream)
+    accepted = new.drive_new([parse_op(cmd) for cmd in DOCTOR_CMDS], lambda inst, doc: plan(doc.id))
 
     assert [outcome(r) for r in batched] == [outcome(r) for r in singles]
+    assert [outcome(r) for r in by_drive] == [outcome(r) for r in singles]
     assert [outcome(r) for r in driven] == [outcome(r) for r in singles]
+    assert accepted == sum(not isinstance(r, Refused) for r in singles)
     assert snapshot(many) == snapshot(one)
     assert snapshot(plans) == snapshot(one)
+    assert snapshot(new) == snapshot(one)
+    assert {d: new.storage.get_doctor(d) for d in DOCTORS} == {d: one.storage.get_doctor(d) for d in DOCTORS}

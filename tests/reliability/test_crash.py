@@ -145,16 +145,18 @@ def verify_cli(url: str) -> str:
 
 # -- the test -------------------------------------------------------------------------------------------
 
-#: (name, when to kill, then how long to wait): during the doctors' insert, in registration's pass,
-#: and in it again once the resumed run has added 8,000 records.  ``phase`` is the pass's first phase
-#: (``simulation.next``).  A page of 2,000 doctors is decided then committed in about 0.5 s; the waits
-#: after a page has just landed put the kill at different points of the next one (deciding, writing).
+#: (name, when to kill, then how long to wait): as the first doctors are added and driven, in the
+#: middle of that pass, and in it again once the resumed run has added 8,000 records.  ``phase`` is
+#: the pass's first phase (``simulation.next``): the setup, whose pass drives the doctors it adds
+#: through registration to grading.  A page of 2,000 doctors is decided then committed in about
+#: 0.5 s; the waits after a page has just landed put the kill at different points of the next one
+#: (deciding, writing).
 MOMENTS: list[tuple[str, Callable[[str | None, int, dict[str, int]], bool], float]] = [
-    ("inserting the doctors", lambda phase, n, seen: phase == "setup", 0.2),
-    ("mid-registration's pass", lambda phase, n, seen: phase == "registration" and n >= 40_000, 0.3),
+    ("adding the first doctors", lambda phase, n, seen: phase == "setup", 0.2),
+    ("mid-way through the first pass", lambda phase, n, seen: phase == "setup" and n >= 40_000, 0.3),
     (
         "in that pass again, resumed",
-        lambda phase, n, seen: phase == "registration" and n >= seen.setdefault("registration", n) + 8_000,
+        lambda phase, n, seen: phase == "setup" and n >= seen.setdefault("setup", n) + 8_000,
         0.1,
     ),
 ]

@@ -28,7 +28,7 @@ DOCTORS = "3000"
 
 
 def history_digest(db: Path | str) -> str:
-    """Every record of the cycle (event, actor, time, data, chain hash), hashed in order."""
+    """Every record of the cycle (event, actor, time, data, chain hash) and every instance, hashed in order."""
     engine = renew_fsm.open(str(db))
     try:
         return digest_of(engine)
@@ -37,9 +37,12 @@ def history_digest(db: Path | str) -> str:
 
 
 def digest_of(engine: renew_fsm.Engine) -> str:
+    """Every record, then every instance with all its fields (the flags sorted: a set's order is not the data)."""
     digest = hashlib.sha256()
     for r in engine.storage.all_history(engine.cycle):
         digest.update(f"{r.doctor}|{r.seq}|{r.event}|{r.role}|{r.actor}|{r.at}|{r.data}|{r.hash}\n".encode())
+    for inst, _ in engine.scan():
+        digest.update(f"{inst._replace(flags=sorted(inst.flags))!r}\n".encode())
     return digest.hexdigest()
 
 
@@ -132,11 +135,14 @@ def test_every_backend_plays_the_same_cycle(
 STEPS = ["setup", *(p.name for p in sim.PHASES)]
 
 
-def test_the_cycle_is_two_passes_after_the_setup_cut_where_the_run_stops() -> None:
-    first_round = ("registration", "first_round", "close_first_round", "grading")
-    assert sim.passes(STEPS) == [("setup",), first_round, tuple(STEPS[5:])]
+def test_the_cycle_is_two_passes_the_first_with_the_setup_cut_where_the_run_stops() -> None:
+    first_round = ("setup", "registration", "first_round", "close_first_round", "grading")
+    assert sim.passes(STEPS) == [first_round, tuple(STEPS[5:])]
     assert STEPS[5] == "suspension" and STEPS[-1] == "makeup_suspension"
-    assert sim.passes(STEPS, stop_after="first_round") == [("setup",), ("registration", "first_round")]
+    assert sim.passes(STEPS, stop_after="first_round") == [("setup", "registration", "first_round")]
+    assert sim.passes(STEPS, stop_after="setup") == [("setup",)]
+    # Resumed after the setup: registration's pass, without it.
+    assert sim.passes(STEPS[1:])[0] == first_round[1:]
     assert sim.passes(STEPS, stop_after="makeup")[-1] == ("suspension", "listing", "makeup")
     # Resumed inside a pass: the rest of it is one pass.
     assert sim.passes(STEPS[STEPS.index("close_first_round") :])[0] == ("close_first_round", "grading")
@@ -183,9 +189,10 @@ class PowerCut(Exception):
 @pytest.mark.parametrize(
     ("phase", "batch", "pass_"),
     [
-        ("registration", 250, "registration"),
-        ("first_round", 250, "registration"),
-        ("grading", 250, "registration"),
+        ("setup", 250, "setup"),
+        ("registration", 250, "setup"),
+        ("first_round", 250, "setup"),
+        ("grading", 250, "setup"),
         # About 120 of the 2,000 doctors come to the second pass: pages of 10 to die in it.
         ("makeup", 10, "suspension"),
         ("reexam", 10, "suspension"),
@@ -219,6 +226,34 @@ def test_resume_after_a_crash_in_the_middle_of_a_phase(
     assert resumed.refusals == 0, resumed.samples
     assert figures(resumed.summary()) == figures(whole.summary())
     assert history_digest(tmp_path / "crash.db") == history_digest(db)
+
+
+def test_a_resumed_first_pass_drives_doctors_an_older_setup_stored_in_other_chunks(
+    whole_2000: tuple[Path, Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Doctors stored by a setup run on its own, in chunks of 300 (a run stopped after ``setup``, cut
+    short after 600 doctors): the first pass drives the chunks of 250 that are wholly stored, adds
+    the rest of the one that is half stored (500–749) and drives it, and adds the others as it goes."""
+    db, whole = whole_2000
+    monkeypatch.setattr(sim, "SETUP_CHUNK", 300)
+    added = 0
+
+    def cut(name: str, seen: int, accepted: int) -> None:
+        nonlocal added
+        added += seen
+        if added == 600:
+            raise PowerCut(name)
+
+    engine = renew_fsm.open(str(tmp_path / "chunks.db"))
+    with pytest.raises(PowerCut):
+        simulate(engine, 2000, 7, batch=250, workers=1, progress=cut, stop_after="setup")
+    assert engine.storage.get_doctor("D0000599") is not None and engine.storage.get_doctor("D0000600") is None
+    assert engine.storage.count_history(engine.cycle) == 0
+    resumed = simulate(engine, 2000, 7, batch=250, workers=1, resume=True)
+    engine.close()
+    assert resumed.resumed_from == "setup" and resumed.refusals == 0, resumed.samples
+    assert figures(resumed.summary()) == figures(whole.summary())
+    assert history_digest(tmp_path / "chunks.db") == history_digest(db)
 
 
 def test_the_first_round_played_again_changes_nothing(tmp_path: Path) -> None:
@@ -281,6 +316,6 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
     try:
         with pytest.raises(BrokenProcessPool):
             simulate(engine, doctors=600, workers=2, batch=100)
-        assert engine.storage.get_meta("simulation.next") == "registration"  # the first round's pass
+        assert engine.storage.get_meta("simulation.next") == "setup"  # the first round's pass
     finally:
         engine.close()

@@ -225,6 +225,47 @@ def test_doctors_put_before_a_cycle_get_instances_from_ensure_instances(store: S
     assert store.load(CYCLE, ["D1"])["D1"][0].version == 1
 
 
+def test_put_new_doctors_writes_doctors_their_instances_as_given_and_their_records(store: Storage) -> None:
+    """A simulation's first page: what put_doctors then commit would leave, in one transaction."""
+    d1, d2 = doc("D1", serial=1), doc("D2", "H2", serial=2)
+    driven = moved(Instance("D1", CYCLE), 2, program="simple", humanities_best=61.5)
+    store.put_new_doctors([d1, d2], [driven, Instance("D2", CYCLE)], [rec("D1", 1), rec("D1", 2)])
+    assert store.load(CYCLE, ["D1", "D2"]) == {"D1": (driven, d1), "D2": (Instance("D2", CYCLE), d2)}
+    assert store.history(CYCLE, "D1") == [rec("D1", 1), rec("D1", 2)] and store.history(CYCLE, "D2") == []
+    assert [inst.doctor for inst, _ in store.scan(CYCLE, ["s2"], None, 10)] == ["D1"]
+    # The instance carries its doctor's institution, as put_doctors' does (statistics count by it).
+    assert sorted(t[0] for t in store.tally(CYCLE)) == ["H1", "H2"]
+    store.commit([(2, moved(driven, 3))], [rec("D1", 3)])  # the next write finds it where it was left
+    assert store.load(CYCLE, ["D1"])["D1"][0].version == 3
+    store.put_new_doctors([], [], [])
+
+
+def test_put_new_doctors_refuses_a_stored_or_repeated_doctor_or_record_and_writes_nothing(store: Storage) -> None:
+    seeded(store, "D1")
+    before = snapshot(store, ["D1", "D2", "D3"])
+    fresh = [doc("D2", serial=2), doc("D3", serial=3)]
+    insts = [Instance("D2", CYCLE), Instance("D3", CYCLE)]
+    with pytest.raises(ConflictError):  # D1 is stored already, even with the same details
+        store.put_new_doctors([*fresh, doc("D1")], [*insts, Instance("D1", CYCLE)], [rec("D2", 1)])
+    with pytest.raises(ConflictError):  # one record twice
+        store.put_new_doctors(fresh, insts, [rec("D2", 1), rec("D2", 1, event="other")])
+    with pytest.raises(ConflictError):  # one doctor twice
+        store.put_new_doctors([*fresh, fresh[0]], [*insts, insts[0]], [])
+    assert snapshot(store, ["D1", "D2", "D3"]) == before
+    assert store.get_doctor("D2") is None and store.instance_ids(CYCLE) == ["D1"]
+
+
+def test_put_new_doctors_takes_one_instance_per_doctor_and_only_their_records(store: Storage) -> None:
+    fresh = [doc("D2", serial=2)]
+    with pytest.raises(ValueError, match="one instance for each"):
+        store.put_new_doctors(fresh, [], [])
+    with pytest.raises(ValueError, match="one instance for each"):
+        store.put_new_doctors(fresh, [Instance("D9", CYCLE)], [])
+    with pytest.raises(ValueError, match="records of its own doctors"):
+        store.put_new_doctors(fresh, [Instance("D2", CYCLE)], [rec("D9", 1)])
+    assert store.get_doctor("D2") is None and store.instance_ids(CYCLE) == []
+
+
 def test_load_returns_only_the_instances_that_exist(store: Storage) -> None:
     seeded(store, "D1", "D2")
     loaded = store.load(CYCLE, ["D2", "NOPE", "D1", "D2"])
@@ -538,6 +579,7 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "put_exemption_reason": (CYCLE, "r1", ExemptionReason("理由", True)),
         "seed_exemption_reasons": (CYCLE, {}),
         "put_doctors": ([], CYCLE),
+        "put_new_doctors": ([], [], []),
         "get_doctor": ("D1",),
         "ensure_instances": (CYCLE,),
         "load": (CYCLE, []),
