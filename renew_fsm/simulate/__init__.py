@@ -5,11 +5,12 @@ sweep, grading, suspension, the re-exam list, the make-up, the re-exam and
 the last sweeps.  A pass streams over the doctors in the states its phases
 concern and takes each doctor through them (``behaviour``'s plans, a sweep's
 system event) in batches, one transaction each.  What a phase does to a
-doctor depends on that doctor alone, so after the setup the cycle is two
-passes (``Phase.joins``): registration to grading, which every doctor goes
-through, then suspension to the end, which the few who failed or deferred
-do.  Phases act on state, and every draw is keyed by (seed, doctor, phase),
-so an interrupted run resumes where it stopped and ends with the same figures.
+doctor depends on that doctor alone, so once the province is built the cycle
+is two passes (``Phase.joins``): the doctors added and taken through
+registration to grading as they are added (``Engine.drive_new``), then
+suspension to the end, which the few who failed or deferred go through.
+Phases act on state, and every draw is keyed by (seed, doctor, phase), so an
+interrupted run resumes where it stopped and ends with the same figures.
 """
 
 from __future__ import annotations
