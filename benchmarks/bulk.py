@@ -16,7 +16,7 @@ DRIFT = 1.15
 
 
 def run_sqlite(sizes: list[int], folder: Path) -> dict[str, Any]:
-    print("\n1. Bulk: renew-fsm simulate on SQLite (2 worker processes)")
+    print("\n1. Bulk: renew-fsm simulate on SQLite (default workers: a core each up to 2, one more from 1M doctors)")
     header = (("doctors", 9), ("events", 11), ("seconds", 8), ("events/s", 9), ("peak RSS", 9), ("ceiling/s", 10))
     print("   " + " ".join(f"{name:>{width}}" for name, width in header) + "  ratio")
     runs = []
@@ -96,7 +96,7 @@ def ceiling(folder: Path, doctors: int, rows: int) -> int:
 
 
 def run_postgres(doctors: int, server: str) -> dict[str, Any]:
-    print(f"\n3. Bulk on PostgreSQL: simulate {doctors:,} doctors (2 worker processes)")
+    print(f"\n3. Bulk on PostgreSQL: simulate {doctors:,} doctors (default workers)")
     with pg_database(server) as url:
         run = child("simulate", "--db", url, "--doctors", str(doctors))
     print(f"   {run['transitions']:,} events in {run['seconds']} s = {run['per_second']:,}/s")

@@ -120,7 +120,8 @@ def simulate(
         int | None,
         typer.Option(
             min=1,
-            help=f"Worker processes, at most {MAX_WORKERS} (default: one per core, up to 2; 1 for an in-memory db)",
+            help=f"Worker processes, at most {MAX_WORKERS} (default: one per core, up to 2, and one more "
+            "from 1,000,000 doctors; 1 below 20,000 doctors and for an in-memory db)",
         ),
     ] = None,
     print_profile: Annotated[

@@ -55,6 +55,11 @@ Progress = Callable[[str, int, int], None]
 SETUP_CHUNK = 20_000
 #: Below this many doctors one process is faster than two.
 PARALLEL_FROM = 20_000
+#: From this many doctors, one worker more than the cores: at the nation's size the workers wait on
+#: each other's write lock and on the disk, and two left two cores 7–8 % idle (vmstat); a third
+#: fills it.  4.8M doctors: 628 s with two, 606 s with three; 1M, interleaved: 117.6 and 115.5 s →
+#: 115.3 and 113.0 s; 200k: no difference either way.
+OVERLAP_FROM = 1_000_000
 #: Twice the nation's 4.8 million doctors: beyond it a run is a typo, and the setup would fill the
 #: memory (a billion doctors grew it by 100 MB/s with nothing on the screen) before failing.
 MAX_DOCTORS = 10_000_000
@@ -260,7 +265,8 @@ def simulate(
 ) -> Result:
     """Play a whole cycle for ``doctors`` synthetic doctors; the figures at the end.
 
-    ``workers`` processes (default: one per core, up to 2, from 20,000 doctors; always 1 in memory)
+    ``workers`` processes (default: one per core, up to 2, from 20,000 doctors, and one more from
+    1,000,000; always 1 in memory)
     each drive a slice of the doctors through every phase, against the same
     database.  ``resume`` continues a run the store already holds (same
     arguments); ``stop_after`` ends after the named phase.
@@ -304,8 +310,7 @@ def _simulate(
     report = progress or (lambda *_: None)
     shared = _shareable(engine.storage.url)
     if workers is None:
-        # Starting processes costs more than it saves on a small province.
-        workers = min(2, os.cpu_count() or 1) if doctors >= PARALLEL_FROM else 1
+        workers = default_workers(doctors, os.cpu_count() or 1)
     count = 1 if not shared else max(1, workers)
     count = min(count, doctors)
     slices = _slices(doctors, count)
@@ -338,6 +343,14 @@ def _simulate(
         samples[:20],
         resumed_from,
     )
+
+
+def default_workers(doctors: int, cpus: int) -> int:
+    """One per core up to 2 (SQLite writes one transaction at a time), one more from ``OVERLAP_FROM``
+    doctors; one below ``PARALLEL_FROM``, where starting processes costs more than it saves."""
+    if doctors < PARALLEL_FROM:
+        return 1
+    return min(2, cpus) + (1 if doctors >= OVERLAP_FROM else 0)
 
 
 def holds_a_cycle(engine: Engine) -> bool:

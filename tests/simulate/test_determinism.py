@@ -319,3 +319,11 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
         assert engine.storage.get_meta("simulation.next") == "setup"  # the first round's pass
     finally:
         engine.close()
+
+
+def test_the_default_workers_follow_the_size_and_the_cores() -> None:
+    """One process for a small province, a core each up to 2 (SQLite writes one transaction at a
+    time), and one more from a million doctors, where the workers wait on each other's writes."""
+    assert [sim.default_workers(n, 2) for n in (1, 19_999, 20_000, 999_999, 1_000_000, 4_800_000)] == [1, 1, 2, 2, 3, 3]
+    assert [sim.default_workers(n, 1) for n in (19_999, 20_000, 1_000_000)] == [1, 1, 2]
+    assert sim.default_workers(4_800_000, 64) == 3
