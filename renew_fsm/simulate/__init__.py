@@ -571,7 +571,9 @@ def _run_slice(
     engine: Engine = cache["engine"]
     profile: Profile = cache["profile"]
     policy = parse_policy(job.policy_text)
-    setup, names = names[0] == "setup", names[1:] if names[0] == "setup" else names
+    setup = names[0] == "setup"
+    if setup:
+        names = names[1:]
     if not names:
         _add_doctors(engine, job, policy, profile, lo, hi, report)
         return 0, []
@@ -614,12 +616,13 @@ def _run_slice(
     for first in range(lo, hi, job.batch):
         last = min(first + job.batch, hi)
         commands = doctor_commands(job.doctors, job.seed, policy, profile, first, last)
-        if not stored(first) and not stored(last - 1):
+        first_stored, last_stored = stored(first), stored(last - 1)
+        if not first_stored and not last_stored:
             engine.drive_new(list(commands), plan)
             report("setup", last - first, 0)
             page_done(last - first, 0)
             continue
-        if not stored(last - 1):
+        if not last_stored:
             engine.add_doctors(list(commands))
         report("setup", last - first, 0)
         drive(first, last)

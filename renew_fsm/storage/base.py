@@ -397,6 +397,15 @@ def check_new_doctors(
     return institution
 
 
+def new_doctor_rows(
+    doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A SQL store's rows for ``put_new_doctors``, once its arguments are judged: the doctors', and
+    each instance's followed by its doctor's institution (the instances table carries it)."""
+    institution = check_new_doctors(doctors, instances, records)
+    return [doctor_row(d) for d in doctors], [(*instance_row(i), institution[i.doctor]) for i in instances]
+
+
 # -- workflow cases -------------------------------------------------------------------------
 
 

@@ -114,9 +114,8 @@ class MemoryStorage(MemoryCases):
     ) -> None:
         check_new_doctors(doctors, instances, records)
         with self._lock:
-            cycles = {inst.cycle for inst in instances}
             if any(doc.id in self.doctors for doc in doctors) or any(
-                (cycle, doc.id) in self.instances for cycle in cycles for doc in doctors
+                (inst.cycle, inst.doctor) in self.instances for inst in instances
             ):
                 raise ConflictError("a new doctor or instance is already stored")
             self.commit([], records)  # the records' own checks, and nothing written if one fails

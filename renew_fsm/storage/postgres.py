@@ -37,12 +37,12 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
-    check_new_doctors,
     doctor_from_row,
     doctor_row,
     guarded,
     instance_from_row,
     instance_row,
+    new_doctor_rows,
     page_end,
     record_from_row,
     record_row,
@@ -479,12 +479,12 @@ class PostgresStorage(PostgresCases):
     def put_new_doctors(
         self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
     ) -> None:
-        institution = check_new_doctors(doctors, instances, records)
+        doctor_rows, instance_rows = new_doctor_rows(doctors, instances, records)
         try:
             with self._write() as cur:
                 if doctors:
-                    _execute(cur, INSERT_DOCTOR, [doctor_row(d) for d in doctors])
-                    _execute(cur, INSERT_INSTANCE, [(*instance_row(i), institution[i.doctor]) for i in instances])
+                    _execute(cur, INSERT_DOCTOR, doctor_rows)
+                    _execute(cur, INSERT_INSTANCE, instance_rows)
                 _insert_records(cur, records)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(

@@ -38,12 +38,12 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
-    check_new_doctors,
     doctor_from_row,
     doctor_row,
     guarded,
     instance_from_row,
     instance_row,
+    new_doctor_rows,
     page_end,
     record_from_row,
     same_doctor,
@@ -566,11 +566,11 @@ class SQLiteStorage(SQLiteCases):
     def put_new_doctors(
         self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
     ) -> None:
-        institution = check_new_doctors(doctors, instances, records)
+        doctor_rows, instance_rows = new_doctor_rows(doctors, instances, records)
         try:
             with self._write() as c:
-                c.executemany(INSERT_DOCTOR, [doctor_row(d) for d in doctors])
-                c.executemany(INSERT_INSTANCE, [(*instance_row(i), institution[i.doctor]) for i in instances])
+                c.executemany(INSERT_DOCTOR, doctor_rows)
+                c.executemany(INSERT_INSTANCE, instance_rows)
                 c.executemany(INSERT_HISTORY, records)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"a new doctor, instance or record is already stored ({exc})") from None
