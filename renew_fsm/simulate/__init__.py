@@ -241,8 +241,15 @@ class Result:
         }
 
 
+#: How a seed becomes a province, stored with a run: raised whenever the same arguments draw
+#: another one, so that a run stored by an earlier release is not resumed with other doctors.
+#: 2: the doctors numbered institution by institution (``province.doctor_commands``).
+DRAWS = 2
+
+
 def _config(doctors: int, seed: int, policy: Policy, profile: Profile) -> dict[str, Any]:
     return {
+        "draws": DRAWS,
         "doctors": doctors,
         "seed": seed,
         "policy": f"{policy.id}@{policy.version}",
@@ -300,7 +307,13 @@ def _simulate(
             raise SimulationError(
                 "this database already holds a simulation: use --resume to continue it, or another --db"
             )
-        if json.loads(stored) != config:
+        stored_config = json.loads(stored)
+        if stored_config.get("draws", 1) != DRAWS:
+            raise SimulationError(
+                "this database holds a simulation made by an earlier release, which drew its province "
+                "differently: it cannot be resumed; start the run anew with another --db"
+            )
+        if stored_config != config:
             raise SimulationError(f"--resume with other arguments than the stored run: {stored}")
         resumed_from = engine.storage.get_meta("simulation.next") or "setup"
     elif holds_a_cycle(engine):

@@ -108,15 +108,22 @@ def world_commands(doctors: int, seed: int, policy: Policy, profile: Profile) ->
 def doctor_commands(
     doctors: int, seed: int, policy: Policy, profile: Profile, start: int = 0, stop: int | None = None
 ) -> Iterator[DoctorOp]:
-    """The ``doctor`` commands, streamed: ages, licences, years of practice and records drawn per doctor."""
+    """The ``doctor`` commands, streamed: ages, licences, years of practice and records drawn per doctor.
+
+    The doctors are numbered institution by institution, as a registry exports them and a
+    hospital enrols its staff: an institution's doctors are consecutive, their number its share
+    of the skewed sizes.  Drawn at random for each doctor instead, every doctor added landed on a
+    page of the ``doctors (institution)`` index of their own, which each commit wrote again:
+    a million doctors wrote 9.2 GB instead of 6.8 and took 5–10 % longer.
+    """
     _, _, institutions = layout(doctors, profile)
     cumulative = list(itertools.accumulate(zipf_weights(institutions)))
-    total = cumulative[-1]
+    per_doctor = cumulative[-1] / doctors
     end = policy.period.end
     d = profile.doctors
     for n in range(start, doctors if stop is None else min(stop, doctors)):
         dice = Dice(seed, n, "doctor")
-        institution = bisect.bisect_left(cumulative, dice.uniform(0, total))
+        institution = bisect.bisect_left(cumulative, (n + 0.5) * per_doctor)
         age = dice.triangular(d.age_min, d.age_max + 1, d.age_mode)
         birth = end - dt.timedelta(days=int(age * 365.25))
         start_age = dice.uniform(23, 28)

@@ -185,6 +185,18 @@ def test_each_institution_is_assigned_to_exactly_one_agency(acceptance_engine: r
     assert sum(1 for a in world.agencies.values() if a.region != "P") >= 2
 
 
+def test_doctors_are_numbered_institution_by_institution_and_the_sizes_are_skewed(
+    acceptance_engine: renew_fsm.Engine,
+) -> None:
+    """As a registry exports them: an institution's doctors consecutive, every institution staffed."""
+    by_number = [doc.institution for _, doc in sorted(acceptance_engine.scan(), key=lambda pair: pair[1].id)]
+    runs = [institution for k, institution in enumerate(by_number) if k == 0 or by_number[k - 1] != institution]
+    assert runs == sorted(set(runs)), "an institution's doctors are not consecutive"
+    assert set(runs) == set(acceptance_engine.world().institutions)
+    sizes = sorted(Counter(by_number).values())
+    assert sizes[-1] >= 5 * sizes[len(sizes) // 2], f"a few large hospitals, many small clinics: {sizes}"
+
+
 # -- every path the profile asks for ------------------------------------------------------------------
 
 

@@ -115,6 +115,24 @@ def test_resume_with_other_arguments_is_refused(tmp_path: Path) -> None:
     assert "other arguments" in result.stderr
 
 
+def test_a_run_stored_by_an_earlier_release_is_not_resumed(tmp_path: Path) -> None:
+    """Its province was drawn otherwise: resumed, its last pages would hold other doctors than its first."""
+    db = tmp_path / "cycle.db"
+    simulate_json(db, "--doctors", "300", "--stop-after", "registration")
+    engine = renew_fsm.open(str(db))
+    stored = json.loads(engine.storage.get_meta("simulation") or "{}")
+    del stored["draws"]
+    engine.storage.set_meta("simulation", json.dumps(stored))
+    before = engine.storage.count_history(engine.cycle)
+    engine.close()
+    result = cli("simulate", "--doctors", "300", "--db", str(db), "--resume")
+    assert_clean_failure(result, 1)
+    assert "earlier release" in result.stderr and "another --db" in result.stderr
+    engine = renew_fsm.open(str(db))
+    assert engine.storage.count_history(engine.cycle) == before
+    engine.close()
+
+
 def test_a_database_that_holds_a_real_cycle_is_not_simulated_over(tmp_path: Path) -> None:
     db = tmp_path / "real.db"
     engine = renew_fsm.open(str(db))
