@@ -243,7 +243,8 @@ class Result:
 
 #: How a seed becomes a province, stored with a run: raised whenever the same arguments draw
 #: another one, so that a run stored by an earlier release is not resumed with other doctors.
-#: 2: the doctors numbered institution by institution (``province.doctor_commands``).
+#: 2: the doctors numbered institution by institution (``province.doctor_commands``), the draws
+#: taken from BLAKE2b blocks instead of splitmix64 (``dice.Dice``).
 DRAWS = 2
 
 

@@ -1,4 +1,4 @@
-"""Deterministic, order-free randomness: every draw is a pure function of (seed, doctor, purpose).
+"""Deterministic, order-free randomness: every draw is a pure function of (seed, doctor, purpose, position).
 
 A resumed simulation, or one that visits doctors in another order, draws the
 same numbers for the same doctor, so the same seed always gives the same cycle.
@@ -6,7 +6,9 @@ same numbers for the same doctor, so the same seed always gives the same cycle.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
 import zlib
 
 MASK = (1 << 64) - 1
@@ -25,31 +27,44 @@ def salt(text: str) -> int:
 
 
 _SALTS: dict[str, int] = {}
-_TWO_64 = float(1 << 64)
-GOLDEN = 0x9E3779B97F4A7C15
+_KEY = struct.Struct("<QQQQ").pack
+_EIGHT = struct.Struct("<8Q").unpack
+_blake2b = hashlib.blake2b
+#: A 64-bit draw's top 53 bits as a float in [0, 1): every value exact, 1.0 never reached.
+_UNIT = 2.0**-53
 
 
 class Dice:
-    """The draws for one doctor in one phase of one seeded run: a splitmix64 stream.
+    """The draws for one doctor in one phase of one seeded run: eight a BLAKE2b block of
+    (seed, doctor, phase, block number).
 
     Seeding a Mersenne Twister per doctor and phase costs more than the few
-    draws a phase makes; splitmix64 seeds for free and passes BigCrush.
+    draws a phase makes.  splitmix64 on Python integers seeded in 0.9 µs and drew
+    in 0.3 µs (each of its multiplications makes a 128-bit integer); one BLAKE2b
+    block, hashed in C, gives eight draws, and a draw is an index into them: about
+    half the time for both, and a generator with no known statistical defect.
     """
 
-    __slots__ = ("_state",)
+    __slots__ = ("_block", "_doctor", "_draws", "_next", "_salt", "_seed")
 
     def __init__(self, seed: int, doctor: int, phase: str):
         key = _SALTS.get(phase)
         if key is None:
-            key = _SALTS[phase] = mix(salt(phase))
-        self._state = mix(mix(seed) ^ mix(doctor) ^ key)
+            key = _SALTS[phase] = salt(phase)
+        self._seed, self._doctor, self._salt = seed & MASK, doctor & MASK, key
+        self._block = 0
+        self._draws = _EIGHT(_blake2b(_KEY(self._seed, self._doctor, key, 0)).digest())
+        self._next = 0
 
     def random(self) -> float:
         """Uniform on [0, 1)."""
-        self._state = state = (self._state + GOLDEN) & MASK
-        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & MASK
-        return (state ^ (state >> 31)) / _TWO_64
+        n = self._next
+        if n == 8:
+            self._block += 1
+            self._draws = _EIGHT(_blake2b(_KEY(self._seed, self._doctor, self._salt, self._block)).digest())
+            n = 0
+        self._next = n + 1
+        return (self._draws[n] >> 11) * _UNIT
 
     def chance(self, p: float) -> bool:
         return self.random() < p
