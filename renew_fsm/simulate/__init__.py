@@ -311,7 +311,7 @@ def _simulate(
         stored_config = json.loads(stored)
         if stored_config.get("draws", 1) != DRAWS:
             raise SimulationError(
-                "this database holds a simulation made by an earlier release, which drew its province "
+                "this database holds a simulation made by an earlier release, which drew its cycle "
                 "differently: it cannot be resumed; start the run anew with another --db"
             )
         if stored_config != config:
