@@ -312,7 +312,7 @@ def _simulate(
         if stored_config.get("draws", 1) != DRAWS:
             raise SimulationError(
                 "this database holds a simulation made by an earlier release, which drew its cycle "
-                "differently: it cannot be resumed; start the run anew with another --db"
+                "differently: it cannot be resumed; start it again (--replace) or use another --db"
             )
         if stored_config != config:
             raise SimulationError(f"--resume with other arguments than the stored run: {stored}")

@@ -127,10 +127,13 @@ def test_a_run_stored_by_an_earlier_release_is_not_resumed(tmp_path: Path) -> No
     engine.close()
     result = cli("simulate", "--doctors", "300", "--db", str(db), "--resume")
     assert_clean_failure(result, 1)
-    assert "earlier release" in result.stderr and "another --db" in result.stderr
+    assert "earlier release" in result.stderr and "--replace" in result.stderr
     engine = renew_fsm.open(str(db))
     assert engine.storage.count_history(engine.cycle) == before
     engine.close()
+    # As it says: --replace starts the run again with this release's draws.
+    again = simulate_json(db, "--doctors", "300", "--replace")
+    assert again["refusals"] == 0 and again["resumed_from"] is None
 
 
 def test_a_database_that_holds_a_real_cycle_is_not_simulated_over(tmp_path: Path) -> None:
