@@ -6,9 +6,8 @@ the last sweeps.  A pass streams over the doctors in the states its phases
 concern and takes each doctor through them (``behaviour``'s plans, a sweep's
 system event) in batches, one transaction each.  What a phase does to a
 doctor depends on that doctor alone, so once the province is built the cycle
-is two passes (``Phase.joins``): the doctors added and taken through
-registration to grading as they are added (``Engine.drive_new``), then
-suspension to the end, which the few who failed or deferred go through.
+is one pass (``Phase.joins``): each page of doctors added and taken from
+enrolment to the end of the cycle as it is added (``Engine.drive_new``).
 Phases act on state, and every draw is keyed by (seed, doctor, phase), so an
 interrupted run resumes where it stopped and ends with the same figures.
 """
@@ -191,7 +190,9 @@ class Phase:
     #: for both.  Read again for the one or two events of the first round and of grading, a doctor
     #: cost twice per event what registration's pass costs: 200,000 doctors took 42.9 and 43.4 s
     #: phase by phase, 35.9 and 37.3 s with the first round, its sweep and grading joined.  The
-    #: nine phases after grading, joined, took 0.8–0.9 s instead of 1.5.
+    #: nine phases after grading, joined, took 0.8–0.9 s instead of 1.5; joined to the first pass,
+    #: they no longer read their few doctors back from all over the file (at the nation's size a
+    #: second pass waited on the disk for 56 s).
     joins: bool = False
 
 
@@ -200,7 +201,7 @@ PHASES: tuple[Phase, ...] = (
     Phase("first_round", "首轮考核", b.TESTING, b.first_round, joins=True),
     Phase("close_first_round", "首轮考核结束", sweep="close_first_round", window="first_round", joins=True),
     Phase("grading", "评定首轮成绩", b.AWAITING, b.grading("grading", resumed=False), joins=True),
-    Phase("suspension", "暂停执业", ("unqualified",), b.suspension("grading")),
+    Phase("suspension", "暂停执业", ("unqualified",), b.suspension("grading"), joins=True),
     Phase("listing", "确认再次考核名单", ("reexam.suspended",), b.listing, joins=True),
     Phase("makeup", "延期医师补考", ("deferred",), b.makeup, joins=True),
     Phase("close_makeup", "补考结束", sweep="close_makeup", window="makeup", joins=True),
