@@ -52,9 +52,8 @@ class Dice:
         if key is None:
             key = _SALTS[phase] = salt(phase)
         self._seed, self._doctor, self._salt = seed & MASK, doctor & MASK, key
-        self._block = 0
-        self._draws = _EIGHT(_blake2b(_KEY(self._seed, self._doctor, key, 0)).digest())
-        self._next = 0
+        # The first draw hashes block 0, like every eighth draw after it.
+        self._block, self._draws, self._next = -1, (), 8
 
     def random(self) -> float:
         """Uniform on [0, 1)."""
