@@ -219,6 +219,8 @@ def test_resume_after_a_crash_in_the_middle_of_a_phase(
         simulate(engine, 2000, 7, batch=batch, workers=1, progress=crash)
     assert 0 < engine.storage.count_history(engine.cycle) < whole.transitions
     resumed = simulate(engine, 2000, 7, batch=batch, workers=1, resume=True)
+    # Counted as stored before the resume plus as committed since: the store's own count.
+    assert resumed.transitions == engine.storage.count_history(engine.cycle)
     engine.close()
     assert resumed.resumed_from == pass_
     assert resumed.refusals == 0, resumed.samples
