@@ -636,6 +636,7 @@ def _run_slice(
 
     if not setup:
         return _Outcome(drive(lo, hi), ctx.refusals, ctx.samples)
+
     # The doctors are driven as they are added (``Engine.drive_new``), a page at a time; a page an
     # interrupted run stored is driven from where its doctors stand, like any pass played again.
     def stored(n: int) -> bool:
