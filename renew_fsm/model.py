@@ -97,12 +97,14 @@ class Instance(NamedTuple):
         values = list(self)
         for name, value in changes.items():
             values[_INDEX[name]] = value
-        return _make(values)
+        return new_tuple(Instance, values)
 
 
 INSTANCE_FIELDS: tuple[str, ...] = Instance._fields
 _INDEX = {name: i for i, name in enumerate(INSTANCE_FIELDS)}
-_make = Instance._make
+#: ``new_tuple(Record, values)`` is ``Record(*values)`` without the named tuple's ``__new__``, a
+#: Python function (0.1–0.2 µs) — for the values of every field, on paths that build one per event.
+new_tuple = tuple.__new__
 
 
 def instance_values(inst: Instance) -> tuple[Any, ...]:

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
-from .model import Actor, Command, Doctor, Instance, Record, canonical, replace
+from .model import Actor, Command, Doctor, Instance, Record, canonical, new_tuple, replace
 from .rules import reads_data
 from .rules.policy import Policy
 from .world import World
@@ -115,7 +115,7 @@ def decide(
             f"{event} is not possible in state {inst.state}",
             message_zh=f"当前状态 {inst.state} 不能执行 {event}",
         )
-    cmd = Command(event, actor, data, doctor, at)
+    cmd = new_tuple(Command, (event, actor, data, doctor, at))
     for step in steps:
         changes = effect_changes(inst, step.then, policy, cmd, at)
         if step.when is None or step.when[1](replace(inst, changes), policy, cmd, at):
@@ -204,19 +204,22 @@ def advance(
             )
         ).encode()
     ).hexdigest()
-    record = Record(
-        before.cycle,
-        before.doctor,
-        seq,
-        step.event,
-        before.state,
-        to_state,
-        actor.role,
-        actor.id,
-        at_iso,
-        data_json,
-        policy_version,
-        digest,
-        idempotency_key,
+    record = new_tuple(
+        Record,
+        (
+            before.cycle,
+            before.doctor,
+            seq,
+            step.event,
+            before.state,
+            to_state,
+            actor.role,
+            actor.id,
+            at_iso,
+            data_json,
+            policy_version,
+            digest,
+            idempotency_key,
+        ),
     )
     return replace(before, {**changes, "state": to_state, "version": seq, "head": digest}), record
