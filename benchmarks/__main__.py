@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,12 +31,27 @@ def machine() -> dict[str, Any]:
 
     return {
         "python": platform.python_version(),
+        # Two CPython 3.11 builds of one machine differ by 12–19 % here (docs/performance.md, "The
+        # interpreter"): which one ran belongs beside the figures.
+        "python_executable": os.path.realpath(sys.executable),
+        "libpython": _libpython(),
         "sqlite": sqlite3.sqlite_version,
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "taken": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "speed_us_before": speed_us(),
     }
+
+
+def _libpython() -> str:
+    """Whether the interpreter runs from a shared ``libpython`` (calls between its parts go through the
+    dynamic linker's tables, which a build linked into its executable saves)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            shared = sorted({line.split()[-1] for line in maps if "libpython" in line})
+    except OSError:
+        return "unknown"
+    return f"shared ({shared[0]})" if shared else "linked into the executable"
 
 
 def _sizes(text: str) -> list[int]:

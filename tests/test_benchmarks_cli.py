@@ -52,5 +52,8 @@ def test_missing_folders_for_the_scratch_and_the_figures_are_made(tmp_path: Path
     assert run["doctors"] == 30 and run["transitions"] > 0
     # The machine's speed beside the figures, before and after: runs at two hours compare only with it.
     assert all(0 < written["machine"][k] < 1000 for k in ("speed_us_before", "speed_us_after"))
+    # And the interpreter that ran them: two builds of the same Python differ by a sixth here.
+    assert Path(written["machine"]["python_executable"]).is_file()
+    assert written["machine"]["libpython"].startswith(("shared (", "linked into"))
     assert "µs before" in result.stdout
     assert (tmp_path / "scratch" / "deep").is_dir()
