@@ -43,9 +43,14 @@ def program_test(inst: Instance) -> str:
     return "humanities" if inst.program == "simple" else "business"
 
 
+#: The windows that follow the doctor's round: which one is the instance's to say.
+ROUND_WINDOWS = {"exam": exam_window, "grading": grading_window}
+
+
 def window_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
     """The step is inside its window (``exam`` and ``grading`` follow the doctor's round)."""
-    name = {"exam": exam_window, "grading": grading_window}.get(window, lambda _: window)(inst)
+    of_round = ROUND_WINDOWS.get(window)
+    name = of_round(inst) if of_round else window
     span: Window = getattr(policy.windows, name)
     day = policy.day(at)
     if day in span:
