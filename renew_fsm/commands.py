@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Refused, bad_input
 from .machines.dsl import Event
 from .machines.vocabulary import ROLES, VIOLATIONS
-from .model import Actor, Doctor, Record, is_id, json_encoder
+from .model import Actor, Doctor, Record, json_encoder
 
 MAX_TEXT = 4000
 MAX_DATA_BYTES = 64 * 1024

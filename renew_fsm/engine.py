@@ -23,13 +23,12 @@ from .commands import (
     check_identity,
     check_same_request,
     is_actor,
-    is_id,
     not_a,
 )
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
-from .model import Actor, Doctor, Instance, Record, View
+from .model import Actor, Doctor, Instance, Record, View, is_id
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, allowed_events, decide, dumps
 from .storage import ConflictError, Storage

@@ -222,4 +222,4 @@ def advance(
             idempotency_key,
         ),
     )
-    return replace(before, {**changes, "state": to_state, "version": seq, "head": digest}), record
+    return before.evolve({**changes, "state": to_state, "version": seq, "head": digest}), record

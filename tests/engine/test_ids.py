@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renew_fsm.commands import is_id, text_problem
+from renew_fsm.commands import text_problem
+from renew_fsm.model import is_id
 
 
 @pytest.mark.parametrize("value", ["D1", "H00001", "450100", "医院-甲", "a b", "x" * 64])
