@@ -342,54 +342,55 @@ class Engine(Workflows):
         records: list[Record],
     ) -> View | Refused:
         """One command on the batch's in-memory instances: the view after it, or the refusal."""
+        # Its fields read once: a named tuple's field is a descriptor call each time (this runs per event).
+        doctor_id, name, actor, raw, when, key = cmd
         try:
             if policy is None:
                 raise self._no_policy()
-            check_id(cmd.doctor, "doctor")
-            if cmd.idempotency_key is not None:
-                check_id(cmd.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
-            pair = loaded.get(cmd.doctor)
+            check_id(doctor_id, "doctor")
+            if key is not None:
+                check_id(key, "idempotency_key", IDEMPOTENCY_KEY)
+            pair = loaded.get(doctor_id)
             if pair is None:
                 raise Refused(
-                    NOT_FOUND, f"no doctor {cmd.doctor!r} in cycle {policy.id}", message_zh=f"本周期无医师 {cmd.doctor}"
+                    NOT_FOUND, f"no doctor {doctor_id!r} in cycle {policy.id}", message_zh=f"本周期无医师 {doctor_id}"
                 )
-            before = current.get(cmd.doctor, pair[0])
-            data = self._check(cmd, pair[1])
-            if cmd.idempotency_key is not None:
+            before = current.get(doctor_id, pair[0])
+            data = self._check(name, actor, raw, pair[1])
+            if key is not None:
                 prior = self._prior(policy.id, cmd, records)
                 if prior is not None:
-                    check_same_request(prior, cmd.event, cmd.actor, data)
+                    check_same_request(prior, name, actor, data)
                     if prior.seq > before.version:
                         # Another writer used the key after this batch read the doctor (the same request
                         # sent twice at once): answer with the doctor as that write left them.
-                        return View.of(self._load_one(cmd.doctor, policy.id)[0])
+                        return View.of(self._load_one(doctor_id, policy.id)[0])
                     return View.of(before)
-            at = self._aware(cmd.at, policy)
-            changes, step = decide(self.machine, world, policy, before, pair[1], cmd.event, cmd.actor, data, at)
+            at = self._aware(when, policy)
+            changes, step = decide(self.machine, world, policy, before, pair[1], name, actor, data, at)
         except Refused as refused:
             return refused
-        new, record = advance(
-            before, changes, step, cmd.actor, dumps(data), at.isoformat(), policy.version, cmd.idempotency_key
-        )
-        read_versions.setdefault(cmd.doctor, before.version)
-        current[cmd.doctor] = new
+        new, record = advance(before, changes, step, actor, dumps(data), at.isoformat(), policy.version, key)
+        read_versions.setdefault(doctor_id, before.version)
+        current[doctor_id] = new
         records.append(record)
         return View(new)
 
-    def _check(self, cmd: Fire, doctor: Doctor) -> dict[str, Any]:
-        event = self._events.get(cmd.event) if type(cmd.event) is str else None
+    def _check(self, name: str, actor: Actor, raw: Any, doctor: Doctor) -> dict[str, Any]:
+        """The command's event, actor and data as the boundary accepts them: its data, checked."""
+        event = self._events.get(name) if type(name) is str else None
         if event is None:
-            raise bad_input(f"unknown event {cmd.event!r}", f"未知事件 {cmd.event}")
-        check_actor(cmd.actor)
-        if cmd.actor.id is not None:
-            check_id(cmd.actor.id, "actor id")
-        data = check_data(cmd.event, event, cmd.data)
+            raise bad_input(f"unknown event {name!r}", f"未知事件 {name}")
+        check_actor(actor)
+        if actor.id is not None:
+            check_id(actor.id, "actor id")
+        data = check_data(name, event, raw)
         if event.open:
-            check_identity(cmd.event, data, doctor)
+            check_identity(name, data, doctor)
         elif event.via is not None:
             raise bad_input(
-                f"{cmd.event} writes outside the doctor's instance: fire it alone (Engine.{event.via}), not in a batch",
-                f"{cmd.event} 须单独执行",
+                f"{name} writes outside the doctor's instance: fire it alone (Engine.{event.via}), not in a batch",
+                f"{name} 须单独执行",
             )
         return data
 
