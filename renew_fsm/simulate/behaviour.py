@@ -223,7 +223,12 @@ def advance(
             continue
         else:
             return view
-        view = yield from _step(ctx, doctor, cmd)
+        # _step, inlined: most of a cycle's commands come from this line.
+        result = yield cmd
+        if isinstance(result, Refused):
+            ctx.surprise(doctor, cmd, result)
+            return None
+        view = result
     return view
 
 
