@@ -102,6 +102,8 @@ def office_hours(t: dt.datetime) -> dt.datetime:
 class Timeline:
     """A doctor's clock within a phase: moves forward a little with every step, never past ``last``."""
 
+    __slots__ = ("ctx", "dice", "end", "last", "now")
+
     def __init__(self, ctx: Context, dice: Dice, first: dt.date, last: dt.date):
         self.ctx, self.dice, self.last = ctx, dice, last
         self.now = ctx.at(min(first, last), dice.uniform(OPENS, 12))
@@ -164,7 +166,7 @@ def advance(
         return dice.chance(p)
 
     while view is not None:
-        state, flags = view.state, view.instance.flags
+        state, flags = view.instance.state, view.instance.flags
         if state == "enrolled":
             cmd = Fire(doctor.id, "submit_info", me, {"phone": f"1{int(doctor.id[1:]) % 10**10:010d}"}, time.next())
         elif state == "info_submitted":
@@ -324,7 +326,7 @@ def sit_tests(
     attempts = ctx.policy.tests["humanities"].attempts
     line = ctx.policy.pass_line("humanities", doctor.license)
     for _ in range(attempts):
-        if view is None or view.state not in TESTING or "humanities_exempt" in view.flags:
+        if view is None or view.instance.state not in TESTING or "humanities_exempt" in view.instance.flags:
             break
         score = dice.score(t.humanities_mean, t.humanities_sd)
         data = {"test": "humanities", "score": score}
