@@ -31,8 +31,8 @@ def machine() -> dict[str, Any]:
 
     return {
         "python": platform.python_version(),
-        # Two CPython 3.11 builds of one machine differ by 12–19 % here (docs/performance.md, "The
-        # interpreter"): which one ran belongs beside the figures.
+        # Two CPython 3.11 builds of one machine differ by 12–19 % here (docs/performance.md, "Two
+        # Pythons on one machine"): which one ran belongs beside the figures.
         "python_executable": os.path.realpath(sys.executable),
         "libpython": _libpython(),
         "sqlite": sqlite3.sqlite_version,
