@@ -6,7 +6,7 @@ the last sweeps.  A pass streams over the doctors in the states its phases
 concern and takes each doctor through them (``behaviour``'s plans, a sweep's
 system event) in batches, one transaction each.  What a phase does to a
 doctor depends on that doctor alone, so once the province is built the cycle
-is one pass (``Phase.joins``): each page of doctors added and taken from
+is one pass (``passes``): each page of doctors added and taken from
 enrolment to the end of the cycle as it is added (``Engine.drive_new``).
 Phases act on state, and every draw is keyed by (seed, doctor, phase), so an
 interrupted run resumes where it stopped and ends with the same figures.
@@ -184,32 +184,22 @@ class Phase:
     #: A sweep instead of plans: the system event, fired the day after ``window`` closes.
     sweep: str | None = None
     window: str | None = None
-    #: Played in the pass of the phase before it: each doctor goes on to it straight from that
-    #: phase instead of every doctor being read again for it.  The doctor's steps and times are the
-    #: same (a phase reads only the doctor's own state); the store reads and writes each doctor once
-    #: for both.  Read again for the one or two events of the first round and of grading, a doctor
-    #: cost twice per event what registration's pass costs: 200,000 doctors took 42.9 and 43.4 s
-    #: phase by phase, 35.9 and 37.3 s with the first round, its sweep and grading joined.  The
-    #: nine phases after grading, joined, took 0.8–0.9 s instead of 1.5; joined to the first pass,
-    #: they no longer read their few doctors back from all over the file (at the nation's size a
-    #: second pass waited on the disk for 56 s).
-    joins: bool = False
 
 
 PHASES: tuple[Phase, ...] = (
     Phase("registration", "报名与考核程序", ("not_enrolled",), b.registration),
-    Phase("first_round", "首轮考核", b.TESTING, b.first_round, joins=True),
-    Phase("close_first_round", "首轮考核结束", sweep="close_first_round", window="first_round", joins=True),
-    Phase("grading", "评定首轮成绩", b.AWAITING, b.grading("grading", resumed=False), joins=True),
-    Phase("suspension", "暂停执业", ("unqualified",), b.suspension("grading"), joins=True),
-    Phase("listing", "确认再次考核名单", ("reexam.suspended",), b.listing, joins=True),
-    Phase("makeup", "延期医师补考", ("deferred",), b.makeup, joins=True),
-    Phase("close_makeup", "补考结束", sweep="close_makeup", window="makeup", joins=True),
-    Phase("makeup_grading", "评定补考成绩", b.AWAITING, b.grading("makeup_grading", resumed=True), joins=True),
-    Phase("reexam", "再次考核", ("reexam.listed",), b.reexam, joins=True),
-    Phase("reexam_grading", "评定再次考核", ("reexam.awaiting_grade",), b.reexam_grading, joins=True),
-    Phase("close_reexam", "再次考核结束", sweep="close_reexam", window="reexam", joins=True),
-    Phase("makeup_suspension", "补考不合格暂停执业", ("unqualified",), b.suspension("makeup_grading"), joins=True),
+    Phase("first_round", "首轮考核", b.TESTING, b.first_round),
+    Phase("close_first_round", "首轮考核结束", sweep="close_first_round", window="first_round"),
+    Phase("grading", "评定首轮成绩", b.AWAITING, b.grading("grading", resumed=False)),
+    Phase("suspension", "暂停执业", ("unqualified",), b.suspension("grading")),
+    Phase("listing", "确认再次考核名单", ("reexam.suspended",), b.listing),
+    Phase("makeup", "延期医师补考", ("deferred",), b.makeup),
+    Phase("close_makeup", "补考结束", sweep="close_makeup", window="makeup"),
+    Phase("makeup_grading", "评定补考成绩", b.AWAITING, b.grading("makeup_grading", resumed=True)),
+    Phase("reexam", "再次考核", ("reexam.listed",), b.reexam),
+    Phase("reexam_grading", "评定再次考核", ("reexam.awaiting_grade",), b.reexam_grading),
+    Phase("close_reexam", "再次考核结束", sweep="close_reexam", window="reexam"),
+    Phase("makeup_suspension", "补考不合格暂停执业", ("unqualified",), b.suspension("makeup_grading")),
 )
 
 #: Where a doctor may stand once the simulated cycle is over.
@@ -379,19 +369,16 @@ def holds_a_cycle(engine: Engine) -> bool:
 
 
 def passes(todo: list[str], stop_after: str | None = None) -> list[tuple[str, ...]]:
-    """The steps of ``todo`` up to ``stop_after``, in the passes that play them: a phase that ``joins``
-    goes in the pass before it, and so does the phase after the setup (the doctors are driven as
-    they are added)."""
-    out: list[list[str]] = []
-    for name in todo:
-        phase = _PHASE.get(name)
-        if out and phase is not None and (phase.joins or out[-1] == ["setup"]):
-            out[-1].append(name)
-        else:
-            out.append([name])
-        if name == stop_after:
-            break
-    return [tuple(names) for names in out]
+    """The steps of ``todo`` up to ``stop_after``, in the passes that play them: one, each doctor
+    taken through every phase while their page is in memory (none when nothing is left).
+
+    Played phase by phase, a doctor was read and written again for each: 200,000 doctors took
+    42.9 and 43.4 s with the first round and grading passes of their own, 35.9 and 37.3 s joined
+    to registration's; and the phases after grading, a second pass, read their few doctors back
+    from all over the file (at the nation's size, 56 s waiting on the disk).
+    """
+    names = todo[: todo.index(stop_after) + 1] if stop_after in todo else todo
+    return [tuple(names)] if names else []
 
 
 _PHASE = {p.name: p for p in PHASES}
