@@ -28,7 +28,7 @@ from .commands import (
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
 from .machines.compile import Compiled
-from .model import Actor, Doctor, Instance, Record, View, is_id
+from .model import Actor, Doctor, Instance, Record, View, is_id, iso_time
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, allowed_events, decide, dumps
 from .storage import ConflictError, Storage
@@ -370,7 +370,7 @@ class Engine(Workflows):
             changes, step = decide(self.machine, world, policy, before, pair[1], name, actor, data, at)
         except Refused as refused:
             return refused
-        new, record = advance(before, changes, step, actor, dumps(data), at.isoformat(), policy.version, key)
+        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.version, key)
         read_versions.setdefault(doctor_id, before.version)
         current[doctor_id] = new
         records.append(record)

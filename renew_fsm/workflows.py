@@ -46,7 +46,7 @@ from .commands import (
 )
 from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
-from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View
+from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View, iso_time
 from .runtime import advance, allowed_events, decide, dumps
 from .storage.base import CaseWrites, ConflictError
 from .world import Agency, Subject, World, may_act_case
@@ -524,7 +524,7 @@ class Workflows:
                 changes, step = decide(m, world, None, case, subject, event, actor, checked, when, may_act_case)
         # The first record of a case names its subject, so the subject is covered by the chain too.
         recorded = checked if case.version else {"subject": case.subject, **checked}
-        new, record = advance(case, changes, step, actor, dumps(recorded), when.isoformat(), "")
+        new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "")
         writes, secret = (
             kind.writes(self, world, case, new, subject, actor, event, checked, carry)
             if kind.writes is not None
@@ -722,7 +722,7 @@ class Workflows:
             step,
             actor,
             dumps(checked),
-            when.isoformat(),
+            iso_time(when),
             policy.version,
             idempotency_key,
         )
