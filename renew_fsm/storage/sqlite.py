@@ -571,7 +571,7 @@ class SQLiteStorage(SQLiteCases):
             with self._write() as c:
                 c.executemany(INSERT_DOCTOR, doctor_rows)
                 c.executemany(INSERT_INSTANCE, instance_rows)
-                c.executemany(INSERT_HISTORY, records)
+                c.executemany(INSERT_HISTORY, map(tuple, records))
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"a new doctor, instance or record is already stored ({exc})") from None
 
@@ -614,7 +614,7 @@ class SQLiteStorage(SQLiteCases):
                 cur = c.executemany(UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):
                     raise ConflictError("an instance changed since it was read")
-                c.executemany(INSERT_HISTORY, records)
+                c.executemany(INSERT_HISTORY, map(tuple, records))
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None
 
