@@ -86,6 +86,8 @@ _delta = dt.timedelta
 _HOURS = tuple(_delta(0, 3600 * h) for h in range(48))
 _SECONDS = tuple(_delta(0, s) for s in range(3600))
 _TABLED = 3600 * len(_HOURS)
+#: And every whole number of days a phase's window spans (a plan picks its day in its window).
+_DAYS = tuple(_delta(d) for d in range(400))
 
 
 def _seconds(n: int) -> dt.timedelta:
@@ -99,6 +101,11 @@ def _seconds(n: int) -> dt.timedelta:
     if 0 <= n < _TABLED:
         return _HOURS[n // 3600] + _SECONDS[n % 3600]
     return _delta(0, n)
+
+
+def _days(n: int) -> dt.timedelta:
+    """``timedelta(n)`` for ``n`` ≥ 0 whole days, the same value, from the table while it reaches."""
+    return _DAYS[n] if 0 <= n < len(_DAYS) else _delta(n)
 
 
 def office_hours(t: dt.datetime) -> dt.datetime:
@@ -312,8 +319,8 @@ def registration(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
     if not dice.chance(ctx.profile.registration.enrolled):
         return
     w = ctx.policy.windows
-    first = w.registration.start + dt.timedelta(days=dice.integer(0, (w.registration.end - w.registration.start).days))
-    time = Timeline(ctx, dice, first, w.first_round.start - dt.timedelta(days=1))
+    first = w.registration.start + _days(dice.integer(0, (w.registration.end - w.registration.start).days))
+    time = Timeline(ctx, dice, first, w.first_round.start - _days(1))
     view = yield from _step(ctx, doctor, Fire(doctor.id, "enroll", ctx.institution(doctor), {}, time.now))
     if view is not None:
         yield from advance(ctx, doctor, view.instance, dice, time, may_defer=True)
@@ -326,9 +333,7 @@ def sit_tests(
     t = ctx.profile.tests
     if dice.chance(t.absent):
         return
-    time = Timeline(
-        ctx, dice, window.start + dt.timedelta(days=dice.integer(0, (window.end - window.start).days)), window.end
-    )
+    time = Timeline(ctx, dice, window.start + _days(dice.integer(0, (window.end - window.start).days)), window.end)
     if not_before is not None:
         time.now = max(time.now, not_before)
     view: View | None = View.of(inst)
@@ -418,8 +423,8 @@ def grading(window: str, resumed: bool) -> Callable[[Context, Instance, Doctor],
         dice = ctx.dice(doctor, window)
         w: Window = getattr(ctx.policy.windows, window)
         tests: Window = getattr(ctx.policy.windows, GRADES[window])
-        first = min(max(w.start, tests.end + dt.timedelta(days=1)), w.end)
-        day = first + dt.timedelta(days=dice.integer(0, (w.end - first).days))
+        first = min(max(w.start, tests.end + _days(1)), w.end)
+        day = first + _days(dice.integer(0, (w.end - first).days))
         yield from _step(
             ctx, doctor, Fire(doctor.id, "grade", ctx.agency(doctor), {}, ctx.at(day, dice.uniform(9, 17)))
         )
@@ -434,7 +439,7 @@ def suspension(after: str) -> Callable[[Context, Instance, Doctor], Plan]:
         dice = ctx.dice(doctor, f"suspension:{after}")
         months = int(dice.pick(ctx.profile.reexam.months))
         w: Window = getattr(ctx.policy.windows, after)
-        day = w.end + dt.timedelta(days=dice.integer(1, 7))
+        day = w.end + _days(dice.integer(1, 7))
         yield from _step(
             ctx, doctor, Fire(doctor.id, "suspend", ctx.county(doctor), {"months": months}, ctx.at(day, 10))
         )
@@ -448,7 +453,7 @@ def listing(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
     end = suspension_end(inst)
     if end is None or end > w.reexam.end:
         return
-    day = w.reexam.start - dt.timedelta(days=5)
+    day = w.reexam.start - _days(5)
     yield from _step(ctx, doctor, Fire(doctor.id, "confirm_reexam", ctx.province, {}, ctx.at(day, 10)))
 
 
@@ -475,7 +480,7 @@ def reexam(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
     w = ctx.policy.windows.reexam
     end = suspension_end(inst)
     first = max(w.start, end) if end else w.start
-    day = first + dt.timedelta(days=dice.integer(0, max(0, (w.end - first).days)))
+    day = first + _days(dice.integer(0, max(0, (w.end - first).days)))
     test = program_test(inst)
     mean, sd = (r.business_mean, r.business_sd) if test == "business" else (r.humanities_mean, r.humanities_sd)
     data = {"test": test, "score": dice.score(mean, sd)}

@@ -127,17 +127,21 @@ def doctor_commands(
     _, _, institutions = layout(doctors, profile)
     cumulative = _cumulative_sizes(institutions)
     per_doctor = cumulative[-1] / doctors
-    end = policy.period.end
+    # Dates as day numbers: ``date ± timedelta(days=n)`` built a timedelta each time (parsing its
+    # keyword arguments), two or three per doctor.
+    end = policy.period.end.toordinal()
+    day = dt.date.fromordinal
     d = profile.doctors
     for n in range(start, doctors if stop is None else min(stop, doctors)):
         dice = Dice(seed, n, "doctor")
         institution = bisect.bisect_left(cumulative, (n + 0.5) * per_doctor)
         age = dice.triangular(d.age_min, d.age_max + 1, d.age_mode)
-        birth = end - dt.timedelta(days=int(age * 365.25))
+        born = end - int(age * 365.25)
         start_age = dice.uniform(23, 28)
-        since = birth + dt.timedelta(days=int(start_age * 365.25))
+        since = born + int(start_age * 365.25)
         if since > end:
-            since = end - dt.timedelta(days=30)
+            since = end - 30
+        birth = day(born)
         roll = dice.uniform(0, 1)
         record = "good" if roll < d.good_record_share else "bad" if roll > 1 - d.bad_record_share else "none"
         name = SURNAMES[mix(n + seed) % len(SURNAMES)] + GIVEN[mix(n * 7 + seed) % len(GIVEN)]
@@ -150,6 +154,6 @@ def doctor_commands(
             make("450100", birth, n),
             "assistant" if dice.chance(d.assistant_share) else "physician",
             birth,
-            since,
+            day(since),
             record,
         )

@@ -101,10 +101,13 @@ def test_office_steps_happen_in_office_hours(at: dt.datetime, becomes: dt.dateti
     assert b.office_hours(at) == becomes
 
 
-@pytest.mark.parametrize("n", [0, 1, 59, 3599, 3600, 3601, 86_399, 86_400, 129_600, 172_799, 172_800, 10**7, -1, -3601])
+@pytest.mark.parametrize(
+    "n", [0, 1, 59, 399, 400, 3599, 3600, 3601, 86_399, 86_400, 129_600, 172_799, 172_800, 10**7, -1, -3601]
+)
 def test_a_delay_from_the_tables_is_the_delay_built(n: int) -> None:
-    """The plans' delays come from tables of hours and seconds; beyond them (or below zero), built."""
+    """The plans' delays come from tables of hours, seconds and days; beyond them (or below zero), built."""
     assert b._seconds(n) == dt.timedelta(seconds=n)
+    assert b._days(n) == dt.timedelta(days=n)
 
 
 def test_the_draws_are_a_pure_function_of_seed_doctor_and_purpose() -> None:
