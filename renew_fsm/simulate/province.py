@@ -130,7 +130,7 @@ def doctor_commands(
     # Dates as day numbers: ``date ± timedelta(days=n)`` built a timedelta each time (parsing its
     # keyword arguments), two or three per doctor.
     end = policy.period.end.toordinal()
-    day = dt.date.fromordinal
+    date_of = dt.date.fromordinal
     d = profile.doctors
     for n in range(start, doctors if stop is None else min(stop, doctors)):
         dice = Dice(seed, n, "doctor")
@@ -141,7 +141,7 @@ def doctor_commands(
         since = born + int(start_age * 365.25)
         if since > end:
             since = end - 30
-        birth = day(born)
+        birth = date_of(born)
         roll = dice.uniform(0, 1)
         record = "good" if roll < d.good_record_share else "bad" if roll > 1 - d.bad_record_share else "none"
         name = SURNAMES[mix(n + seed) % len(SURNAMES)] + GIVEN[mix(n * 7 + seed) % len(GIVEN)]
@@ -154,6 +154,6 @@ def doctor_commands(
             make("450100", birth, n),
             "assistant" if dice.chance(d.assistant_share) else "physician",
             birth,
-            day(since),
+            date_of(since),
             record,
         )
