@@ -37,6 +37,9 @@ from .world import LEVELS, Agency, Institution, Region, World
 
 #: How many commands the batch path decides before committing them in one transaction.
 BATCH = 5000
+#: How many checked actors an engine remembers before it starts again: a province's offices and
+#: counties are a few thousand; a service making a new ``Actor`` per request only refills it.
+ACTORS_REMEMBERED = 4096
 
 
 def _same_policy(stored_text: str, policy: Policy) -> bool:
@@ -94,6 +97,8 @@ class Engine(Workflows):
         self._events = self.machine.machine.events
         self._world: World | None = None
         self._policies: dict[str, Policy] = {}
+        #: Actors ``_check`` has accepted, by identity (see ``_check_actor``).
+        self._actors_checked: dict[int, Actor] = {}
 
     # -- the world ---------------------------------------------------------------------------
     def world(self) -> World:
@@ -347,10 +352,13 @@ class Engine(Workflows):
         try:
             if policy is None:
                 raise self._no_policy()
-            check_id(doctor_id, "doctor")
+            # The batch loaded only ids checked when their doctors were added: one of them needs no
+            # second check (this runs per event); anything else is checked before it is looked up.
+            pair = loaded.get(doctor_id) if type(doctor_id) is str else None
+            if pair is None:
+                pair = loaded.get(check_id(doctor_id, "doctor"))
             if key is not None:
                 check_id(key, "idempotency_key", IDEMPOTENCY_KEY)
-            pair = loaded.get(doctor_id)
             if pair is None:
                 raise Refused(
                     NOT_FOUND, f"no doctor {doctor_id!r} in cycle {policy.id}", message_zh=f"本周期无医师 {doctor_id}"
@@ -366,11 +374,13 @@ class Engine(Workflows):
                         # sent twice at once): answer with the doctor as that write left them.
                         return View.of(self._load_one(doctor_id, policy.id)[0])
                     return View.of(before)
-            at = self._aware(when, policy)
+            # Already the policy's local time (a plan's clock, a batch's parsed times): nothing to convert.
+            at = when if type(when) is dt.datetime and when.tzinfo is policy.tz else self._aware(when, policy)
             changes, step = decide(self.machine, world, policy, before, pair[1], name, actor, data, at)
         except Refused as refused:
             return refused
-        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.version, key)
+        # ``policy.policy.version``: what ``policy.version`` gives, without its property's call.
+        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.policy.version, key)
         read_versions.setdefault(doctor_id, before.version)
         current[doctor_id] = new
         records.append(record)
@@ -381,9 +391,8 @@ class Engine(Workflows):
         event = self._events.get(name) if type(name) is str else None
         if event is None:
             raise bad_input(f"unknown event {name!r}", f"未知事件 {name}")
-        check_actor(actor)
-        if actor.id is not None:
-            check_id(actor.id, "actor id")
+        if self._actors_checked.get(id(actor)) is not actor:
+            self._check_actor(actor)
         data = check_data(name, event, raw)
         if event.open:
             check_identity(name, data, doctor)
@@ -393,6 +402,20 @@ class Engine(Workflows):
                 f"{name} 须单独执行",
             )
         return data
+
+    def _check_actor(self, actor: Actor) -> None:
+        """``actor`` refused as input, or remembered as checked: a batch's commands share a few actors
+        (an office, a county), and checking one anew cost two calls an event.
+        Only a plain ``Actor`` is remembered — it is frozen; a subclass might not be."""
+        check_actor(actor)
+        if actor.id is not None:
+            check_id(actor.id, "actor id")
+        if type(actor) is Actor:
+            if len(self._actors_checked) >= ACTORS_REMEMBERED:
+                self._actors_checked.clear()
+            # Keyed by identity (hashing an attrs instance is a Python call), holding the actor so
+            # its id cannot be reused by another object while the entry lives.
+            self._actors_checked[id(actor)] = actor
 
     def _prior(self, cycle: str, cmd: Fire, pending: list[Record]) -> Record | None:
         """The record ``cmd``'s idempotency key already names: in this batch, or stored."""

@@ -119,7 +119,8 @@ def decide(
         )
     cmd = new_tuple(Command, (event, actor, data, doctor, at))
     for step in steps:
-        changes = effect_changes(inst, step.then, policy, cmd, at)
+        # Most steps have no effects: their empty changes without a call (this runs per event).
+        changes = effect_changes(inst, step.then, policy, cmd, at) if step.then else {}
         if step.when is None or step.when[1](replace(inst, changes), policy, cmd, at):
             break
     else:

@@ -419,3 +419,21 @@ def test_a_batch_item_that_is_not_a_fire_is_refused_in_its_place(engine: Engine)
     assert [getattr(r, "code", None) for r in results] == [None, "bad_input", "bad_input", "bad_input", None]
     assert "must be a renew_fsm.Fire, not dict" in results[1].message  # type: ignore[union-attr]
     assert [r.event for r in engine.history("D1")] == ["enroll", "submit_info"]
+
+
+def test_an_actor_changed_after_it_was_accepted_is_checked_again(engine: Engine) -> None:
+    """The engine remembers the actors it has checked, by identity; that holds only for a frozen
+    ``Actor``.  A subclass whose fields can change is checked on every command: turned into a
+    made-up role after one accepted command, it is refused as input, not judged as that role."""
+
+    class Loose(Actor):
+        __setattr__ = object.__setattr__  # type: ignore[assignment]
+
+    hospital = Loose("institution", "H1")
+    [enrolled] = engine.fire_many([renew_fsm.Fire("D1", "enroll", hospital)])
+    assert not isinstance(enrolled, Refused) and enrolled.state == "enrolled"
+    hospital.role = "nurse"
+    [refused] = engine.fire_many([renew_fsm.Fire("D1", "approve_info", hospital)])
+    assert isinstance(refused, Refused) and refused.code == "bad_input"
+    assert "unknown role 'nurse'" in refused.message
+    assert engine.state("D1").state == "enrolled"
