@@ -195,17 +195,15 @@ def check_id(value: Any, what: str, longest: int = 64) -> str:
     return value
 
 
-_SHAPES: dict[int, tuple[Event, frozenset[str], tuple[str, ...]]] = {}
+_DECLARED: dict[int, tuple[Event, frozenset[str]]] = {}
 
 
-def _shape(event: Event) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The event's field names and its required ones, worked out once per event definition (events
-    are few and live long; most events of a cycle carry no data and ask only the second)."""
-    hit = _SHAPES.get(id(event))
+def _declared(event: Event) -> frozenset[str]:
+    """The event's field names, worked out once per event definition (events are few and live long)."""
+    hit = _DECLARED.get(id(event))
     if hit is None or hit[0] is not event:
-        names = frozenset(p.name for p in event.params)
-        hit = _SHAPES[id(event)] = (event, names, tuple(p.name for p in event.params if p.required))
-    return hit[1], hit[2]
+        hit = _DECLARED[id(event)] = (event, frozenset(p.name for p in event.params))
+    return hit[1]
 
 
 def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
@@ -213,7 +211,7 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     if not data:
         if data is not None and not isinstance(data, dict):
             raise bad_input(f"{name}: data must be an object")
-        missing = _shape(event)[1]
+        missing = [p.name for p in event.params if p.required]
         if missing:
             raise bad_input(f"{name}: field {missing[0]!r} is required", f"{name}：缺少字段 {missing[0]}")
         return {}
@@ -235,8 +233,8 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
             raise bad_input(
                 f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
             ) from None
-    if not event.open and not _shape(event)[0].issuperset(data):
-        extra = sorted(set(data) - _shape(event)[0], key=repr)
+    if not event.open and not _declared(event).issuperset(data):
+        extra = sorted(set(data) - _declared(event), key=repr)
         raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
     if not event.open:  # (free-form data had this walk in check_free_form)
         problem = text_problem(out, nul=False)
