@@ -379,8 +379,7 @@ class Engine(Workflows):
             changes, step = decide(self.machine, world, policy, before, pair[1], name, actor, data, at)
         except Refused as refused:
             return refused
-        # ``policy.policy.version``: what ``policy.version`` gives, without its property's call.
-        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.policy.version, key)
+        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.version, key)
         read_versions.setdefault(doctor_id, before.version)
         current[doctor_id] = new
         records.append(record)
