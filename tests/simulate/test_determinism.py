@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import itertools
+import multiprocessing
 import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -304,14 +306,14 @@ def test_two_workers_report_every_doctor_before_a_phase_ends_and_leave_the_colle
 def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = sim._run_slice
+    real = sim._run_pages
 
-    def dies_in_the_first_round(job, names, lo, hi, report, cache):  # type: ignore[no-untyped-def]
-        if "first_round" in names and lo == 0:
+    def dies_in_the_first_round(job, names, claim, report, cache):  # type: ignore[no-untyped-def]
+        if "first_round" in names and claim() == 0:
             os._exit(3)
-        return real(job, names, lo, hi, report, cache)
+        return real(job, names, claim, report, cache)
 
-    monkeypatch.setattr(sim, "_run_slice", dies_in_the_first_round)  # the forked workers inherit it
+    monkeypatch.setattr(sim, "_run_pages", dies_in_the_first_round)  # the forked workers inherit it
     engine = renew_fsm.open(str(tmp_path / "dies.db"))
     try:
         with pytest.raises(BrokenProcessPool):
@@ -319,6 +321,27 @@ def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
         assert engine.storage.get_meta("simulation.next") == "setup"  # the first round's pass
     finally:
         engine.close()
+
+
+def test_workers_taking_pages_from_one_counter_take_every_doctor_once() -> None:
+    """Each page goes to whichever worker asks first, so a worker on a slower core takes fewer
+    pages instead of keeping the other core idle at the end; no doctor is taken twice or left."""
+    counter = multiprocessing.get_context("fork").Value("q", 0)
+    first, second = (
+        sim._pages(lambda: sim._claim(counter), 100, 1050),
+        sim._pages(lambda: sim._claim(counter), 100, 1050),
+    )
+    taken: dict[str, list[tuple[int, int]]] = {"first": [], "second": []}
+    for who, source in itertools.cycle([("first", first), ("first", first), ("second", second)]):
+        page = next(source, None)
+        if page is None:
+            break
+        taken[who].append(page)
+    pages = sorted(taken["first"] + taken["second"])
+    assert pages[0] == (0, 100) and pages[-1] == (1000, 1050)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pages))
+    assert len(taken["first"]) > len(taken["second"]) > 0
+    assert next(second, None) is None  # the other worker finds nothing left either
 
 
 def test_the_default_workers_follow_the_size_and_the_cores() -> None:
