@@ -212,6 +212,9 @@ class MemoryStorage(MemoryCases):
                 counts[key] = counts.get(key, 0) + 1
         return [(*key, n) for key, n in counts.items()]
 
+    def checkpoint(self) -> None:
+        """Nothing to copy: the store is its own memory."""
+
     def count_history(self, cycle: str) -> int:
         return sum(len(records) for (c, _), records in self.records.items() if c == cycle)
 

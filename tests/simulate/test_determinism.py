@@ -23,6 +23,8 @@ import renew_fsm.simulate as sim
 from renew_fsm.simulate import Result, simulate
 from renew_fsm.simulate import behaviour as b
 from renew_fsm.simulate.profile import load as load_profile
+from renew_fsm.storage import StorageError
+from renew_fsm.storage.sqlite import SQLiteStorage
 
 from .conftest import figures, simulate_json
 
@@ -68,6 +70,33 @@ def test_two_workers_and_smaller_batches_give_the_same_figures(one_worker: tuple
     two = simulate_json(tmp_path / "two.db", "--doctors", DOCTORS, "--seed", "7", "--workers", "2", "--batch", "300")
     assert figures(two) == figures(first)
     assert history_digest(tmp_path / "two.db") == history_digest(db)
+
+
+def test_the_parent_copies_the_log_back_while_two_workers_write_and_a_failed_copy_stops_nothing(
+    one_worker: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent waits while the workers write, so it copies their log back into the database
+    (their commits then find it done); if that fails the workers' commits do it, and the run ends
+    as it would have."""
+    db, _ = one_worker
+    calls: list[int] = []
+    real = SQLiteStorage.checkpoint
+
+    def copy_back(store: SQLiteStorage) -> None:
+        calls.append(len(calls))
+        real(store)
+        if len(calls) == 3:
+            raise StorageError("disk I/O error")
+
+    monkeypatch.setattr(sim, "COPY_BACK_EVERY", 0.0)
+    monkeypatch.setattr(SQLiteStorage, "checkpoint", copy_back)
+    engine = renew_fsm.open(str(tmp_path / "copied.db"))
+    try:
+        simulate(engine, int(DOCTORS), 7, workers=2, batch=300)
+    finally:
+        engine.close()
+    assert calls == [0, 1, 2]  # copied while the workers wrote, and not again once it failed
+    assert history_digest(tmp_path / "copied.db") == history_digest(db)
 
 
 def test_another_seed_gives_other_figures(one_worker: tuple[Path, dict], tmp_path: Path) -> None:

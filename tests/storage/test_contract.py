@@ -547,6 +547,28 @@ def test_tally_and_count_history_add_up(store: Storage) -> None:
     assert store.count_history("nope") == 0 and store.tally("nope") == []
 
 
+def test_a_checkpoint_between_commits_keeps_every_write(url: str) -> None:
+    """What a simulation's parent does while its workers write: every record and instance stays,
+    from a second store on the same database (the worker's) and from the store itself."""
+    writer, copier = open_storage(url), None
+    try:
+        copier = writer if url == "memory:" else open_storage(url)
+        insts = seeded(writer, "D1", "D2")
+        for seq in range(1, 4):
+            writer.commit([(seq - 1, moved(insts["D1"], seq))], [rec("D1", seq)])
+            copier.checkpoint()
+        writer.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1)])
+        copier.checkpoint()
+        for store in (writer, copier):
+            assert [r.seq for r in store.history(CYCLE, "D1")] == [1, 2, 3]
+            assert store.load(CYCLE, ["D2"])["D2"][0].version == 1
+            assert store.count_history(CYCLE) == 4
+    finally:
+        if copier is not None and copier is not writer:
+            copier.close()
+        writer.close()
+
+
 def test_schema_1_is_frozen_at_its_own_columns(tmp_path: Path) -> None:
     """Migration 1 builds what schema 1 had, whatever fields later code adds (those come by migration)."""
     import sqlite_utils
@@ -591,6 +613,7 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "all_history": (CYCLE,),
         "cycles": (),
         "count_history": (CYCLE,),
+        "checkpoint": (),
         "tally": (CYCLE,),
         "move_doctor": (0, moved(inst, 1), rec("D1", 1), "H2"),
         "load_case": (case.machine, case.id),

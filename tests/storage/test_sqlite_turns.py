@@ -151,6 +151,25 @@ def test_the_log_is_checkpointed_every_so_many_pages(tmp_path: Path, monkeypatch
     store.close()
 
 
+def test_a_checkpoint_beside_a_writer_in_its_turn_copies_the_log_back_without_waiting(tmp_path: Path) -> None:
+    """What a simulation's parent does while its workers write: it never takes the turn (with a
+    timeout of 50 ms, waiting for it would be a ``StorageError``), so a writer inside its
+    transaction is not held up, and the pages committed before are copied into the database."""
+    path = str(tmp_path / "copy.db")
+    writer, copier = SQLiteStorage(path), SQLiteStorage(path, timeout=0.05)
+    for n in range(50):
+        writer.set_meta(f"k{n}", "x" * 2000)  # 50 commits of a page or more: under CHECKPOINT_PAGES
+    in_the_database = os.path.getsize(path)
+    with writer._write() as c:
+        c.execute("INSERT INTO meta (key, value) VALUES ('pending', 'yes')")
+        copier.checkpoint()
+        assert os.path.getsize(path) > in_the_database + 50 * 2000
+        assert copier.get_meta("pending") is None  # not committed yet: not copied either
+    assert copier.get_meta("pending") == "yes" and copier.get_meta("k49") == "x" * 2000
+    writer.close()
+    copier.close()
+
+
 def _two_writers(path: str, commits: int, log_sizes: Path | None = None) -> None:
     """Two forked processes commit ``commits`` rows each, one per transaction, as fast as they can."""
     children = []
