@@ -627,12 +627,18 @@ def _run_pages(
     engine: Engine = cache["engine"]
     profile: Profile = cache["profile"]
     policy = parse_policy(job.policy_text)
+
+    def stored(n: int) -> bool:
+        """Whether doctor ``n`` is in the store already: an interrupted run stored their page."""
+        return engine.storage.get_doctor(doctor_id(n)) is not None
+
     setup = names[0] == "setup"
     if setup:
         names = names[1:]
     if not names:
         for first, last in _pages(claim, SETUP_CHUNK, job.doctors):
-            _add_doctors(engine, job, policy, profile, first, last)
+            if not stored(last - 1):
+                engine.add_doctors(list(doctor_commands(job.doctors, job.seed, policy, profile, first, last)))
             report("setup", last - first, 0)
         return _Outcome(0, 0, [])
     world = engine.world()
@@ -665,9 +671,6 @@ def _run_pages(
 
     # The doctors are driven as they are added (``Engine.drive_new``), a page at a time; a page an
     # interrupted run stored is driven from where its doctors stand, like any pass played again.
-    def stored(n: int) -> bool:
-        return engine.storage.get_doctor(doctor_id(n)) is not None
-
     accepted = 0
     for first, last in _pages(claim, job.batch, job.doctors):
         if not setup:
@@ -736,12 +739,6 @@ def _through(
             if isinstance(result, View):
                 inst = result.instance
                 counts[1] += 1
-
-
-def _add_doctors(engine: Engine, job: _Job, policy: Policy, profile: Profile, first: int, last: int) -> None:
-    """Insert doctors ``first`` … ``last - 1`` unless a resumed run stored them already."""
-    if engine.storage.get_doctor(doctor_id(last - 1)) is None:
-        engine.add_doctors(list(doctor_commands(job.doctors, job.seed, policy, profile, first, last)))
 
 
 __all__ = ["END_STATES", "PHASES", "Result", "SimulationError", "passes", "simulate"]
