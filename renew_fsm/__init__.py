@@ -14,7 +14,12 @@ from .engine import Engine, Fire
 from .errors import CODES, Refused
 from .model import Actor, CaseView, Record, View
 
-__version__ = "0.1.0"
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("renew_fsm")
+except Exception:  # a source tree run without installing: the version pyproject declares
+    __version__ = "0.1.0"
 
 
 def open(url: str = "renew-fsm.db", *, create: bool = True) -> Engine:

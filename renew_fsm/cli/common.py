@@ -27,6 +27,21 @@ app = typer.Typer(
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"renew-fsm {renew_fsm.__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit. 显示版本号。"
+    ),
+) -> None:
+    """China's physician periodic assessment (医师定期考核) as explicit state machines."""
+
 ENV_DB = "RENEW_FSM_DB"
 #: The store of a command that is given neither --db nor RENEW_FSM_DB.
 DEFAULT_DB = "renew-fsm.db"
