@@ -5,7 +5,8 @@
     python -m benchmarks --only bulk,online --sizes 20000,200000
 
 Each section prints its figures and every target with PASS or FAIL; ``--json FILE``
-keeps them.  Runs that write go to a scratch folder (``--dir``, default a temporary one).
+keeps them, and ``--json`` alone keeps them in ``benchmarks/results/<UTC time>.json``, the run
+history docs/performance.md cites.  Runs that write go to a scratch folder (``--dir``, default a temporary one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from . import bulk, online, reads
 from .common import speed_us
 
 SECTIONS = ("bulk", "online", "pg_bulk", "reads")
+#: Where ``--json`` without a file keeps a run: the project's run history.
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _results_file() -> Path:
+    return RESULTS / time.strftime("%Y-%m-%dT%H-%MZ.json", time.gmtime())
 
 
 def machine() -> dict[str, Any]:
@@ -31,8 +38,8 @@ def machine() -> dict[str, Any]:
 
     return {
         "python": platform.python_version(),
-        # Two CPython 3.11 builds of one machine differ by 12–19 % here (docs/performance.md, "Two
-        # Pythons on one machine"): which one ran belongs beside the figures.
+        # Two CPython builds of one version can differ markedly in speed (a profile-guided,
+        # link-time optimised one against a plain one): which one ran belongs beside the figures.
         "python_executable": os.path.realpath(sys.executable),
         "libpython": _libpython(),
         "sqlite": sqlite3.sqlite_version,
@@ -78,8 +85,13 @@ def main() -> None:
     parser.add_argument("--only", type=_sections, help=f"comma-separated sections among {', '.join(SECTIONS)}")
     parser.add_argument("--pg", default=os.environ.get("RENEW_FSM_PG", "postgresql://postgres@127.0.0.1:5432"))
     parser.add_argument("--dir", type=Path, help="scratch folder, made if missing (default: a temporary one)")
-    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--json", nargs="?", const="",
+        help="write every figure to this file (alone: benchmarks/results/<UTC time>.json)",
+    )
     args = parser.parse_args()
+    # ``--json`` alone (the empty ``const``) names the next file of the run history.
+    args.json = _results_file() if args.json == "" else Path(args.json) if args.json else None
     sizes = args.sizes or ([5000, 20000] if args.quick else [20000, 200000, 1000000])
     only = args.only or set(SECTIONS)
     try:
