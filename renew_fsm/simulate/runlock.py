@@ -177,7 +177,10 @@ def share_in_worker(url: str) -> Any:
         return None
     import psycopg
 
-    conn = psycopg.connect(str(url), autocommit=True)
+    try:
+        conn = psycopg.connect(str(url), autocommit=True)
+    except psycopg.Error:
+        return None  # the worker's own connection to the store fails next, and says why
     # Never waits: only a newcomer's exclusive try could stand in the way, and the parent's shared
     # hold keeps every newcomer from getting it.
     conn.execute(f"SELECT pg_try_advisory_lock_shared({_PG_KEY})")

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,9 @@ from typing import Any
 
 import psycopg
 import pytest
+
+import renew_fsm
+from renew_fsm.simulate import SimulationError, simulate
 
 from .conftest import assert_clean_failure, cli, figures, simulate_json, start, written
 from .test_determinism import history_digest
@@ -156,3 +160,39 @@ def test_on_postgresql_too_the_workers_die_with_their_parent_and_hold_the_store_
     assert resumed["refusals"] == 0
     # Every backend plays the same cycle (test_determinism): the SQLite run's figures are PostgreSQL's too.
     assert figures(resumed) == figures(uninterrupted["pg_run"])
+
+
+#: Another process holding a store's run lock until its standard input closes, as a run's workers would.
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, b"4242")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_library_refuses_a_store_another_process_holds_and_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "held.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, f"{db}-run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    engine = renew_fsm.open(str(db))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SimulationError, match=r"another simulation is still writing .*process 4242"):
+            simulate(engine, 50, 7)
+        assert engine.storage.get_meta("simulation") is None, "nothing was written"
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        # The holder is gone without tidying up: the lock file it left keeps nobody out.
+        assert Path(f"{db}-run").exists()
+        assert simulate(engine, 50, 7).refusals == 0
+        assert not Path(f"{db}-run").exists()
+    finally:
+        engine.close()
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=10)
