@@ -573,8 +573,8 @@ PR_SET_PDEATHSIG = 1
 def _die_with(parent: int) -> None:
     """Have this worker killed when its parent ends, however it ends (``kill -9`` included).
 
-    Orphaned, the workers of a killed run went on writing their shares of the doctors
-    (SQLite: 76,858 records at the kill, 230,728 after), then sat idle for ever.  On
+    Orphaned, the workers of a killed run went on writing their shares of the doctors,
+    racing any ``--resume`` started meanwhile, then sat idle for ever.  On
     Linux the kernel sends SIGKILL the moment the parent is gone: a page being committed
     is lost whole, as in a power cut, and ``--resume`` plays it again.  Elsewhere
     ``_parent_alive`` is asked between pages.  The pool forks its workers from the
