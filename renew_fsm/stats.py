@@ -8,7 +8,6 @@ The same figures print as a table, CSV or an Excel workbook.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections import Counter, defaultdict
@@ -17,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .cells import csv_writer, xlsx_row
 from .engine import Engine
 from .machines.graph import Graph
 from .tuning import streaming_gc
@@ -211,7 +211,7 @@ def _states(graph: Graph) -> list[str]:
 
 def to_csv(sheet: Sheet) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(sheet.headers)
     writer.writerows(sheet.rows)
     return buffer.getvalue()
@@ -232,9 +232,9 @@ def to_xlsx(stats: Stats, path: Path) -> None:
     book.remove(book.active)
     for sheet in (stats.progress, stats.results):
         ws = book.create_sheet(sheet.title)
-        ws.append(sheet.headers)
+        xlsx_row(ws, sheet.headers)
         for row in sheet.rows:
-            ws.append(row)
+            xlsx_row(ws, row)
         for cell in ws[1]:
             cell.font = Font(bold=True)
             cell.alignment = Alignment(wrap_text=True, vertical="center")

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from . import ops
+from .cells import csv_writer, xlsx_row
 from .commands import (
     IDEMPOTENCY_KEY,
     IDENTITY,
@@ -142,7 +143,7 @@ EXPORT_HEADER = (
 def export_csv(engine: Engine, world: World, cycle: str, region: str) -> tuple[str, int, int]:
     """The list of the region's doctors at the tests, who has sat them and who has not: (CSV, rows, taken)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)
     rows = taken = 0
     after = None
@@ -181,7 +182,7 @@ def csv_to_xlsx(text: str) -> bytes:
     sheet = book.active
     sheet.title = "考试进展"
     for row in csv.reader(io.StringIO(text)):
-        sheet.append([int(v) if v.isdigit() else v for v in row])
+        xlsx_row(sheet, [int(v) if v.isdigit() else v for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from ..simulate import simulate as run_simulation
 from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
 from ..simulate.profile import load as load_profile
+from ..simulate.runlock import Busy, hold
 from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
 from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db, out_path, write
 from .store import open_existing
@@ -101,6 +104,16 @@ def _results_table(stats: Stats) -> Table:
     return table
 
 
+@contextmanager
+def _alone(url: str) -> Iterator[None]:
+    """The store for this run alone (``runlock.hold``); another run still writing to it ends the command."""
+    try:
+        with hold(url):
+            yield
+    except Busy as exc:
+        fail(str(exc))
+
+
 @app.command()
 def simulate(
     doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors (at most 10,000,000)")] = 5000,
@@ -149,71 +162,74 @@ def simulate(
     except ProfileError as exc:
         fail(str(exc))
     url = choose_db(db, DEFAULT_SIM_DB)
-    path = sqlite_path(url)
-    try:
-        if replace:
-            discard(url)
-        elif (
-            not resume
-            and url.source == "default"
-            and path is not None
-            and store_kind(path) != "cycle"
-            and not Path(path).is_dir()
-        ):
-            # The default file is the simulation's own scratch file, started again by each run
-            # whatever an earlier one left there — but never a real cycle someone stored under its name.
-            remove_store(path)
-        kind = store_kind(path) if path is not None else "missing"
-    except SimulationError as exc:
-        fail(str(exc))
-    # Refused before it is opened: opening gives a file our tables, or upgrades an older store.
-    if kind == "foreign":
-        fail(f"{path} is not a renew-fsm database; choose another --db")
-    if kind == "cycle":
-        fail(f"{path} holds a cycle that is not a simulation; choose another --db")
-    engine = open_db(url)
-    if not resume and engine.storage.get_meta("simulation") is not None:
-        engine.close()
-        instead = "--replace deletes it and starts again" if path is not None else "or choose another --db"
-        fail(f"{url} already holds a simulation: --resume continues it, {instead}")
-    columns = (
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        TextColumn("{task.fields[events]:>10,} events"),
-        TimeElapsedColumn(),
-    )
-    try:
-        with Progress(*columns, console=err, transient=as_json, disable=as_json) as bar:
-            tasks: dict[str, int] = {}
-            phase_zh = {p.name: p.zh for p in PHASES} | {"setup": "建立模拟省份"}
+    # Held from before the store is deleted or opened until the run ends: another run (or the
+    # workers of one whose parent was killed) writing to it meanwhile is refused, not raced.
+    with _alone(url):
+        path = sqlite_path(url)
+        try:
+            if replace:
+                discard(url)
+            elif (
+                not resume
+                and url.source == "default"
+                and path is not None
+                and store_kind(path) != "cycle"
+                and not Path(path).is_dir()
+            ):
+                # The default file is the simulation's own scratch file, started again by each run
+                # whatever an earlier one left there — but never a real cycle someone stored under its name.
+                remove_store(path)
+            kind = store_kind(path) if path is not None else "missing"
+        except SimulationError as exc:
+            fail(str(exc))
+        # Refused before it is opened: opening gives a file our tables, or upgrades an older store.
+        if kind == "foreign":
+            fail(f"{path} is not a renew-fsm database; choose another --db")
+        if kind == "cycle":
+            fail(f"{path} holds a cycle that is not a simulation; choose another --db")
+        engine = open_db(url)
+        if not resume and engine.storage.get_meta("simulation") is not None:
+            engine.close()
+            instead = "--replace deletes it and starts again" if path is not None else "or choose another --db"
+            fail(f"{url} already holds a simulation: --resume continues it, {instead}")
+        columns = (
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            TextColumn("{task.fields[events]:>10,} events"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=err, transient=as_json, disable=as_json) as bar:
+                tasks: dict[str, int] = {}
+                phase_zh = {p.name: p.zh for p in PHASES} | {"setup": "建立模拟省份"}
 
-            def report(phase: str, seen: int, accepted: int) -> None:
-                if phase not in tasks:
-                    total = doctors if phase in ("setup", "registration") else None
-                    tasks[phase] = bar.add_task(f"{phase_zh.get(phase, phase)} {phase}", total=total, events=0)
-                task = tasks[phase]
-                bar.update(task, advance=seen, events=bar.tasks[task].fields["events"] + accepted)
+                def report(phase: str, seen: int, accepted: int) -> None:
+                    if phase not in tasks:
+                        total = doctors if phase in ("setup", "registration") else None
+                        tasks[phase] = bar.add_task(f"{phase_zh.get(phase, phase)} {phase}", total=total, events=0)
+                    task = tasks[phase]
+                    bar.update(task, advance=seen, events=bar.tasks[task].fields["events"] + accepted)
 
-            result = run_simulation(
-                engine,
-                doctors,
-                seed,
-                policy,
-                profile,
-                resume=resume,
-                batch=batch,
-                workers=workers,
-                progress=report,
-                stop_after=stop_after,
-            )
-    except (SimulationError, ProfileError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        # Every finished page is committed: say how to go on instead of a bare exit status.
-        err.print(f"interrupted: the finished work is kept in {url}; the same command with --resume continues it")
-        raise typer.Exit(130) from None
-    finally:
-        engine.close()
+                result = run_simulation(
+                    engine,
+                    doctors,
+                    seed,
+                    policy,
+                    profile,
+                    resume=resume,
+                    batch=batch,
+                    workers=workers,
+                    progress=report,
+                    stop_after=stop_after,
+                )
+        except (SimulationError, ProfileError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            # Every finished page is committed: say how to go on instead of a bare exit status.
+            err.print(f"interrupted: the finished work is kept in {url}; the same command with --resume continues it")
+            raise typer.Exit(130) from None
+        finally:
+            engine.close()
     if as_json:
         print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
         return

@@ -15,6 +15,7 @@ interrupted run resumes where it stopped and ends with the same figures.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import hashlib
@@ -26,6 +27,7 @@ import os
 import queue
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -47,6 +49,7 @@ from ..stats import Stats, compute
 from ..storage import StorageError
 from ..tuning import GC_THRESHOLDS, streaming_gc
 from . import behaviour as b
+from . import runlock
 from .profile import Profile
 from .profile import load as load_profile
 from .profile import parse as parse_profile
@@ -279,8 +282,11 @@ def simulate(
     arguments); ``stop_after`` ends after the named phase.
     """
     check_size(doctors, batch, workers)
-    with streaming_gc():
-        return _simulate(engine, doctors, seed, policy, profile, resume, batch, workers, progress, stop_after)
+    try:
+        with runlock.hold(engine.storage.url), streaming_gc():
+            return _simulate(engine, doctors, seed, policy, profile, resume, batch, workers, progress, stop_after)
+    except runlock.Busy as exc:
+        raise SimulationError(str(exc)) from None
 
 
 def _simulate(
@@ -452,7 +458,7 @@ class _Pool:
                 self.count,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(self.queue, self.stop, self.next_page),
+                initargs=(self.queue, self.stop, self.next_page, os.getpid(), self.job.url),
             )
         return self
 
@@ -544,17 +550,48 @@ _WORKER: dict[str, Any] = {}
 _WORKER_CACHE: dict[str, Any] = {}
 
 
-def _init_worker(progress_queue: Any, stop: Any, next_page: Any) -> None:
+def _init_worker(progress_queue: Any, stop: Any, next_page: Any, parent: int, url: str) -> None:
     # Ctrl-C is the parent's to handle: it sets ``stop``, which each worker reads between
     # pages, and says how to resume.  Killed by the signal, a worker would die mid-page.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
     _WORKER["queue"] = progress_queue
     _WORKER["stop"] = stop
     _WORKER["next_page"] = next_page
+    _WORKER["parent"] = parent
+    _WORKER["lock"] = runlock.share_in_worker(url)
     # What the parent built before the fork (the world, the modules) is never garbage:
     # frozen, the collector stops scanning it (and stops touching its shared pages).
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: prctl(2): the signal a process gets when the thread that forked it ends.
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Have this worker killed when its parent ends, however it ends (``kill -9`` included).
+
+    Orphaned, the workers of a killed run went on writing their shares of the doctors,
+    racing any ``--resume`` started meanwhile, then sat idle for ever.  On
+    Linux the kernel sends SIGKILL the moment the parent is gone: a page being committed
+    is lost whole, as in a power cut, and ``--resume`` plays it again.  Elsewhere
+    ``_parent_alive`` is asked between pages.  The pool forks its workers from the
+    thread that calls ``submit`` (``simulate``'s), which lives as long as the run.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The parent may have died before the line above: then nothing would ever be sent.
+    _parent_alive(parent)
+
+
+def _parent_alive(parent: int) -> None:
+    """Exit at once, writing nothing more, if the parent is gone (the worker has been handed to another)."""
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _check_months(policy: Policy, profile: Profile) -> None:
@@ -586,19 +623,25 @@ def _claim(counter: Any) -> int:
 
 def _work(job: _Job, names: tuple[str, ...]) -> _Outcome | None:
     """A worker's share of a pass; None when it stopped early because the parent asked it to."""
-    send, stop, counter = _WORKER["queue"].put, _WORKER["stop"], _WORKER["next_page"]
+    send, stop, counter, parent = _WORKER["queue"].put, _WORKER["stop"], _WORKER["next_page"], _WORKER["parent"]
 
     def report(*item: Any) -> None:
         # Called after each page has committed (and after each setup chunk): the one place
         # a worker can stop without leaving a page half-done.
+        _parent_alive(parent)
         send(item)
         if stop.is_set():
             raise _Stopped
 
+    def claim() -> int:
+        # Before a page is taken, and so before it is written: a parent gone means no more pages.
+        _parent_alive(parent)
+        return _claim(counter)
+
     try:
         if stop.is_set():
             return None
-        return _run_pages(job, names, lambda: _claim(counter), report, _WORKER_CACHE)
+        return _run_pages(job, names, claim, report, _WORKER_CACHE)
     except _Stopped:
         return None
     finally:
