@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -93,6 +95,10 @@ def diagram(
         typer.Option(help="A file (its suffix must match the format), a folder to write <view>.<suffix> in, "
                      "or with --all the folder"),
     ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(help="svg only: builtin (no program needed) or graphviz (Graphviz's dot, where installed)"),
+    ] = "builtin",
     db: Annotated[str | None, typer.Option(help=DB_HELP + "; with --doctor")] = None,
     doctor: Annotated[
         str | None, typer.Option(help="Mark where this doctor is and the path taken (read from --db)")
@@ -104,6 +110,8 @@ def diagram(
     """
     if format is not None and format not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
+    if layout not in ("builtin", "graphviz"):
+        raise typer.BadParameter("--layout is builtin or graphviz")
     if all_:
         if doctor is not None or view is not None:
             fail("--all draws every view of every machine: leave out --doctor and --view, or leave out --all")
@@ -121,7 +129,7 @@ def diagram(
         machine = "doctor"
     if machine is None or machine not in MACHINES:
         raise typer.BadParameter(f"name a machine: {', '.join(MACHINES)} (or --all)")
-    chosen = _format(format, out)
+    chosen = _format("svg" if format is None and layout == "graphviz" else format, out)
     graph = build(MACHINES[machine])
     if doctor is not None:
         if machine != "doctor" or view is not None:
@@ -134,7 +142,9 @@ def diagram(
         drawn = view_of(graph, view)
     else:
         drawn = overview(graph)
-    text = FORMATS[chosen][0](drawn)
+    if layout == "graphviz" and chosen != "svg":
+        fail(f"--layout graphviz lays out SVG: add --format svg (or leave out --layout for {chosen})")
+    text = _graphviz(drawn) if layout == "graphviz" else FORMATS[chosen][0](drawn)
     if out is None:
         console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
@@ -156,6 +166,20 @@ def _format(given: str | None, out: str | None) -> str:
         fix = Path(out or "").with_suffix(SUFFIXES[given])
         fail(f"--out {out} does not match --format {given}: name it {fix} (or choose the format its suffix names)")
     return given
+
+
+def _graphviz(drawn: Diagram) -> str:
+    """The SVG Graphviz's ``dot`` lays out from our DOT text — only where it is installed."""
+    program = shutil.which("dot")
+    if program is None:
+        fail("--layout graphviz needs Graphviz's dot on PATH; the built-in layout needs nothing: leave out --layout")
+    done = subprocess.run(
+        [program, "-Tsvg"], input=dot(drawn), capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines()
+        fail(f"Graphviz's dot failed: {said[-1] if said else f'exit status {done.returncode}'}")
+    return done.stdout
 
 
 def _traced(graph: Graph, db: str | None, doctor: str) -> Diagram:

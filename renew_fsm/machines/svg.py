@@ -61,7 +61,7 @@ def wrap(text: str, size: float, limit: float) -> list[str]:
     line = ""
     for c in text:
         if line and width(line + c, size) > limit:
-            cut = max(line.rfind("，"), line.rfind("、"), line.rfind(" "))
+            cut = max(line.rfind(c) for c in "，、」 ")
             if cut >= len(line) * 0.4:
                 lines.append(line[: cut + 1].rstrip())
                 line = line[cut + 1 :].lstrip()

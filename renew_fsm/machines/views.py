@@ -351,7 +351,7 @@ def _build(t: Tree, view_id: str, expanded: set[str], scope: str | None, title: 
             cover = _outside_groups(cover, t, inside)
         label = Label(first.event, zh, en, first.roles, note, tuple(declared))
         if len(cover) >= (MANY if target is not None else MANY_STAYS):
-            listed = "、".join(_name(t, c) for c in cover)
+            listed = "".join(f"「{_name(t, c)}」" for c in cover)
             many = f"many:{'+'.join(cover)}"
             if many not in boxes:
                 boxes[many] = Box(many, ("在 " if target is None else "自 ") + listed, " ".join(cover), "many")
@@ -431,7 +431,7 @@ def _cover(
     for frame in sorted(frames, key=lambda f: -len(t.chain(f))):
         inner = members.get(frame, [])
         missing = [m for m in inner if m not in chosen]
-        if inner and not missing:
+        if len(inner) > 1 and not missing:  # (a frame around one state: drawn from the state)
             chosen = [frame if c == inner[0] else c for c in chosen if c not in inner[1:]]
         elif (
             not note and len(inner) >= EXCEPT_FROM and len(missing) == 1

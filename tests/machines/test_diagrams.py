@@ -14,6 +14,7 @@ a doctor's path is marked.  The Mermaid and DOT texts are checked structurally
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import sys
 import xml.etree.ElementTree as ET
@@ -180,7 +181,10 @@ def test_a_transition_leaving_every_state_of_a_frame_is_drawn_once_from_the_fram
         sources = {leaf for e in graph.edges if e.order == order for leaf in graph.leaves_under(e.source)}
         assert len(where) == len(set(where)), f"transition #{order} drawn twice from one place: {where}"
         for frame in diagram.frames:
-            if set(t.leaves_under(frame.id)) <= sources:
+            members = [i for i in [*(b.id for b in diagram.boxes), *(f.id for f in diagram.frames)]
+                       if enclosing(diagram, i)[:1] == [frame.id]]
+            # (A frame around a single state lets its transitions leave from the state itself.)
+            if len(members) > 1 and set(t.leaves_under(frame.id)) <= sources:
                 inside = [h for h in where if frame.id in enclosing(diagram, h)]
                 assert not inside, f"{frame.id} is left by #{order} as a whole, yet it is drawn from {inside}"
         # Never from a frame and from a box within it at once.
@@ -249,6 +253,18 @@ def test_svg_is_drawn_without_graphviz_or_any_other_program(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     root = ET.parse(tmp_path / "d.svg").getroot()
     assert root.tag == f"{SVG}svg"
+
+
+def test_graphviz_layout_is_used_only_where_graphviz_is_installed_and_says_so_otherwise(tmp_path: Path) -> None:
+    bare = {"PATH": str(Path(sys.executable).parent)}
+    line = refused_line(renew_fsm("diagram", "doctor", "--layout", "graphviz", env=bare))
+    assert "Graphviz" in line and "leave out --layout" in line
+    if shutil.which("dot") is None:  # this machine has no Graphviz: the same refusal with the full PATH
+        assert "Graphviz" in refused_line(renew_fsm("diagram", "doctor", "--layout", "graphviz"))
+        return
+    result = renew_fsm("diagram", "doctor", "--layout", "graphviz", "--out", str(tmp_path / "g.svg"))
+    assert result.returncode == 0, result.stderr
+    assert ET.parse(tmp_path / "g.svg").getroot().tag == f"{SVG}svg"
 
 
 # -- Mermaid ------------------------------------------------------------------------------------
