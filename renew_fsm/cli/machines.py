@@ -15,7 +15,7 @@ import typer
 from ..machines import MACHINES
 from ..machines.dsl import Machine
 from ..machines.graph import Graph, build
-from ..machines.render import dot, mermaid, role_table
+from ..machines.render import dot, index, mermaid, role_table
 from ..machines.svg import svg
 from ..machines.validate import validate
 from ..machines.views import Diagram, overview, traced, view_of, views
@@ -208,5 +208,6 @@ def diagram_files(folder: Path) -> dict[Path, str]:
         folder / f"{d.id}{SUFFIXES[name]}": render(d)
         for g in graphs for d in views(g) for name, (render, _) in FORMATS.items()
     }
+    files[folder / "README.md"] = index([d for g in graphs for d in views(g)])
     files[folder / "roles.md"] = role_table(graphs)
     return files

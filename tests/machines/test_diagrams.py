@@ -103,6 +103,9 @@ def test_every_machine_has_its_overview_and_each_view_in_every_format_and_there_
         for stem in stems:
             assert {f"{stem}.mmd", f"{stem}.dot", f"{stem}.svg"} <= names, stem
     assert "roles.md" in names
+    page = diagram_files(DIAGRAMS)[DIAGRAMS / "README.md"]
+    linked = set(re.findall(r"\]\(([\w.]+\.svg)\)", page))
+    assert linked == {n for n in names if n.endswith(".svg")}, "docs/diagrams/README.md does not show every picture"
 
 
 def test_the_readme_shows_the_overview_picture() -> None:
