@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .graph import Graph
-from .views import START, Box, Diagram, Label, role_tag
+from .views import MANY_PREFIX, START, Box, Diagram, Label, role_tag
 from .vocabulary import ROLES
 
 PROVINCE = "admin:province"
@@ -48,7 +48,7 @@ def _mermaid_text(text: str) -> str:
 def _mermaid_ids(diagram: Diagram) -> dict[str, str]:
     ids: dict[str, str] = {}
     for n, item in enumerate([*(b.id for b in diagram.boxes), *(f.id for f in diagram.frames)]):
-        if item.startswith("many:"):
+        if item.startswith(MANY_PREFIX):
             ids[item] = f"many_{n}"
         else:
             ids[item] = re.sub(r"\W", "_", item.replace(".", "__"))

@@ -178,6 +178,8 @@ class Layout:
     label_lane: dict[int, str] = attrs.Factory(dict)
     #: Boxes listed with no arrow (an event staying in many states): drawn as notes under the picture.
     notes: list[Box] = attrs.Factory(list)
+    #: Each box's place in the diagram, a frame's that of its first box.
+    position: dict[str, int] = attrs.Factory(dict)
 
 
 def _lift(item: str, container: str | None, owner: dict[str, str | None]) -> str | None:
@@ -252,7 +254,8 @@ def _block(lay: Layout, container: str | None) -> Rect:
     d, owner = lay.diagram, lay.owner
     boxes = {b.id: b for b in d.boxes}
     frames = {f.id: f for f in d.frames}
-    members = [i for i, up in list(owner.items()) if up == container]
+    # Members in the order their states are declared, so a walk starts where the machine does.
+    members = sorted((i for i, up in list(owner.items()) if up == container), key=lambda i: lay.position.get(i, 0))
     if container is None:
         lay.notes = [b for b in d.boxes if b.kind == "many" and _arrowless(d, b.id)]
     members = [m for m in members if not (m in boxes and boxes[m] in lay.notes)]
@@ -384,6 +387,12 @@ def lay_out(diagram: Diagram) -> Layout:
     owner: dict[str, str | None] = {b.id: b.frame for b in diagram.boxes}
     owner.update({f.id: f.parent for f in diagram.frames})
     lay = Layout(diagram, owner)
+    for n, b in enumerate(diagram.boxes):
+        lay.position[b.id] = n
+        up = b.frame
+        while up is not None:
+            lay.position[up] = min(lay.position.get(up, n), n)
+            up = owner[up]
     _block(lay, None)
     _place(lay, None, 0, 0)
     return lay

@@ -63,6 +63,7 @@ ROLE_TAGS: dict[str, str] = {
 }
 
 START = "__start"
+MANY_PREFIX = "many:"
 HISTORY = "__history"
 #: From this many sources on (after frames are taken), a transition is drawn from one box listing them
 #: (an event that stays in its state: written once in a box listing them).
@@ -352,7 +353,7 @@ def _build(t: Tree, view_id: str, expanded: set[str], scope: str | None, title: 
         label = Label(first.event, zh, en, first.roles, note, tuple(declared))
         if len(cover) >= (MANY if target is not None else MANY_STAYS):
             listed = "".join(f"「{_name(t, c)}」" for c in cover)
-            many = f"many:{'+'.join(cover)}"
+            many = MANY_PREFIX + "+".join(cover)
             if many not in boxes:
                 boxes[many] = Box(many, ("在 " if target is None else "自 ") + listed, " ".join(cover), "many")
             cover = [many]
@@ -446,6 +447,11 @@ def _cover(
 # --- a doctor's path ----------------------------------------------------------------------------
 
 
+def listed(holder: str) -> list[str]:
+    """The boxes and frames an arrow drawn from ``holder`` leaves: itself, or those a ``many`` box lists."""
+    return holder[len(MANY_PREFIX):].split("+") if holder.startswith(MANY_PREFIX) else [holder]
+
+
 def _mark(t: Tree, diagram: Diagram, current: str, path: Sequence[tuple[str, str, str]]) -> Diagram:
     graph = t.graph
     ids = {b.id for b in diagram.boxes}
@@ -457,6 +463,10 @@ def _mark(t: Tree, diagram: Diagram, current: str, path: Sequence[tuple[str, str
         ancestry = graph.ancestry(source)
         return label.event == event and any(e.source in ancestry for e in label.edges)
 
+    def holds(holder: str, source: str) -> bool:
+        """Whether an arrow drawn from ``holder`` leaves ``source`` (its box, a frame around it, a list naming it)."""
+        return bool(set(t.chain(source)) & set(listed(holder)))
+
     steps: dict[tuple[str, int], list[int]] = {}  # (arrow or box id, label index) → step numbers
     visited: set[str] = set()
     for n, (event, source, target) in enumerate(path, 1):
@@ -464,8 +474,7 @@ def _mark(t: Tree, diagram: Diagram, current: str, path: Sequence[tuple[str, str
         if source == target:
             holder = next(
                 (h for h in [*(b for b in diagram.boxes if b.loops), *(f for f in diagram.frames if f.loops)]
-                 for label in h.loops if matches(label, event, source)
-                 and (h.id in t.chain(source) or h.id.startswith("many:"))),
+                 for label in h.loops if matches(label, event, source) and holds(h.id, source)),
                 None,
             )
             if holder is not None:
@@ -477,7 +486,7 @@ def _mark(t: Tree, diagram: Diagram, current: str, path: Sequence[tuple[str, str
             (
                 (a_index, i)
                 for to in (drawn(target), HISTORY)
-                for a_index, arrow in enumerate(diagram.arrows) if arrow.target == to
+                for a_index, arrow in enumerate(diagram.arrows) if arrow.target == to and holds(arrow.source, source)
                 for i, lb in enumerate(arrow.labels) if matches(lb, event, source)
             ),
             None,

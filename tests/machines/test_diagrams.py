@@ -27,7 +27,7 @@ from renew_fsm.machines import MACHINES
 from renew_fsm.machines.graph import build
 from renew_fsm.machines.render import dot, mermaid
 from renew_fsm.machines.svg import HOT, HOT_FILL, svg
-from renew_fsm.machines.views import Diagram, Label, overview, traced, tree, views
+from renew_fsm.machines.views import Diagram, Label, listed, overview, traced, tree, views
 
 from .run_cli import ROOT, renew_fsm
 
@@ -440,6 +440,13 @@ def test_every_step_of_every_scenario_doctor_is_marked_on_the_path() -> None:
                 drawn = traced(graph, state, path)
                 steps = sorted(n for label in drawn.labels() for n in label.steps)
                 assert steps == list(range(1, len(path) + 1)), (scenario.name, doctor, path, steps)
+                # Each step is numbered on an arrow (or ↻) that leaves the state it was taken from.
+                t = tree(graph)
+                for holder, label in holders(drawn):
+                    for n in label.steps:
+                        event, source, _ = path[n - 1]
+                        assert label.event == event
+                        assert set(listed(holder)) & set(t.chain(source)), (scenario.name, doctor, n, holder)
                 assert [b.id for b in drawn.boxes if b.current] == [state], (scenario.name, doctor)
                 checked += 1
         finally:
