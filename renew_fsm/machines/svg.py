@@ -1,13 +1,18 @@
 """SVG of a ``Diagram``, laid out and written by the library itself — no Graphviz, no browser.
 
-The layout is a small layered one, enough for the views of ``views`` (a dozen boxes
-each): a frame is laid out on its own and then placed as one block in its parent, so
-a compound state's members always sit together; inside each block the boxes go in
-columns by the longest path from where the block is entered (back edges found by a
-depth-first walk are left out of the ranking), ordered by the barycentre of their
-neighbours, and each box is drawn level with its predecessors where there is room.
-Forward arrows run left to right, backward ones arc over or under the drawing, and
-each label is put where it covers no box and no other label.
+The layout is a small layered one (Sugiyama's, as Graphviz's ``dot`` does it), enough
+for the views of ``views``, a dozen boxes each:
+
+- a frame is laid out on its own and placed as one block in its parent, so a
+  compound state's members always sit together;
+- inside a block the boxes go in rows from the top by the longest path from where
+  the block is entered (back edges, found by a depth-first walk in declaration
+  order, are left out of the ranking);
+- every other row is for the arrows: an arrow crossing rows passes each in a lane
+  of its own, and the lane in its middle row holds its label, so no label has to
+  be squeezed in beside a box;
+- rows are ordered by barycentre sweeps, and each box is set under its
+  predecessors where there is room.
 
 Text is measured by counting a Chinese character as one em and a Latin one as 0.6 em,
 so the output depends on nothing installed and is the same on every machine (the
