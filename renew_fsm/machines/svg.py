@@ -346,6 +346,7 @@ def _block(lay: Layout, container: str | None) -> Rect:
             placed[m] = Rect(x, top, size.w, size.h)
             right = x + size.w
             previous = m
+    _balance(rows, placed, near, across)
     left = min((r.x for r in placed.values()), default=0)
     for m, rect in placed.items():
         rect.x -= left
@@ -356,6 +357,66 @@ def _block(lay: Layout, container: str | None) -> Rect:
         return Rect(0, 0, w, h)
     f = frames[container]
     return Rect(0, 0, max(w, _text_width(_frame_lines(f))) + 2 * FRAME_PAD, h + _frame_header(f) + 2 * FRAME_PAD)
+
+
+def _gap(a: str, b: str, across: dict[frozenset[str], float]) -> float:
+    if a.startswith("~") or b.startswith("~"):
+        return 14
+    return max(COLUMN_GAP, across.get(frozenset((a, b)), 0))
+
+
+def _balance(
+    rows: list[list[str]], placed: dict[str, Rect], near: list[tuple[str, str]], across: dict[frozenset[str], float]
+) -> None:
+    """Sweeps that move each row, order kept, as close as it may get to where its neighbours are.
+
+    Each pass is an isotonic regression (pool adjacent violators): the positions a row
+    wants, less the room its members need, must not decrease; so the least-squares
+    placement that keeps every gap is found exactly, and a row no longer drifts to
+    the right behind the widest one above it.
+    """
+    neighbours: dict[str, list[str]] = {}
+    for a, b in near:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    for sweep in range(8):
+        order = rows if sweep % 2 == 0 else rows[::-1]  # down, then up
+        for row in order:
+            offsets: list[float] = []
+            room = 0.0
+            for k, m in enumerate(row):
+                offsets.append(room)
+                if k + 1 < len(row):
+                    room += placed[m].w + _gap(m, row[k + 1], across)
+            wanted = []
+            for m, offset in zip(row, offsets, strict=True):
+                others = [placed[n] for n in neighbours.get(m, ()) if n in placed and placed[n].y != placed[m].y]
+                if others:
+                    line = LANE / 2 if m.startswith("~") else placed[m].w / 2
+                    target = sum(_port(n, placed) for n in neighbours[m] if n in placed
+                                 and placed[n].y != placed[m].y) / len(others) - line
+                else:
+                    target = placed[m].x
+                wanted.append(target - offset)
+            for m, y, offset in zip(row, _isotonic(wanted), offsets, strict=True):
+                placed[m].x = y + offset
+
+
+def _port(item: str, placed: dict[str, Rect]) -> float:
+    """Where an arrow meets ``item``, across: a lane's line, a box's middle."""
+    r = placed[item]
+    return r.x + LANE / 2 if item.startswith("~") else r.cx
+
+
+def _isotonic(values: list[float]) -> list[float]:
+    """The non-decreasing sequence nearest ``values`` in least squares (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, count]
+    for v in values:
+        blocks.append([v, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    return [mean for mean, count in blocks for _ in range(int(count))]
 
 
 def _neighbours(item: str, edges: list[tuple[str, str]]) -> list[str]:

@@ -379,8 +379,12 @@ def _build(t: Tree, view_id: str, expanded: set[str], scope: str | None, title: 
     for key in list(loops):
         if key in frames:
             frames[key] = attrs.evolve(frames[key], loops=tuple(loops.pop(key)))
+    # A view is read from where it is entered: the start, or the states outside that lead into it.
+    entries = {s for s, d in arrows if boxes.get(s) is not None and boxes[s].kind == "outside"
+               and (d in frames or (d in boxes and boxes[d].kind != "outside"))}
     drawn = tuple(
-        attrs.evolve(b, loops=tuple(loops.get(b.id, ()))) for b in boxes.values()
+        attrs.evolve(b, loops=tuple(loops.get(b.id, ())))
+        for b in sorted(boxes.values(), key=lambda b: b.id != START and b.id not in entries)
     )
     zh, en = title
     return Diagram(
