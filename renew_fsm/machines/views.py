@@ -368,6 +368,9 @@ def _build(t: Tree, view_id: str, expanded: set[str], scope: str | None, title: 
         for c in cover:
             if c == target and c in t.collapsible and c not in expanded:
                 continue
+            if c == target:  # back into the same state: written inside it, like a stay
+                loops.setdefault(c, []).append(label)
+                continue
             merged = arrows.setdefault((c, target), [])
             if not any(x.event == label.event and x.note == label.note for x in merged):
                 merged.append(label)
