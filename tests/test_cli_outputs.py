@@ -114,7 +114,7 @@ def test_diagram_all_with_a_format_writes_only_that_format(tmp_path: Path) -> No
 def test_diagram_all_alone_still_redraws_every_file_of_docs(tmp_path: Path) -> None:
     assert cli("diagram", "--all", "--out", str(tmp_path)).returncode == 0
     suffixes = {Path(name).suffix for name in listing(tmp_path)}
-    assert suffixes == {".mmd", ".dot", ".md"}
+    assert suffixes == {".mmd", ".dot", ".svg", ".md"}
 
 
 # -- check, policy lint, verify -------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +14,13 @@ import typer
 
 from ..machines import MACHINES
 from ..machines.dsl import Machine
-from ..machines.graph import build
-from ..machines.render import dot, mermaid, role_table
+from ..machines.graph import Graph, build
+from ..machines.render import dot, index, mermaid, role_table
+from ..machines.svg import svg
 from ..machines.validate import validate
-from .common import app, console, err, fail, out_path, write
+from ..machines.views import Diagram, overview, traced, view_of, views
+from .common import DB_HELP, app, choose_db, console, err, fail, out_path, write
+from .store import open_existing
 
 
 def _load(ref: str) -> Machine:
@@ -59,45 +65,131 @@ def check(
         raise typer.Exit(1)
 
 
-#: The diagram formats, and the file suffix of each.
-RENDERERS = {"mermaid": mermaid, "dot": dot}
-SUFFIXES = {"mermaid": ".mmd", "dot": ".dot"}
+#: The diagram formats: the renderer, and the file suffixes it writes (the first is the default).
+FORMATS: dict[str, tuple[Callable[[Diagram], str], tuple[str, ...]]] = {
+    "mermaid": (mermaid, (".mmd", ".mermaid")),
+    "dot": (dot, (".dot", ".gv")),
+    "svg": (svg, (".svg",)),
+}
+SUFFIXES = {name: suffixes[0] for name, (_, suffixes) in FORMATS.items()}
+FORMAT_NAMES = ", ".join(f"{name} ({suffixes[0]})" for name, (_, suffixes) in FORMATS.items())
 
 
 @app.command()
 def diagram(
-    machine: Annotated[str | None, typer.Argument(help="Machine id")] = None,
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="mermaid or dot (default mermaid; with --all, both)")
+    machine: Annotated[str | None, typer.Argument(help="Machine id (default with --doctor: doctor)")] = None,
+    view: Annotated[
+        str | None, typer.Option(help="A compound state's own view, e.g. simple (default: the overview)")
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every machine, written to --out")] = False,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f",
+            help="mermaid, dot or svg (default: from --out's suffix, else mermaid; with --all, every one). "
+            "SVG is laid out by renew_fsm itself: no Graphviz needed",
+        ),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every view of every machine, written to --out")] = False,
     out: Annotated[
-        str | None, typer.Option(help="A file for one machine (a folder: <machine>.mmd in it); the folder for --all")
+        str | None,
+        typer.Option(help="A file (its suffix must match the format), a folder to write <view>.<suffix> in, "
+                     "or with --all the folder"),
+    ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(help="svg only: builtin (no program needed) or graphviz (Graphviz's dot, where installed)"),
+    ] = "builtin",
+    db: Annotated[str | None, typer.Option(help=DB_HELP + "; with --doctor")] = None,
+    doctor: Annotated[
+        str | None, typer.Option(help="Mark where this doctor is and the path taken (read from --db)")
     ] = None,
 ) -> None:
-    """Draw a machine as Mermaid or Graphviz DOT text (no system binary needed)."""
-    if format is not None and format not in RENDERERS:
-        raise typer.BadParameter("--format is mermaid or dot")
+    """Draw a machine — an overview and a view per compound state — as Mermaid, DOT or SVG.
+
+    绘制状态图：概览（复合状态折叠）与各复合状态的分图；--doctor 标出医师当前所在与经过的路径。
+    """
+    if format is not None and format not in FORMATS:
+        raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
+    if layout not in ("builtin", "graphviz"):
+        raise typer.BadParameter("--layout is builtin or graphviz")
     if all_:
+        if doctor is not None or view is not None:
+            fail("--all draws every view of every machine: leave out --doctor and --view, or leave out --all")
         folder = Path(out or "docs/diagrams")
         if folder.exists() and not folder.is_dir():
             fail(f"{folder} is a file: --all writes every machine into a folder, e.g. --out docs/diagrams")
-        # --all alone redraws docs/ (both formats and the role table); with --format, that format's files.
+        # --all alone redraws docs/ (every format and the role table); with --format, that format's files.
         suffix = SUFFIXES.get(format or "")
         for path, text in diagram_files(folder).items():
             if suffix is not None and path.suffix != suffix:
                 continue
             write(path, _text(text, make_folder=True))
         return
+    if machine is None and doctor is not None:
+        machine = "doctor"
     if machine is None or machine not in MACHINES:
         raise typer.BadParameter(f"name a machine: {', '.join(MACHINES)} (or --all)")
-    chosen = format or "mermaid"
-    text = RENDERERS[chosen](build(MACHINES[machine]))
+    chosen = _format("svg" if format is None and layout == "graphviz" else format, out)
+    graph = build(MACHINES[machine])
+    if doctor is not None:
+        if machine != "doctor" or view is not None:
+            fail("--doctor draws a doctor's path on the doctor machine's overview: leave out --view and the machine")
+        drawn = _traced(graph, db, doctor)
+    elif view is not None:
+        names = [d.id.split(".", 1)[1] for d in views(graph)[1:]]
+        if view not in names:
+            raise typer.BadParameter(f"{machine} has no view {view!r} (views: {', '.join(names) or 'none'})")
+        drawn = view_of(graph, view)
+    else:
+        drawn = overview(graph)
+    if layout == "graphviz" and chosen != "svg":
+        fail(f"--layout graphviz lays out SVG: add --format svg (or leave out --layout for {chosen})")
+    text = _graphviz(drawn) if layout == "graphviz" else FORMATS[chosen][0](drawn)
     if out is None:
         console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
-    path = out_path(out, f"{machine}{SUFFIXES[chosen]}")
+    path = out_path(out, f"{drawn.id}{SUFFIXES[chosen]}")
     write(path, _text(text))
+
+
+def _format(given: str | None, out: str | None) -> str:
+    """The format asked for, checked against the suffix of ``--out`` (a .png full of DOT helps nobody)."""
+    suffix = ""
+    if out and out.strip() and not Path(out).is_dir() and not out.endswith(("/", os.sep)):
+        suffix = Path(out).suffix.lower()
+    by_suffix = next((name for name, (_, suffixes) in FORMATS.items() if suffix in suffixes), None)
+    if given is None:
+        if suffix and by_suffix is None:
+            fail(f"--out {out}: a diagram is written as {FORMAT_NAMES}; {suffix} is none of them")
+        return by_suffix or "mermaid"
+    if suffix and by_suffix != given:
+        fix = Path(out or "").with_suffix(SUFFIXES[given])
+        fail(f"--out {out} does not match --format {given}: name it {fix} (or choose the format its suffix names)")
+    return given
+
+
+def _graphviz(drawn: Diagram) -> str:
+    """The SVG Graphviz's ``dot`` lays out from our DOT text — only where it is installed."""
+    program = shutil.which("dot")
+    if program is None:
+        fail("--layout graphviz needs Graphviz's dot on PATH; the built-in layout needs nothing: leave out --layout")
+    done = subprocess.run(
+        [program, "-Tsvg"], input=dot(drawn), capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines()
+        fail(f"Graphviz's dot failed: {said[-1] if said else f'exit status {done.returncode}'}")
+    return done.stdout
+
+
+def _traced(graph: Graph, db: str | None, doctor: str) -> Diagram:
+    engine = open_existing(choose_db(db))
+    try:
+        current = engine.state(doctor).state
+        path = [(r.event, r.from_state, r.to_state) for r in engine.history(doctor)]
+    finally:
+        engine.close()
+    return traced(graph, current, path)
 
 
 def _text(text: str, *, make_folder: bool = False) -> Callable[[Path], None]:
@@ -112,6 +204,10 @@ def _text(text: str, *, make_folder: bool = False) -> Callable[[Path], None]:
 def diagram_files(folder: Path) -> dict[Path, str]:
     """Every generated file under ``folder`` with its text (the freshness test compares these)."""
     graphs = [build(m) for m in MACHINES.values()]
-    files = {folder / f"{g.id}{SUFFIXES[name]}": draw(g) for name, draw in RENDERERS.items() for g in graphs}
+    files = {
+        folder / f"{d.id}{SUFFIXES[name]}": render(d)
+        for g in graphs for d in views(g) for name, (render, _) in FORMATS.items()
+    }
+    files[folder / "README.md"] = index([d for g in graphs for d in views(g)])
     files[folder / "roles.md"] = role_table(graphs)
     return files
