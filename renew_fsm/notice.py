@@ -151,7 +151,8 @@ def notices_of(engine: Engine, institution: str, *, page: int = 500) -> Iterator
 
     Reads along the store's index of the institution's doctors (the work queue's
     path), never the whole cycle: a hospital's notices are printed the day its
-    results come, in a province of a million doctors.
+    results come, in a province of a million doctors.  An unknown institution is
+    refused here, before the first notice is asked for.
     """
     world, policy = engine.world(), engine.policy
     if institution not in world.institutions:
@@ -160,6 +161,10 @@ def notices_of(engine: Engine, institution: str, *, page: int = 500) -> Iterator
             f"no institution {institution!r} in this store",
             message_zh=f"没有卫生机构 {institution}",
         )
+    return _notices(engine, world, policy, institution, page)
+
+
+def _notices(engine: Engine, world: World, policy: Policy, institution: str, page: int) -> Iterator[Notice]:
     clauses = [(state, frozenset(), frozenset()) for state in NOTICE_STATES]
     after: str | None = None
     while True:
@@ -306,30 +311,30 @@ def _base(template: str | Path | None) -> str | None:
 def write_notices(
     engine: Engine, institution: str, folder: Path, *, fmt: str = "html", template: str | Path | None = None
 ) -> list[Path]:
-    """Every notice of ``institution`` into ``folder``, one file per doctor with a result
-    (``notice-<doctor>.html`` or ``.pdf``); the files written, in doctor-id order.
+    """Every notice of ``institution`` into ``folder`` (made if missing), one file per doctor with a
+    result (``notice-<doctor>.html`` or ``.pdf``); the files written, in doctor-id order.
 
-    The template is read once; PDFs share one cut of the font (``paper.to_pdfs``).
+    The template is read once; PDFs share one cut of the font (``paper.to_pdfs``).  An unknown
+    institution or a bad template is refused before anything is written.
     """
+    found = notices_of(engine, institution)
     tpl = paper.template(TEMPLATE, template)
-    pages = [(n.doctor, paper.render(tpl, notice=n, rows=n.fields())) for n in notices_of(engine, institution)]
-    written: list[Path] = []
+    pages = [(n.doctor, paper.render(tpl, notice=n, rows=n.fields())) for n in found]
+    if not pages:
+        return []
+    files = [folder / f"notice-{_file_safe(doctor)}.{fmt}" for doctor, _ in pages]
     if fmt == "pdf":
-        for (doctor, _), pdf in zip(pages, paper.to_pdfs([p for _, p in pages], _base(template)), strict=True):
-            written.append(_put(folder / f"notice-{_file_safe(doctor)}.pdf", pdf))
+        contents = paper.to_pdfs([page for _, page in pages], _base(template))
     else:
-        for doctor, page in pages:
-            written.append(_put(folder / f"notice-{_file_safe(doctor)}.html", page.encode("utf-8")))
-    return written
+        contents = [page.encode("utf-8") for _, page in pages]
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, content in zip(files, contents, strict=True):
+        path.write_bytes(content)
+    return files
 
 
 def _file_safe(doctor: str) -> str:
     return doctor.replace("/", "_").replace("\\", "_")
-
-
-def _put(path: Path, content: bytes) -> Path:
-    path.write_bytes(content)
-    return path
 
 
 def as_dict(n: Notice) -> dict[str, Any]:

@@ -32,12 +32,11 @@ _ALWAYS = "".join(chr(c) for c in range(0x20, 0x7F)) + "　，。：；、（）
 PDF_MISSING = "PDF output needs WeasyPrint and the packaged font: pip install 'renew_fsm[pdf]' (or write .html)"
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     # StrictUndefined: a province's template that names a field we do not have (a typo) is
     # refused with the name, rather than printing a blank where the doctor's data should be.
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("renew_fsm", "templates"),
+        loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -46,22 +45,27 @@ def _environment() -> jinja2.Environment:
     )
 
 
+@functools.cache
+def _packaged() -> jinja2.Environment:
+    return _environment(jinja2.PackageLoader("renew_fsm", "templates"))
+
+
 def template(name: str, override: str | Path | None = None) -> jinja2.Template:
     """The packaged template ``name``, or the province's own file ``override`` in its place."""
-    env = _environment()
     if override is None:
-        return env.get_template(name)
+        return _packaged().get_template(name)
     path = Path(override)
+    if not path.exists():
+        raise Refused(BAD_INPUT, f"no template file {path}", message_zh=f"模板文件 {path} 不存在")
+    if path.is_dir():
+        raise Refused(BAD_INPUT, f"template {path} is a folder, not a file", message_zh=f"{path} 是文件夹")
+    # Loaded by its own folder's loader, so that errors name the file (and an {% include %} of a
+    # file beside it works).
+    env = _environment(jinja2.FileSystemLoader(str(path.resolve().parent)))
     try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise Refused(BAD_INPUT, f"no template file {path}", message_zh=f"模板文件 {path} 不存在") from None
-    except IsADirectoryError:
-        raise Refused(BAD_INPUT, f"template {path} is a folder, not a file", message_zh=f"{path} 是文件夹") from None
+        return env.get_template(path.name)
     except UnicodeDecodeError:
         raise Refused(BAD_INPUT, f"template {path} is not UTF-8 text", message_zh=f"模板 {path} 不是 UTF-8") from None
-    try:
-        return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise Refused(
             BAD_INPUT,
@@ -75,9 +79,11 @@ def render(tpl: jinja2.Template, **context: Any) -> str:
     try:
         return tpl.render(**context)
     except jinja2.UndefinedError as exc:
-        where = tpl.filename or "the template"
+        where = f"template {tpl.filename}" if tpl.filename else "the template"
         raise Refused(
-            BAD_INPUT, f"{where}: {exc.message}", message_zh=f"模板引用了不存在的字段：{exc.message}"
+            BAD_INPUT,
+            f"{where} names what the page does not have: {exc.message}",
+            message_zh=f"模板引用了不存在的字段：{exc.message}",
         ) from None
     except jinja2.TemplateError as exc:
         raise Refused(BAD_INPUT, f"template: {exc}", message_zh=f"模板有误：{exc}") from None

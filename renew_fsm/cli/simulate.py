@@ -342,7 +342,11 @@ def notice(
             fail(PDF_MISSING)
         write(target, lambda p: p.write_bytes(pdf))
         return
-    _write_or_print(target, to_html(content, template))
+    page = to_html(content, template)
+    if target is None:
+        print(page, end="")  # the page ends with its own newline
+    else:
+        write(target, lambda p: p.write_text(page, encoding="utf-8"))
 
 
 def _notices_of_institution(institution: str, db: str | None, out: str | None, fmt: str, template: Path | None) -> None:
@@ -356,7 +360,6 @@ def _notices_of_institution(institution: str, db: str | None, out: str | None, f
     engine = open_existing(choose_db(db))
     try:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             written = write_notices(engine, institution, folder, fmt=fmt, template=template)
         except ImportError:
             fail(PDF_MISSING)
