@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import A1, A2, COUNTY, EXAM, H1, PROVINCE, at, doctor, doctor_cmd, make_engine, register, to_testing
 
+import renew_fsm
 from renew_fsm import Actor
 
 H3 = Actor("institution", "H3")
@@ -41,17 +42,25 @@ WITH_RESULT = sorted(
 )
 
 
+def doctors() -> list[dict[str, object]]:
+    return [doctor_cmd(d, "H3" if d == "G3" else "H1", serial=i + 1, name=f"测试{d}") for i, d in enumerate(EXPECTED)]
+
+
 def build(db: Path) -> None:
-    docs = [doctor_cmd(d, "H3" if d == "G3" else "H1", serial=i + 1, name=f"测试{d}") for i, d in enumerate(EXPECTED)]
-    docs[list(EXPECTED).index("HU")]["record"] = "good"
-    e = make_engine(str(db), docs)
+    """The province in a SQLite file, for the CLI to read."""
+    e = make_engine(str(db), doctors())
     try:
-        _play(e)
-        for d, (state, reason) in EXPECTED.items():
-            view = e.state(d)
-            assert (view.state, view.reason) == (state, reason), (d, view.state, view.reason)
+        populate(e)
     finally:
         e.close()
+
+
+def populate(e: renew_fsm.Engine) -> None:
+    """Take every doctor of ``EXPECTED`` to where it says (the engine made by ``make_engine(url, doctors())``)."""
+    _play(e)
+    for d, (state, reason) in EXPECTED.items():
+        view = e.state(d)
+        assert (view.state, view.reason) == (state, reason), (d, view.state, view.reason)
 
 
 def _general(e, d: str, business: float, humanities: float = 80, inst: Actor = H1, agency: Actor = A1) -> None:

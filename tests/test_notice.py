@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 from conftest import A1, EXAM, WORLD, at, doctor_cmd, make_engine, to_testing
-from notice_world import EXPECTED, WITH_RESULT, build
+from notice_world import EXPECTED, WITH_RESULT, build, doctors, populate
 
 import renew_fsm
 from renew_fsm import Refused
-from renew_fsm.notice import notice, to_html
+from renew_fsm.notice import notice, notices_of, to_html
 from renew_fsm.simulate import simulate
 
 NEEDS_POPPLER = pytest.mark.skipif(
@@ -366,6 +366,22 @@ def test_an_institutions_notices_are_written_one_file_per_doctor_with_a_result(w
     # Each file is that doctor's notice, the same page as printed alone.
     for d in ("Q1", "DI", "SU"):
         assert (out / f"notice-{d}.html").read_text(encoding="utf-8") == page_of(world, d)
+
+
+def test_the_batch_reads_an_institutions_doctors_on_every_backend_page_by_page(url: str) -> None:
+    engine = make_engine(url, doctors())
+    try:
+        populate(engine)
+        # Pages of 3 (the store is read a page at a time): every doctor once, in id order, none of H3's.
+        found = [n.doctor for n in notices_of(engine, "H1", page=3)]
+        assert found == WITH_RESULT
+        assert [n.doctor for n in notices_of(engine, "H3", page=1)] == ["G3"]
+        assert list(notices_of(engine, "H2")) == []
+        with pytest.raises(Refused) as unknown:
+            notices_of(engine, "H9")
+        assert unknown.value.code == "not_found"
+    finally:
+        engine.close()
 
 
 def test_an_unknown_institution_is_refused_and_nothing_is_written(world: Path, tmp_path: Path) -> None:
