@@ -194,7 +194,7 @@ def _build(world: World, policy: Policy, inst: Instance, doc: Doctor, records: l
         program=PROGRAM_ZH.get(inst.program, PROGRAM_ZH[None]),
         state=inst.state,
         result=FINAL_RESULTS.get(inst.state) or UNQUALIFIED_RESULTS[inst.state],
-        reason=why(inst, policy, doc, records) if inst.state not in ("qualified", "reexam_passed") else None,
+        reason=why(inst, policy, doc, records, given) if inst.state not in ("qualified", "reexam_passed") else None,
         reason_label=REASON_ZH.get(inst.reason or ""),
         status=_status(inst, policy, reviewed),
         date=date,
@@ -226,8 +226,11 @@ def _score(best: float | None) -> str:
     return "无成绩" if best is None else f"{best:g} 分"
 
 
-def why(inst: Instance, policy: Policy, doc: Doctor, records: Sequence[Record] = ()) -> str | None:
-    """The reason of a result that is not 合格, said as the doctor reads it."""
+def why(
+    inst: Instance, policy: Policy, doc: Doctor, records: Sequence[Record] = (), given: Record | None = None
+) -> str | None:
+    """The reason of a result that is not 合格, said as the doctor reads it (``given``: the record that
+    gave the result, which tells an absence from the first round from one from the make-up)."""
     reason = inst.reason
     in_reexam = inst.state == "registration_cancelled"
     if reason in ("humanities", "business_level"):
@@ -246,6 +249,10 @@ def why(inst: Instance, policy: Policy, doc: Doctor, records: Sequence[Record] =
     if reason == "ethics":
         return "职业道德经所在卫生机构评定、考核机构复核为不合格"
     if reason == "absent":
+        if in_reexam:
+            return "未在再次考核期间参加再次考核（缺考）"
+        if given is not None and given.event == "close_makeup":
+            return "经批准延期考核后，未参加补考（缺考）"
         return "未参加本周期首轮考核，且未申请延期考核（缺考）"
     if reason == "discipline":
         found = DISCIPLINE_ZH.get(inst.finding or "", inst.finding or "")

@@ -258,6 +258,28 @@ def test_no_second_appeal_is_offered_for_a_result_already_reviewed() -> None:
     assert (after.number, after.date) == (first.number, first.date)
 
 
+def test_an_absence_says_which_round_was_missed() -> None:
+    """缺考 from the first round, from the make-up after a deferral, and from the re-exam read differently."""
+    engine = make_engine("memory:", [doctor_cmd(d, serial=i + 1) for i, d in enumerate(("F1", "M1", "R1"))])
+    institution, county = renew_fsm.Actor("institution", "H1"), renew_fsm.Actor("admin", "NN-QX")
+    province = renew_fsm.Actor("admin", "GX")
+    for d in ("F1", "M1", "R1"):
+        to_testing(engine, d, "general")
+    engine.fire("M1", "request_deferral", renew_fsm.Actor("doctor", "M1"), {"reason": "外出进修"}, at=at("2021-05-10"))
+    engine.fire("M1", "approve_deferral", institution, at=at("2021-05-11"))
+    engine.fire("M1", "approve_deferral", county, at=at("2021-05-12"))
+    engine.sweep("close_first_round", at("2021-06-28"))
+    engine.fire("R1", "suspend", county, {"months": 3}, at=at("2021-07-15"))
+    engine.fire("R1", "confirm_reexam", province, at=at("2021-07-20"))
+    engine.sweep("close_makeup", at("2021-11-29"))
+    engine.sweep("close_reexam", at("2021-11-29"))
+    said = {d: notice(engine, d) for d in ("F1", "M1", "R1")}
+    engine.close()
+    assert said["F1"].reason == "未参加本周期首轮考核，且未申请延期考核（缺考）"
+    assert said["M1"].reason == "经批准延期考核后，未参加补考（缺考）"
+    assert said["R1"].state == "registration_cancelled" and said["R1"].reason == "未在再次考核期间参加再次考核（缺考）"
+
+
 # -- numbers -------------------------------------------------------------------------------------
 
 
