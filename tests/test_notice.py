@@ -427,6 +427,8 @@ def test_an_institution_without_results_writes_nothing_and_says_so(world: Path, 
         (["D1", "--institution", "H1", "--out", "x"], "give a doctor id or --institution (one of them)"),
         ([], "give a doctor id or --institution (one of them)"),
         (["--institution", "H1", "--out", "x", "--format", "docx"], "--format must be html or pdf"),
+        (["BL", "--format", "pdf"], "a PDF is written to a file: give --out"),
+        (["BL", "--format", "pdf", "--out", "n.html"], "--out n.html does not end in .pdf, as --format pdf writes"),
     ],
 )
 def test_the_batch_asks_for_what_it_needs(world: Path, tmp_path: Path, args: list[str], says: str) -> None:
@@ -538,6 +540,9 @@ def test_one_notice_as_pdf_embeds_its_font(world: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert embedded(pdffonts(out))
     assert "最好成绩42分" in pdftext(out)
+    # --format pdf into a folder names the file by the doctor.
+    assert cli("notice", "HU", "--db", str(world), "--out", str(tmp_path), "--format", "pdf").returncode == 0
+    assert (tmp_path / "notice-HU.pdf").read_bytes().startswith(b"%PDF-")
 
 
 @NEEDS_POPPLER

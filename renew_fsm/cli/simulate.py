@@ -317,7 +317,9 @@ def notice(
     institution: Annotated[
         str | None, typer.Option(help="Every notice of this institution's doctors who have a result, one file each")
     ] = None,
-    format: Annotated[str, typer.Option(help="With --institution: html or pdf")] = "html",
+    format: Annotated[
+        str | None, typer.Option(help="html or pdf (default: by the --out name's extension; html for a folder)")
+    ] = None,
     template: Annotated[
         Path | None, typer.Option(help="The province's own template (Jinja2) in place of the packaged one")
     ] = None,
@@ -325,11 +327,17 @@ def notice(
     """The result notice (考核结果通知书) of a doctor with a result, as HTML or PDF; or an institution's, in one run."""
     if (doctor is None) == (institution is None):
         fail("give a doctor id or --institution (one of them)", 2)
+    if format not in (None, "html", "pdf"):
+        fail(f"--format must be html or pdf, not {format!r}", 2)
     if institution is not None:
-        _notices_of_institution(institution, db, out, format, template)
+        _notices_of_institution(institution, db, out, format or "html", template)
         return
     assert doctor is not None
-    target = out_path(out, f"notice-{doctor.replace('/', '_')}.html") if out is not None else None
+    if format == "pdf" and out is None:
+        fail("a PDF is written to a file: give --out notice.pdf (or a folder)", 2)
+    target = out_path(out, f"notice-{doctor.replace('/', '_')}.{format or 'html'}") if out is not None else None
+    if target is not None and format is not None and target.suffix.lower() != f".{format}":
+        fail(f"--out {target.name} does not end in .{format}, as --format {format} writes", 2)
     engine = open_existing(choose_db(db))
     try:
         content = make_notice(engine, doctor)
@@ -350,8 +358,6 @@ def notice(
 
 
 def _notices_of_institution(institution: str, db: str | None, out: str | None, fmt: str, template: Path | None) -> None:
-    if fmt not in ("html", "pdf"):
-        fail(f"--format must be html or pdf, not {fmt!r}", 2)
     if out is None or not out.strip():
         fail("--institution writes one file per doctor: give the folder with --out DIR")
     folder = Path(out)
