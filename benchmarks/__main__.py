@@ -3,6 +3,7 @@
     python -m benchmarks                 # everything: 20k, 200k and 1M doctors (about 15 minutes)
     python -m benchmarks --quick         # a smoke run: 5k and 20k doctors, short online runs
     python -m benchmarks --only bulk,online --sizes 20000,200000
+    python -m benchmarks --only notices  # an institution's result notices, HTML and PDF
 
 Each section prints its figures and every target with PASS or FAIL; ``--json FILE``
 keeps them, and ``--json`` alone keeps them in ``benchmarks/results/<UTC time>.json``, the run
@@ -21,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import bulk, online, reads
+from . import bulk, notices, online, reads
 from .common import speed_us
 
-SECTIONS = ("bulk", "online", "pg_bulk", "reads")
+SECTIONS = ("bulk", "online", "pg_bulk", "reads", "notices")
 #: Where ``--json`` without a file keeps a run: the project's run history.
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -115,6 +116,8 @@ def main() -> None:
             figures["pg_bulk"] = bulk.run_postgres(20000 if args.quick else 200000, args.pg)
         if "reads" in only:
             figures["reads"] = reads.run(folder, 20000 if args.quick else 1000000)
+        if "notices" in only:
+            figures["notices"] = notices.run(folder, 5000 if args.quick else 50000)
     figures["machine"]["speed_us_after"] = speed_us()
     print(
         f"\nThe machine's speed (sum(range(1000)), lower is faster): {figures['machine']['speed_us_before']} µs"

@@ -78,6 +78,8 @@ COMMANDS = {
     "history": ["history", "D1"],
     "stats": ["stats"],
     "notice": ["notice", "D1"],
+    "notice --institution": ["notice", "--institution", "H1", "--out", "notices"],
+    "form deferral": ["form", "deferral", "D1"],
     "replay": ["replay", "w.jsonl"],
     "import": ["import", "doctors", "doctors.csv"],
     "simulate": ["simulate", "--doctors", "5"],

@@ -16,6 +16,7 @@ from ..rules.policy import PolicyError
 from ..storage import StorageError
 
 # Each module adds its commands to ``app``.
+from . import forms as _forms  # noqa: F401
 from . import importer as _importer  # noqa: F401
 from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..notice import notice as make_notice
-from ..notice import to_html, to_pdf
+from ..notice import to_html, to_pdf, write_notices
+from ..paper import PDF_MISSING
 from ..rules.policy import load as load_policy
 from ..simulate import (
     MAX_WORKERS,
@@ -320,14 +321,39 @@ def _write_or_print(out: Path | None, text: str) -> None:
 
 @app.command()
 def notice(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str | None, typer.Argument(help="Doctor id (or --institution for all its doctors')")] = None,
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     out: Annotated[
-        str | None, typer.Option(help="Write here; .pdf for a PDF, else HTML (a folder: notice-<doctor>.html in it)")
+        str | None,
+        typer.Option(
+            help="Write here; .pdf for a PDF, else HTML (a folder: notice-<doctor>.html in it). "
+            "With --institution: the folder to write every notice into"
+        ),
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Every notice of this institution's doctors who have a result, one file each")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help="html or pdf (default: by the --out name's extension; html for a folder)")
+    ] = None,
+    template: Annotated[
+        Path | None, typer.Option(help="The province's own template (Jinja2) in place of the packaged one")
     ] = None,
 ) -> None:
-    """The result notice (考核结果通知书) of a doctor with a final result, as HTML or PDF."""
-    target = out_path(out, f"notice-{doctor.replace('/', '_')}.html") if out is not None else None
+    """The result notice (考核结果通知书) of a doctor with a result, as HTML or PDF; or an institution's, in one run."""
+    if (doctor is None) == (institution is None):
+        fail("give a doctor id or --institution (one of them)", 2)
+    if format not in (None, "html", "pdf"):
+        fail(f"--format must be html or pdf, not {format!r}", 2)
+    if institution is not None:
+        _notices_of_institution(institution, db, out, format or "html", template)
+        return
+    assert doctor is not None
+    if format == "pdf" and out is None:
+        fail("a PDF is written to a file: give --out notice.pdf (or a folder)", 2)
+    target = out_path(out, f"notice-{doctor.replace('/', '_')}.{format or 'html'}") if out is not None else None
+    if target is not None and format is not None and target.suffix.lower() != f".{format}":
+        fail(f"--out {target.name} does not end in .{format}, as --format {format} writes", 2)
     engine = open_existing(choose_db(db))
     try:
         content = make_notice(engine, doctor)
@@ -335,9 +361,33 @@ def notice(
         engine.close()
     if target is not None and target.suffix.lower() == ".pdf":
         try:
-            pdf = to_pdf(content)
+            pdf = to_pdf(content, template)
         except ImportError:
-            fail("PDF output needs reportlab: pip install 'renew_fsm[pdf]' (or write .html)")
+            fail(PDF_MISSING)
         write(target, lambda p: p.write_bytes(pdf))
         return
-    _write_or_print(target, to_html(content))
+    page = to_html(content, template)
+    if target is None:
+        print(page, end="")  # the page ends with its own newline
+    else:
+        write(target, lambda p: p.write_text(page, encoding="utf-8"))
+
+
+def _notices_of_institution(institution: str, db: str | None, out: str | None, fmt: str, template: Path | None) -> None:
+    if out is None or not out.strip():
+        fail("--institution writes one file per doctor: give the folder with --out DIR")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is a file: --out names the folder the notices go into")
+    engine = open_existing(choose_db(db))
+    try:
+        try:
+            written = write_notices(engine, institution, folder, fmt=fmt, template=template)
+        except ImportError:
+            fail(PDF_MISSING)
+    finally:
+        engine.close()
+    if not written:
+        console.print(f"no doctor of {institution} has a result yet: no notice written", markup=False)
+        return
+    console.print(f"wrote {len(written)} notices of {institution} into {folder}", markup=False, highlight=False)
