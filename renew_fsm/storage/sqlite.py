@@ -34,6 +34,7 @@ from .base import (
     V1_DOCTOR_COLUMNS,
     V1_HISTORY_COLUMNS,
     V1_INSTANCE_COLUMNS,
+    V5_DOCTOR_COLUMNS,
     ConflictError,
     StorageError,
     WorldRows,
@@ -155,10 +156,26 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
     PostgreSQL store of the same release."""
 
 
+def _migrate_5(db: sqlite_utils.Database) -> None:
+    """The doctors' optional registry fields (empty for the doctors already stored), and an index on
+    the id-card number: one person is one registry entry, checked on every doctor added."""
+    have = db["doctors"].columns_dict
+    for column in V5_DOCTOR_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE doctors ADD COLUMN {column} TEXT")
+    db["doctors"].create_index(["id_card"], if_not_exists=True)
+
+
 #: The schema version since which a SQLite file has not changed (later steps are PostgreSQL's).
-SAME_FILE_SINCE = 3
+SAME_FILE_SINCE = 5
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_1,
+    migrate_2,
+    _migrate_3,
+    _migrate_4,
+    _migrate_5,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -581,6 +598,16 @@ class SQLiteStorage(SQLiteCases):
                 f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = ?", (doctor_id,)
             ).fetchone()
         return doctor_from_row(row) if row else None
+
+    def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
+        cards = list(dict.fromkeys(id_cards))
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(cards), CHUNK):
+                chunk = cards[start : start + CHUNK]
+                sql = f"SELECT id_card, id FROM doctors WHERE id_card IN ({','.join('?' * len(chunk))})"
+                found.update(self.conn.execute(sql, chunk).fetchall())
+        return found
 
     def ensure_instances(self, cycle: str) -> int:
         cols, values = _fresh_instance(cycle)
