@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,13 +264,19 @@ def _width(value: Any) -> int:
 
 def to_xlsx(stats: Stats, path: Path) -> None:
     """One workbook, one sheet per table: Chinese headers, frozen header row, fitted column widths."""
+    description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
+    write_xlsx([stats.progress, stats.results], path, f"{stats.cycle} 考核统计", description)
+
+
+def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str) -> None:
+    """Sheets as one workbook (the writer of every Excel export: statistics, result lists)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     book = Workbook()
     book.remove(book.active)
-    for sheet in (stats.progress, stats.results):
+    for sheet in sheets:
         ws = book.create_sheet(sheet.title)
         ws.append(sheet.headers)
         for row in sheet.rows:
@@ -282,6 +288,6 @@ def to_xlsx(stats: Stats, path: Path) -> None:
         for index, header in enumerate(sheet.headers, 1):
             longest = max([_width(header), *(_width(r[index - 1]) for r in sheet.rows)])
             ws.column_dimensions[get_column_letter(index)].width = min(40, max(8, longest + 2))
-    book.properties.title = f"{stats.cycle} 考核统计"
-    book.properties.description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
+    book.properties.title = title
+    book.properties.description = description
     book.save(path)
