@@ -166,8 +166,9 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
     db["doctors"].create_index(["id_card"], if_not_exists=True)
 
 
-#: The schema version since which a SQLite file has not changed (later steps are PostgreSQL's).
-SAME_FILE_SINCE = 5
+#: The schema version from which a read-only SQLite file opens as it is (4 changed PostgreSQL
+#: alone; 5's doctor columns are read as empty, see ``_read_without_registry_columns``).
+SAME_FILE_SINCE = 3
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_1,
@@ -407,12 +408,23 @@ class SQLiteStorage(SQLiteCases):
         if have == SCHEMA_VERSION:
             return
         if have >= SAME_FILE_SINCE:
-            # The versions since changed PostgreSQL only: this file is current but for its number,
-            # which is written where it can be — a read-only copy opens as it is.
-            with suppress(StorageError):
+            # Since then a file changed only by migration 5's optional doctor columns: it is upgraded
+            # where it can be written, and a read-only copy opens as it is, read through a view.
+            try:
                 self._migrate()
+            except StorageError:
+                if have < 5:
+                    self._read_without_registry_columns()
             return
         self._migrate()
+
+    def _read_without_registry_columns(self) -> None:
+        """Read a schema-3 or -4 file that cannot be written: a temporary view named ``doctors``, which
+        SQLite finds before the file's table, adds the columns migration 5 would, empty (the
+        temporary schema is the connection's own, so nothing is written to the file)."""
+        have = {row[1] for row in self.conn.execute("PRAGMA main.table_info(doctors)")}
+        columns = [c if c in have else f"NULL AS {c}" for c in DOCTOR_COLUMNS]
+        self.conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS doctors AS SELECT {', '.join(columns)} FROM main.doctors")
 
     def _migrate(self) -> None:
         with self._write():
