@@ -31,8 +31,12 @@ def graded(url: str) -> renew_fsm.Engine:
     e = make_engine(
         url,
         [
-            {**doctor_cmd("D1", "H1", serial=1), "sex": "female", "practice_category": "clinical",
-             "license_no": "110450100000001"},
+            {
+                **doctor_cmd("D1", "H1", serial=1),
+                "sex": "female",
+                "practice_category": "clinical",
+                "license_no": "110450100000001",
+            },
             doctor_cmd("D2", "H1", serial=2, license="assistant"),
             doctor_cmd("D3", "H2", serial=3),
             doctor_cmd("D4", "H3", serial=4),

@@ -199,12 +199,15 @@ def test_an_import_reports_a_row_whose_card_another_stored_doctor_holds(url: str
 def test_the_registry_fields_are_kept_on_every_road(url: str, tmp_path: Path) -> None:
     e = _fresh(url)
     try:
-        fields = {"sex": "female", "qualification_no": "200345110450103", "license_no": "110450100003512",
-                  "practice_category": "tcm"}
+        fields = {
+            "sex": "female",
+            "qualification_no": "200345110450103",
+            "license_no": "110450100003512",
+            "practice_category": "tcm",
+        }
         e.apply({**_with_card(doctor_cmd("D2", born="1975-01-01"), 2), **fields})
         path = tmp_path / "doctors.csv"
-        row = {**_with_card(doctor_cmd("D3", born="1976-01-01"), 3), **fields, "sex": "男",
-               "practice_category": "口腔"}
+        row = {**_with_card(doctor_cmd("D3", born="1976-01-01"), 3), **fields, "sex": "男", "practice_category": "口腔"}
         path.write_text(_csv([row]), encoding="utf-8")
         assert import_doctors(e, path).imported == ["D3"]
         d2, d3 = e.storage.get_doctor("D2"), e.storage.get_doctor("D3")
@@ -247,8 +250,10 @@ def test_a_schema_4_postgresql_store_gains_the_registry_columns(pg_url: str) -> 
     e = make_engine(pg_url, [doctor_cmd("D1")])
     e.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE doctors DROP COLUMN sex, DROP COLUMN qualification_no, DROP COLUMN license_no, "
-                     "DROP COLUMN practice_category")
+        conn.execute(
+            "ALTER TABLE doctors DROP COLUMN sex, DROP COLUMN qualification_no, DROP COLUMN license_no, "
+            "DROP COLUMN practice_category"
+        )
         conn.execute("DROP INDEX idx_doctors_id_card")
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     e = renew_fsm.open(pg_url)

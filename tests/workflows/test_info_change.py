@@ -117,7 +117,10 @@ def test_a_wrong_licence_is_corrected_before_the_tests_and_the_pass_line_follows
     register(engine)
     allowed_to_edit(engine)
     view = engine.case_fire(
-        IC, "IC1", "submit_change", doctor(),
+        IC,
+        "IC1",
+        "submit_change",
+        doctor(),
         {"license": "assistant", "practice_category": "dental", "license_no": "210450100003512", "title": "主治医师"},
     )
     assert view.data["changes"]["license"] == "assistant"
