@@ -361,6 +361,10 @@ def test_stats_at_a_day_counts_the_cycle_as_it_stood_then(stored: Path) -> None:
     assert json.loads(after.stdout)["by_state"] == {"enrolled": 1, "not_enrolled": 1}
     bad = cli("stats", "--db", str(stored), "--at", "2021-02-30")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "is not a day" in bad.stderr
+    last = cli("stats", "--db", str(stored), "--at", "9999-12-31")
+    assert last.returncode == 2 and "Traceback" not in last.stderr and "last day" in last.stderr
+    far = cli("stats", "--db", str(stored), "--at", "9999-12-30", "--format", "json")
+    assert far.returncode == 0 and json.loads(far.stdout)["by_state"] == {"enrolled": 1, "not_enrolled": 1}
 
 
 def test_stats_on_a_database_that_is_not_there_creates_nothing(tmp_path: Path) -> None:

@@ -298,9 +298,12 @@ def stats(
 
 def _day(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a day like 2021-06-27", param_hint="--at") from None
+    if day >= dt.date.max:  # its end is the next day, which the calendar does not have
+        raise typer.BadParameter(f"{text} is the calendar's last day: give an earlier one", param_hint="--at")
+    return day
 
 
 def _plain(*tables: Table) -> str:
