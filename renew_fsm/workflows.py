@@ -304,26 +304,28 @@ def _info_prepare(
     if problem:
         raise bad_input(f"{event}: {problem}", f"{event}：修改内容不合法")
     if "license" in changes:
-        _licence_still_open(event, subject)
+        _licence_still_open(engine, event, doctor.id)
     return changes
 
 
-def _licence_still_open(event: str, subject: Subject) -> None:
-    """A licence is corrected before the doctor's first score of the cycle, never after.
+def _licence_still_open(engine: Engine, event: str, doctor: str) -> None:
+    """A licence is corrected before the doctor's first test score, in this cycle or an earlier one.
 
-    The pass line follows the licence, and the history is replayed against the doctor as the
-    registry now holds them: a licence changed under a recorded score would make that score's
-    grade read another way on verification (and a graded result is corrected by appeal).
+    The pass line follows the licence, and the history of every cycle is replayed against the
+    doctor as the registry now holds them: a licence changed under a recorded score would make
+    that score's grade read another way on verification (and a graded result is corrected by appeal).
     """
-    inst = subject.instance
-    if inst is not None and (inst.humanities_attempts or inst.business_attempts or inst.reexam_attempts):
-        raise Refused(
-            GUARD_FAILED,
-            f"{event}: the licence cannot be corrected once a test score is recorded this cycle "
-            "(the pass line followed it); a result is corrected by appeal",
-            rule="not_eligible",
-            message_zh=f"{event}：本周期已有测评成绩，执业类型不可再修改",
-        )
+    for cycle in engine.storage.cycles():
+        pair = engine.storage.load(cycle, [doctor]).get(doctor)
+        inst = pair[0] if pair else None
+        if inst is not None and (inst.humanities_attempts or inst.business_attempts or inst.reexam_attempts):
+            raise Refused(
+                GUARD_FAILED,
+                f"{event}: the licence cannot be corrected once a test score is recorded (cycle {cycle}): "
+                "the pass line followed it; a result is corrected by appeal",
+                rule="not_eligible",
+                message_zh=f"{event}：已有测评成绩（{cycle}），执业类型不可再修改",
+            )
 
 
 def _info_writes(
@@ -343,7 +345,7 @@ def _info_writes(
     changes = after.values.get("changes", {})
     registry = {k: v for k, v in changes.items() if k in CORRECTABLE}
     if "license" in registry:
-        _licence_still_open(event, subject)  # a score may have come in since the doctor submitted
+        _licence_still_open(engine, event, doctor.id)  # a score may have come in since the doctor submitted
     profile = {**doctor.profile, **{k: v for k, v in changes.items() if k not in CORRECTABLE}}
     return CaseWrites(profile=(doctor.id, profile), registry=(doctor.id, registry) if registry else None), None
 

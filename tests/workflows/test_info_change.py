@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import A1, CITY, EXAM, H1, H2, at, doctor, register, to_testing
 
@@ -168,4 +170,23 @@ def test_a_licence_is_not_corrected_under_a_recorded_score(engine: renew_fsm.Eng
     engine.case_fire(IC, "IC2", "submit_change", doctor(), {"sex": "female"})
     engine.case_fire(IC, "IC2", "approve_change", H1, {"opinion": "核实无误"})
     assert engine.storage.get_doctor("D1").sex == "female"
+    assert verify(engine).ok
+
+
+def test_a_licence_is_not_corrected_under_a_score_of_an_earlier_cycle(engine: renew_fsm.Engine, tmp_path: Path) -> None:
+    """Every cycle's history is replayed against the registry as it is: an earlier cycle's score counts too."""
+    to_testing(engine)
+    engine.fire("D1", "record_score", EXAM, {"test": "business", "score": 57}, at=at("2021-06-02"))
+    shipped = Path(renew_fsm.__file__).parent / "rules" / "policies" / "guangxi-2019-2020.toml"
+    later = tmp_path / "next.toml"
+    later.write_text(shipped.read_text(encoding="utf-8").replace('id = "guangxi-2019-2020"', 'id = "next-cycle"'))
+    engine.apply({"op": "policy", "file": str(later)})
+    assert engine.cycle == "next-cycle"
+    register(engine)
+    allowed_to_edit(engine)
+    assert code(lambda: engine.case_fire(IC, "IC1", "submit_change", doctor(), {"license": "assistant"})) == (
+        "guard_failed",
+        "not_eligible",
+    )
+    assert engine.storage.get_doctor("D1").license == "physician"
     assert verify(engine).ok
