@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 
 from . import idcard
+from .commands import MAX_TEXT
 from .engine import Engine
 from .errors import Refused
 from .model import PRACTICE_CATEGORIES, SEXES
@@ -199,6 +200,8 @@ def _institution(line: int, row: dict[str, str], regions: Any) -> Institution | 
         return bad("region", f"no region {row['region']!r} in the store: set up the regions first")
     if not row["name"]:
         return bad("name", "empty")
+    if len(row["name"]) > MAX_TEXT:  # the `institution` command's limit (``ops``)
+        return bad("name", f"longer than {MAX_TEXT} characters")
     kind = KINDS.get(row.get("kind") or "institution")
     if kind is None:
         return bad("kind", f"{row['kind']!r} is not institution (卫生机构) or industry_org (行业组织)")

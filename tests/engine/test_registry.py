@@ -264,3 +264,22 @@ def test_a_schema_4_postgresql_store_gains_the_registry_columns(pg_url: str) -> 
         assert e.storage.get_doctor("D1").practice_category is None
     finally:
         e.close()
+
+
+def test_an_institution_name_over_the_limit_is_rejected_by_the_import_as_by_the_command(
+    url: str, tmp_path: Path
+) -> None:
+    from renew_fsm.importer import import_institutions
+
+    e = _fresh(url)
+    try:
+        with pytest.raises(Refused) as refused:
+            e.apply({"op": "institution", "id": "H8", "region": "NN-QX", "name": "院" * 4001})
+        assert refused.value.code == "bad_input"
+        path = tmp_path / "institutions.csv"
+        path.write_text(f"id,region,name,kind\nH8,NN-QX,{'院' * 4001},\nH9,NN-QX,{'院' * 4000},\n", encoding="utf-8")
+        report = import_institutions(e, path)
+        assert [(p.id, p.field) for p in report.rejected] == [("H8", "name")]
+        assert report.imported == ["H9"]
+    finally:
+        e.close()
