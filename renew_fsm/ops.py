@@ -80,6 +80,9 @@ class DoctorOp:
 
 #: The earliest birth date a registry holds: anyone born before it is a typing mistake.
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
+#: The latest birth date whose ages (60, for the humanities exemption) the calendar can count, for an
+#: engine whose clock was set near its end: a later one made the age rules raise.
+LATEST_BIRTH = dt.date(dt.MAXYEAR - 100, 12, 31)
 #: The youngest a doctor can be on the first day of practice (医师法: full civil capacity).
 ADULT = 18
 #: Certificate numbers (资格证书编号, 执业证书编号) are ids: 1–64 printable characters.
@@ -105,6 +108,8 @@ def doctor_problem(op: DoctorOp, today: dt.date) -> str | None:
         return f"birth_date {op.birth_date} is before {EARLIEST_BIRTH}"
     if op.birth_date > today:
         return f"birth_date {op.birth_date} is in the future (today is {today})"
+    if op.birth_date > LATEST_BIRTH:
+        return f"birth_date {op.birth_date} is after {LATEST_BIRTH}, beyond the ages the calendar can count"
     if op.practice_since > today:
         return f"practice_since {op.practice_since} is in the future (today is {today})"
     if op.practice_since < years_after(op.birth_date, ADULT):

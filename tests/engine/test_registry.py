@@ -283,3 +283,18 @@ def test_an_institution_name_over_the_limit_is_rejected_by_the_import_as_by_the_
         assert report.imported == ["H9"]
     finally:
         e.close()
+
+
+def test_a_clock_near_the_calendars_end_admits_no_doctor_whose_ages_it_cannot_count(url: str) -> None:
+    """A birth date in the future is refused against the engine's day; with that day set near year 9999,
+    a doctor born 9950 would have turned 60 past the calendar's end — refused, not a ValueError later."""
+    e = _fresh(url)
+    try:
+        e.apply({"op": "clock", "at": "9999-06-01T00:00:00+08:00"})
+        with pytest.raises(Refused) as refused:
+            e.apply(_with_card({**doctor_cmd("D9"), "birth_date": "9950-01-01", "practice_since": "9980-01-01"}))
+        assert refused.value.code == "bad_input"
+        e.apply(_with_card({**doctor_cmd("D8"), "birth_date": "9890-01-01", "practice_since": "9920-01-01"}, 8))
+        assert "enroll" not in e.allowed("D8", Actor("institution", "H1"))  # outside the window, and no raise
+    finally:
+        e.close()
