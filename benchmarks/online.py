@@ -61,7 +61,7 @@ def prepare(url: str, doctors: int) -> None:
                     "id": f"D{n:06d}",
                     "institution": "H1",
                     "name": "医师",
-                    "id_card": make("450103", born, n),
+                    "id_card": make(f"45{n // 1000 % 10000:04d}", born, n),  # one card per doctor
                     "license": "physician",
                     "birth_date": born.isoformat(),
                     "practice_since": "2000-01-01",

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 from . import idcard, ops
 from .commands import (
     IDEMPOTENCY_KEY,
+    MAX_TEXT,
     check_actor,
     check_data,
     check_free_form,
@@ -24,6 +25,7 @@ from .commands import (
     check_same_request,
     is_actor,
     not_a,
+    text_problem,
 )
 from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import compiled
@@ -296,7 +298,8 @@ class Engine(Workflows):
         policy = world.policy
         if policy is None:
             raise self._no_policy()
-        doctors = [self.doctor_from_op(op, world) for op in _ops_of(ops.DoctorOp, doctor_ops, "drive_new")]
+        today = self.today()
+        doctors = [self.doctor_from_op(op, world, today) for op in _ops_of(ops.DoctorOp, doctor_ops, "drive_new")]
         loaded = {doc.id: (Instance(doc.id, policy.id), doc) for doc in doctors}
         plans = [(doc.id, make_plan(inst, doc)) for inst, doc in loaded.values()]
         current, _, records = self._play(plans, world, policy, loaded)
@@ -623,20 +626,34 @@ class Engine(Workflows):
     def _op_DoctorOp(self, op: ops.DoctorOp, base: Path | None) -> None:
         self.add_doctors([op])
 
-    def doctor_from_op(self, op: ops.DoctorOp, world: World | None = None) -> Doctor:
-        """A registry doctor, checked: known institution, licence, record and a valid id-card number."""
+    def today(self) -> dt.date:
+        """The engine clock's day in the policy's time zone: what "in the future" means for the registry."""
+        return self.now().astimezone(self._clock_zone()).date()
+
+    def doctor_from_op(self, op: ops.DoctorOp, world: World | None = None, today: dt.date | None = None) -> Doctor:
+        """A registry doctor, checked: known institution, licence, record, a valid id-card number, dates a
+        living doctor can have (``ops.doctor_problem``) and text of the lengths every road accepts."""
         world = world or self.world()
+        if not is_id(op.id) or not is_id(op.institution):
+            raise bad_input(f"doctor {op.id!r}: id and institution must be 1–64 printable characters")
         if op.institution not in world.institutions:
             raise Refused(NOT_FOUND, f"doctor {op.id}: no institution {op.institution!r}")
         if op.license not in LICENSES:
             raise bad_input(f"doctor {op.id}: license must be one of {', '.join(LICENSES)}")
         if op.record not in RECORDS:
             raise bad_input(f"doctor {op.id}: record must be one of {', '.join(RECORDS)}")
-        if not op.name.strip():
+        if not isinstance(op.name, str) or not op.name.strip():
             raise bad_input(f"doctor {op.id}: name must not be empty")
+        # The replay's and the API's limits (``ops``), here too: an import does not go through ``ops.parse``.
+        why = f"is longer than {MAX_TEXT} characters" if len(op.name) > MAX_TEXT else text_problem(op.name, nul=True)
+        if why:
+            raise bad_input(f"doctor {op.id}: name {why}")
         problem = idcard.problem(op.id_card, op.birth_date)
         if problem:
             raise bad_input(f"doctor {op.id}: {problem}", f"医师 {op.id}：身份证号不合法")
+        problem = ops.doctor_problem(op, self.today() if today is None else today)
+        if problem:
+            raise bad_input(f"doctor {op.id}: {problem}", f"医师 {op.id}：注册信息不合理")
         if not isinstance(op.profile, dict):
             raise bad_input(f"doctor {op.id}: profile must be an object")
         if op.profile:  # (a simulated province's doctors have none: a million checks saved)
@@ -651,12 +668,29 @@ class Engine(Workflows):
             op.practice_since,
             op.record,
             dict(op.profile),
+            op.sex,
+            op.qualification_no,
+            op.license_no,
+            op.practice_category,
         )
 
     def add_doctors(self, doctor_ops: Sequence[ops.DoctorOp]) -> list[str]:
-        """Add doctors in one transaction (all or nothing); ids already present unchanged are returned."""
-        world = self.world()
-        doctors = [self.doctor_from_op(op, world) for op in _ops_of(ops.DoctorOp, doctor_ops, "add_doctors")]
+        """Add doctors in one transaction (all or nothing); ids already present unchanged are returned.
+
+        An id-card number held by another doctor, in the store or in the batch, is a ``conflict``:
+        one person is one registry entry.
+        """
+        world, today = self.world(), self.today()
+        doctors = [self.doctor_from_op(op, world, today) for op in _ops_of(ops.DoctorOp, doctor_ops, "add_doctors")]
+        holders = dict(self.storage.doctors_with_id_cards([d.id_card for d in doctors]))
+        for doc in doctors:
+            holder = holders.setdefault(doc.id_card, doc.id)
+            if holder != doc.id:
+                raise Refused(
+                    CONFLICT,
+                    f"doctor {doc.id}: id-card number {idcard.mask(doc.id_card)} is already held by doctor {holder}",
+                    message_zh=f"医师 {doc.id}：身份证号已属于医师 {holder}",
+                )
         try:
             return self.storage.put_doctors(doctors, world.policy.id if world.policy else None)
         except ConflictError as exc:

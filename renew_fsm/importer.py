@@ -21,7 +21,14 @@ Columns (header names, any order; other columns are ignored and listed):
 - doctors: ``id, institution, name, id_card, license, birth_date, practice_since,
   record`` — ``license`` ``physician``/``assistant`` (or 执业医师/执业助理医师),
   ``record`` ``good``/``none``/``bad`` (or 良好/无/不良), dates as 1961-05-02,
-  1961/5/2 or 19610502.
+  1961/5/2 or 19610502 — and, when the export has them, ``sex`` (``male``/``female``
+  or 男/女), ``qualification_no`` (资格证书编号), ``license_no`` (执业证书编号) and
+  ``practice_category`` (执业类别: ``clinical``/``tcm``/``dental``/``public_health``
+  or 临床/中医/口腔/公共卫生).  An empty cell of these leaves the field unknown.
+
+A doctor who cannot exist is rejected (born before 1900 or in the future, practising
+before 18 or from a future day); an id-card number another stored doctor holds is a
+conflict, as is one two rows share.
 """
 
 from __future__ import annotations
@@ -37,21 +44,37 @@ from typing import Any
 import attrs
 
 from . import idcard
+from .commands import MAX_TEXT
 from .engine import Engine
 from .errors import Refused
-from .ops import ID, DoctorOp
+from .model import PRACTICE_CATEGORIES, SEXES
+from .ops import ID, DoctorOp, doctor_problem
 from .rules.policy import LICENSES, RECORDS
 from .world import Institution
 
 INSTITUTION_COLUMNS = ("id", "region", "name", "kind")
-DOCTOR_COLUMNS = ("id", "institution", "name", "id_card", "license", "birth_date", "practice_since", "record")
+#: The registry fields a doctors file may carry or leave out (``Doctor``'s optional fields).
+REGISTRY_COLUMNS = ("sex", "qualification_no", "license_no", "practice_category")
+DOCTOR_COLUMNS = (
+    "id",
+    "institution",
+    "name",
+    "id_card",
+    "license",
+    "birth_date",
+    "practice_since",
+    "record",
+    *REGISTRY_COLUMNS,
+)
 #: Columns that may be left out of the header (their default is used).
-OPTIONAL = {"kind"}
+OPTIONAL = {"kind", *REGISTRY_COLUMNS}
 KINDS = {"institution": "institution", "卫生机构": "institution", "industry_org": "industry_org"}
 KINDS["行业组织"] = "industry_org"
 LICENSE_NAMES = {"physician": "physician", "执业医师": "physician", "assistant": "assistant"}
 LICENSE_NAMES["执业助理医师"] = "assistant"
 RECORD_NAMES = {"good": "good", "良好": "good", "none": "none", "无": "none", "bad": "bad", "不良": "bad"}
+SEX_NAMES = {**{k: k for k in SEXES}, **{zh: k for k, zh in SEXES.items()}}
+CATEGORY_NAMES = {**{k: k for k in PRACTICE_CATEGORIES}, **{zh: k for k, zh in PRACTICE_CATEGORIES.items()}}
 _DATE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})$")
 
 
@@ -177,6 +200,8 @@ def _institution(line: int, row: dict[str, str], regions: Any) -> Institution | 
         return bad("region", f"no region {row['region']!r} in the store: set up the regions first")
     if not row["name"]:
         return bad("name", "empty")
+    if len(row["name"]) > MAX_TEXT:  # the `institution` command's limit (``ops``)
+        return bad("name", f"longer than {MAX_TEXT} characters")
     kind = KINDS.get(row.get("kind") or "institution")
     if kind is None:
         return bad("kind", f"{row['kind']!r} is not institution (卫生机构) or industry_org (行业组织)")
@@ -220,7 +245,7 @@ def import_institutions(engine: Engine, file: Path | str, data: bytes | None = N
 # -- doctors ----------------------------------------------------------------------------------------
 
 
-def _doctor(line: int, row: dict[str, str], engine: Engine) -> DoctorOp | Problem:
+def _doctor(line: int, row: dict[str, str], engine: Engine, today: dt.date) -> DoctorOp | Problem:
     did = row["id"]
 
     def bad(name: str, why: str) -> Problem:
@@ -247,18 +272,53 @@ def _doctor(line: int, row: dict[str, str], engine: Engine) -> DoctorOp | Proble
     since = _date(row["practice_since"])
     if since is None:
         return bad("practice_since", f"{row['practice_since']!r} is not a date like 2001-09-01")
-    if since <= born:
-        return bad("practice_since", "is not after birth_date")
     card = row["id_card"].upper()
     problem = idcard.problem(card, born)
     if problem:
         return bad("id_card", problem)
-    op = DoctorOp(did, row["institution"], row["name"], card, license, born, since, record)
+    sex = SEX_NAMES.get(_lower(row.get("sex", ""))) if row.get("sex") else None
+    if row.get("sex") and sex is None:
+        return bad("sex", f"{row['sex']!r} is not one of {', '.join(SEXES)} (男, 女)")
+    category = CATEGORY_NAMES.get(_lower(row.get("practice_category", ""))) if row.get("practice_category") else None
+    if row.get("practice_category") and category is None:
+        return bad(
+            "practice_category",
+            f"{row['practice_category']!r} is not one of {', '.join(PRACTICE_CATEGORIES)} (临床, 中医, 口腔, 公共卫生)",
+        )
+    op = DoctorOp(
+        did,
+        row["institution"],
+        row["name"],
+        card,
+        license,
+        born,
+        since,
+        record,
+        sex=sex,
+        qualification_no=row.get("qualification_no") or None,
+        license_no=row.get("license_no") or None,
+        practice_category=category,
+    )
+    # The engine's own checks (dates a living doctor can have, lengths), so an import can never
+    # admit what the `doctor` command refuses; the field is the one its message starts with.
+    problem = doctor_problem(op, today)
+    if problem:
+        return bad(problem.split(" ", 1)[0], problem)
     try:
-        engine.doctor_from_op(op)  # the engine's own checks, so an import can never admit what `doctor` refuses
+        engine.doctor_from_op(op, today=today)
     except Refused as refused:
-        return bad("*", refused.message)
+        return bad(_field_of(refused.message), refused.message)
     return op
+
+
+def _lower(text: str) -> str:
+    return text.lower() if text.isascii() else text
+
+
+def _field_of(message: str) -> str:
+    """The field an engine refusal names ("doctor D1: name is longer …" → ``name``), else ``*``."""
+    words = message.split(": ", 1)[-1].split(" ", 1)
+    return words[0] if words[0] in DOCTOR_COLUMNS else "*"
 
 
 def _stored_doctors(engine: Engine, ids: list[str]) -> dict[str, Any]:
@@ -272,6 +332,14 @@ def _stored_doctors(engine: Engine, ids: list[str]) -> dict[str, Any]:
     return {d: doc for d in ids if (doc := engine.storage.get_doctor(d)) is not None}
 
 
+def _card_holders(engine: Engine, cards: list[str]) -> dict[str, str]:
+    """The stored doctor holding each of ``cards`` (one query per 500)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(cards), 500):
+        found.update(engine.storage.doctors_with_id_cards(cards[start : start + 500]))
+    return found
+
+
 def import_doctors(engine: Engine, file: Path | str, data: bytes | None = None) -> Report:
     """Import a doctors CSV (see the module's docstring); good rows in one transaction via ``add_doctors``."""
     path = Path(file)
@@ -280,13 +348,15 @@ def import_doctors(engine: Engine, file: Path | str, data: bytes | None = None) 
     cards: dict[str, tuple[int, str]] = {}
     skipped, rejected, conflicts = [], [], []
     checked: list[tuple[int, DoctorOp]] = []
+    today = engine.today()
     for line, row in rows:
-        found = _doctor(line, row, engine)
+        found = _doctor(line, row, engine, today)
         if isinstance(found, Problem):
             rejected.append(found)
         else:
             checked.append((line, found))
     stored = _stored_doctors(engine, list(dict.fromkeys(op.id for _, op in checked)))
+    holders = _card_holders(engine, [op.id_card for _, op in checked])
     first: dict[str, tuple[int, DoctorOp]] = {}
     for line, op in checked:
         earlier = first.get(op.id)
@@ -302,10 +372,15 @@ def import_doctors(engine: Engine, file: Path | str, data: bytes | None = None) 
             continue
         first[op.id] = (line, op)
         cards[op.id_card] = (line, op.id)
+        holder = holders.get(op.id_card, op.id)
+        if holder != op.id:
+            why = f"doctor {holder} in the store holds this id-card number (one person, one registry entry)"
+            conflicts.append(Problem(line, op.id, "id_card", why))
+            continue
         old = stored.get(op.id)
         if old is not None:
-            new = engine.doctor_from_op(op)
-            fields = ("institution", "name", "id_card", "license", "birth_date", "practice_since", "record")
+            new = engine.doctor_from_op(op, today=today)
+            fields = DOCTOR_COLUMNS[1:]
             changed = [f for f in fields if getattr(old, f) != getattr(new, f)]
             if not changed:
                 skipped.append(op.id)

@@ -39,9 +39,20 @@ class Actor:
     id: str | None = None
 
 
+#: 性别 as the registry gives it.
+SEXES = {"male": "男", "female": "女"}
+#: 执业类别 (《医师法》/ the 2007 Measures art. 5): the four kinds of practice a licence is issued for.
+PRACTICE_CATEGORIES = {"clinical": "临床", "tcm": "中医", "dental": "口腔", "public_health": "公共卫生"}
+
+
 @attrs.frozen(slots=True)
 class Doctor:
-    """The registry facts the rules read (age, licence, years of practice, conduct)."""
+    """The registry facts the rules read (age, licence, years of practice, conduct), and the ones the
+    forms and statistics show (sex, certificate numbers, category of practice).
+
+    The last four are optional: a registry export may lack them, and stores made before they
+    existed hold none.
+    """
 
     id: str
     institution: str
@@ -52,6 +63,19 @@ class Doctor:
     practice_since: dt.date
     record: str
     profile: dict[str, Any] = attrs.field(factory=dict, eq=False)
+    #: ``male`` / ``female`` (``SEXES``).
+    sex: str | None = None
+    #: 医师资格证书编号.
+    qualification_no: str | None = None
+    #: 医师执业证书编号 (执业/助理证书编号).
+    license_no: str | None = None
+    #: 执业类别: a key of ``PRACTICE_CATEGORIES``.
+    practice_category: str | None = None
+
+
+#: The registry fields an information change (信息修改) may correct: practice details, never the
+#: identity (姓名, 身份证号) nor the facts that come from elsewhere (birth date, years, conduct).
+CORRECTABLE = ("license", "sex", "qualification_no", "license_no", "practice_category")
 
 
 class Instance(NamedTuple):

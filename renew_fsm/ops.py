@@ -16,7 +16,8 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from .commands import MAX_TEXT, text_problem
 from .errors import BAD_INPUT, Refused, bad_input
-from .model import Actor
+from .model import PRACTICE_CATEGORIES, SEXES, Actor, is_id
+from .rules.policy import LICENSES
 from .structure import converter as object_converter
 
 ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
@@ -71,6 +72,71 @@ class DoctorOp:
     practice_since: dt.date
     record: str
     profile: dict[str, Any] = attrs.Factory(dict)
+    sex: str | None = None
+    qualification_no: str | None = None
+    license_no: str | None = None
+    practice_category: str | None = None
+
+
+#: The earliest birth date a registry holds: anyone born before it is a typing mistake.
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+#: The latest birth date whose ages (60, for the humanities exemption) the calendar can count, for an
+#: engine whose clock was set near its end: a later one made the age rules raise.
+LATEST_BIRTH = dt.date(dt.MAXYEAR - 100, 12, 31)
+#: The youngest a doctor can be on the first day of practice (医师法: full civil capacity).
+ADULT = 18
+#: Certificate numbers (资格证书编号, 执业证书编号) are ids: 1–64 printable characters.
+CERTIFICATE_LONGEST = 64
+
+
+def years_after(day: dt.date, years: int) -> dt.date:
+    """The day ``years`` after ``day``; a 29 February becomes 1 March in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return dt.date(day.year + years, 3, 1)
+
+
+def doctor_problem(op: DoctorOp, today: dt.date) -> str | None:
+    """Why ``op`` describes a doctor who cannot exist, or whose registry fields are not ours; else ``None``.
+
+    Checked once at the boundary, before anything reads the dates: a birth date in year 9990
+    made every later age computation (``allowed()``, the simple-program conditions) raise.
+    ``today`` is the engine clock's day in the policy's time zone.
+    """
+    if op.birth_date < EARLIEST_BIRTH:
+        return f"birth_date {op.birth_date} is before {EARLIEST_BIRTH}"
+    if op.birth_date > today:
+        return f"birth_date {op.birth_date} is in the future (today is {today})"
+    if op.birth_date > LATEST_BIRTH:
+        return f"birth_date {op.birth_date} is after {LATEST_BIRTH}, beyond the ages the calendar can count"
+    if op.practice_since > today:
+        return f"practice_since {op.practice_since} is in the future (today is {today})"
+    if op.practice_since < years_after(op.birth_date, ADULT):
+        return f"practice_since {op.practice_since} is before the doctor turned {ADULT}"
+    if op.sex is not None and op.sex not in SEXES:
+        return f"sex must be one of {', '.join(SEXES)}"
+    if op.practice_category is not None and op.practice_category not in PRACTICE_CATEGORIES:
+        return f"practice_category must be one of {', '.join(PRACTICE_CATEGORIES)}"
+    for name in ("qualification_no", "license_no"):
+        value = getattr(op, name)
+        if value is not None and not is_id(value, CERTIFICATE_LONGEST):
+            return f"{name} must be 1–{CERTIFICATE_LONGEST} printable characters"
+    return None
+
+
+def correction_problem(changes: dict[str, Any]) -> str | None:
+    """Why the registry fields among an information change's ``changes`` cannot be stored; else ``None``."""
+    if "license" in changes and changes["license"] not in LICENSES:
+        return f"license must be one of {', '.join(LICENSES)}"
+    if "sex" in changes and changes["sex"] not in SEXES:
+        return f"sex must be one of {', '.join(SEXES)}"
+    if "practice_category" in changes and changes["practice_category"] not in PRACTICE_CATEGORIES:
+        return f"practice_category must be one of {', '.join(PRACTICE_CATEGORIES)}"
+    for name in ("qualification_no", "license_no"):
+        if name in changes and not is_id(changes[name], CERTIFICATE_LONGEST):
+            return f"{name} must be 1–{CERTIFICATE_LONGEST} printable characters"
+    return None
 
 
 @attrs.frozen

@@ -3,6 +3,9 @@
 Both are sums over one grouped count from storage (``tally``: institution ×
 state × program × reason), rolled up to the institution, county, city,
 province or agency with the world's tree — one query however large the store.
+By 执业类别 (``practice_category``, the 2007 Measures art. 5) the count is made
+from the instances and their doctors, a walk of the cycle; as the cycle stood
+at a past moment (``at``), from the history (``renew_fsm.timeline``).
 The same figures print as a table, CSV or an Excel workbook.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,24 @@ import attrs
 from .cells import csv_writer, xlsx_row
 from .engine import Engine
 from .machines.graph import Graph
+from .model import PRACTICE_CATEGORIES, Doctor, Instance
+from .timeline import instances_at
 from .tuning import streaming_gc
 from .world import World
 
-LEVELS = ("province", "city", "county", "institution", "agency")
-LEVEL_ZH = {"province": "省", "city": "市", "county": "区县", "institution": "卫生机构", "agency": "考核机构"}
+LEVELS = ("province", "city", "county", "institution", "agency", "practice_category")
+LEVEL_ZH = {
+    "province": "省",
+    "city": "市",
+    "county": "区县",
+    "institution": "卫生机构",
+    "agency": "考核机构",
+    "practice_category": "执业类别",
+}
+#: The group of doctors whose registry record names no category of practice.
+NO_CATEGORY = ("-", "未登记执业类别")
+#: One row of a grouped count: (institution or category, state, program, reason, doctors).
+TallyRow = tuple[str | None, str, str | None, str | None, int]
 PROGRAM_ZH = {"simple": "简易程序", "general": "一般程序", None: "未选择程序"}
 REASONS = ("work_performance", "ethics", "humanities", "business_level", "absent", "discipline", "violation")
 REASON_ZH = {
@@ -96,8 +113,14 @@ class Stats:
         }
 
 
-def _groups(world: World, institution: str, by: str) -> list[tuple[str, str]]:
-    """The (id, name) groups an institution's doctors count in at level ``by``."""
+def _groups(world: World, institution: str | None, by: str) -> list[tuple[str, str]]:
+    """The (id, name) groups an institution's doctors count in at level ``by`` (by category: the
+    category's)."""
+    if by == "practice_category":
+        if institution not in PRACTICE_CATEGORIES:
+            return [NO_CATEGORY]
+        return [(institution, PRACTICE_CATEGORIES[institution])]
+    assert institution is not None
     inst = world.institutions.get(institution)
     if inst is None:
         return [(institution, institution)]
@@ -116,17 +139,34 @@ def _groups(world: World, institution: str, by: str) -> list[tuple[str, str]]:
     return [(rid, region.name if region and region.name else rid)]
 
 
-def compute(engine: Engine, by: str = "city") -> Stats:
+def compute(engine: Engine, by: str = "city", at: dt.datetime | None = None) -> Stats:
+    """The statistics now, or as the cycle stood just before ``at`` (an aware time; ``timeline.day_end``
+    of a day for "at the end of that day"), rebuilt from the history."""
     if by not in LEVELS:
         raise ValueError(f"--by is one of {', '.join(LEVELS)}")
     with streaming_gc():
-        return _compute(engine, by)
+        if at is not None:
+            rows = tally(((doc, past[0]) for doc, past in instances_at(engine, [at])), by)
+        elif by == "practice_category":
+            rows = tally(((doc, inst) for inst, doc in engine.scan()), by)
+        else:
+            rows = engine.storage.tally(engine.cycle)
+        return _compute(engine, by, rows, at)
 
 
-def _compute(engine: Engine, by: str) -> Stats:
+def tally(pairs: Iterable[tuple[Doctor, Instance]], by: str = "institution") -> list[TallyRow]:
+    """Storage's grouped count made from (doctor, instance) pairs: by the doctor's institution, or
+    by their category of practice when ``by`` is ``practice_category``."""
+    counts: Counter[tuple[str | None, str, str | None, str | None]] = Counter()
+    category = by == "practice_category"
+    for doc, inst in pairs:
+        counts[(doc.practice_category if category else doc.institution, inst.state, inst.program, inst.reason)] += 1
+    return [(*key, n) for key, n in counts.items()]
+
+
+def _compute(engine: Engine, by: str, rows: Iterable[TallyRow], at: dt.datetime | None) -> Stats:
     world, graph = engine.world(), engine.machine.graph
     cycle = engine.cycle
-    rows = engine.storage.tally(cycle)
     states = _states(graph)
     # Counts go straight into each sheet row's columns (the total last or first): a million doctors
     # come as ~50,000 tally rows over 16,666 institutions, and a Counter per group plus a lookup
@@ -187,7 +227,7 @@ def _compute(engine: Engine, by: str) -> Stats:
     return Stats(
         cycle,
         by,
-        dt.datetime.now(dt.UTC),
+        dt.datetime.now(dt.UTC) if at is None else at,
         progress_sheet,
         results_sheet,
         dict(sorted(by_state.items())),
@@ -224,13 +264,19 @@ def _width(value: Any) -> int:
 
 def to_xlsx(stats: Stats, path: Path) -> None:
     """One workbook, one sheet per table: Chinese headers, frozen header row, fitted column widths."""
+    description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
+    write_xlsx([stats.progress, stats.results], path, f"{stats.cycle} 考核统计", description)
+
+
+def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str) -> None:
+    """Sheets as one workbook (the writer of every Excel export: statistics, result lists)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     book = Workbook()
     book.remove(book.active)
-    for sheet in (stats.progress, stats.results):
+    for sheet in sheets:
         ws = book.create_sheet(sheet.title)
         xlsx_row(ws, sheet.headers)
         for row in sheet.rows:
@@ -242,6 +288,6 @@ def to_xlsx(stats: Stats, path: Path) -> None:
         for index, header in enumerate(sheet.headers, 1):
             longest = max([_width(header), *(_width(r[index - 1]) for r in sheet.rows)])
             ws.column_dimensions[get_column_letter(index)].width = min(40, max(8, longest + 2))
-    book.properties.title = f"{stats.cycle} 考核统计"
-    book.properties.description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
+    book.properties.title = title
+    book.properties.description = description
     book.save(path)

@@ -45,9 +45,9 @@ from .commands import (
     is_actor,
     not_a,
 )
-from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
-from .model import CASE_PREFIX, Actor, Case, CaseView, Instance, Record, View, iso_time
+from .model import CASE_PREFIX, CORRECTABLE, Actor, Case, CaseView, Instance, Record, View, iso_time
 from .runtime import advance, allowed_events, decide, dumps
 from .storage.base import CaseWrites, ConflictError
 from .world import Agency, Subject, World, may_act_case
@@ -282,7 +282,6 @@ def _doctor_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
 #: Registry facts the rules read, or that change another way: never through an information change.
 REGISTRY_FACTS = {
     "birth_date": "the birth date is part of the id-card number",
-    "license": "the licence decides the pass line; it comes from the registration system",
     "practice_since": "the years of practice decide the simple program; they come from the registration system",
     "record": "the conduct record comes from the registration system",
     "institution": "the institution changes by 变更卫生机构 (change_institution)",
@@ -302,7 +301,32 @@ def _info_prepare(
     changes = {k: v for k, v in data.items() if k not in IDENTITY}
     if not changes:
         raise bad_input(f"{event}: nothing to change", f"{event}：没有修改内容")
+    problem = ops.correction_problem(changes)
+    if problem:
+        raise bad_input(f"{event}: {problem}", f"{event}：修改内容不合法")
+    if "license" in changes:
+        _licence_still_open(engine, event, doctor.id)
     return changes
+
+
+def _licence_still_open(engine: Engine, event: str, doctor: str) -> None:
+    """A licence is corrected before the doctor's first test score, in this cycle or an earlier one.
+
+    The pass line follows the licence, and the history of every cycle is replayed against the
+    doctor as the registry now holds them: a licence changed under a recorded score would make
+    that score's grade read another way on verification (and a graded result is corrected by appeal).
+    """
+    for cycle in engine.storage.cycles():
+        pair = engine.storage.load(cycle, [doctor]).get(doctor)
+        inst = pair[0] if pair else None
+        if inst is not None and (inst.humanities_attempts or inst.business_attempts or inst.reexam_attempts):
+            raise Refused(
+                GUARD_FAILED,
+                f"{event}: the licence cannot be corrected once a test score is recorded (cycle {cycle}): "
+                "the pass line followed it; a result is corrected by appeal",
+                rule="not_eligible",
+                message_zh=f"{event}：已有测评成绩（{cycle}），执业类型不可再修改",
+            )
 
 
 def _info_writes(
@@ -319,7 +343,12 @@ def _info_writes(
     if event != "approve_change":
         return CaseWrites(), None
     doctor = subject.entity
-    return CaseWrites(profile=(doctor.id, {**doctor.profile, **after.values.get("changes", {})})), None
+    changes = after.values.get("changes", {})
+    registry = {k: v for k, v in changes.items() if k in CORRECTABLE}
+    if "license" in registry:
+        _licence_still_open(engine, event, doctor.id)  # a score may have come in since the doctor submitted
+    profile = {**doctor.profile, **{k: v for k, v in changes.items() if k not in CORRECTABLE}}
+    return CaseWrites(profile=(doctor.id, profile), registry=(doctor.id, registry) if registry else None), None
 
 
 HOLDERS = ("admin", "institution", "doctor")

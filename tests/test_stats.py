@@ -8,7 +8,9 @@ under the wrong region, agency or program, a number here is wrong.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -19,7 +21,11 @@ from conftest import A1, A2, EXAM, H1, at, doctor, doctor_cmd, make_engine, regi
 
 import renew_fsm
 from renew_fsm import Actor
+from renew_fsm.replay import replay
 from renew_fsm.stats import LEVELS, OUTCOMES, Stats, compute, outcome, to_csv, to_xlsx
+from renew_fsm.timeline import day_end
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
 
 H2, H3 = Actor("institution", "H2"), Actor("institution", "H3")
 
@@ -36,11 +42,11 @@ def grade_after(e: renew_fsm.Engine, did: str, agency: Actor, business: float | 
 def counted(url: str) -> renew_fsm.Engine:
     """D1…D7 where the comments say; H4 is an institution no agency was assigned."""
     doctors = [
-        doctor_cmd("D1", "H1", serial=1),
-        doctor_cmd("D2", "H1", serial=2),
-        doctor_cmd("D3", "H2", serial=3),
+        {**doctor_cmd("D1", "H1", serial=1), "practice_category": "clinical"},
+        {**doctor_cmd("D2", "H1", serial=2), "practice_category": "clinical"},
+        {**doctor_cmd("D3", "H2", serial=3), "practice_category": "tcm"},
         doctor_cmd("D4", "H3", serial=4),
-        doctor_cmd("D5", "H3", serial=5),
+        {**doctor_cmd("D5", "H3", serial=5), "practice_category": "dental"},
         doctor_cmd("D6", "H2", serial=6),
     ]
     e = make_engine(url, doctors)
@@ -97,6 +103,7 @@ EXPECTED_TOTALS = {
     "county": {"NN-QX": 3, "NN-XN": 2, "GL-XF": 2},
     "institution": {"H1": 2, "H2": 2, "H3": 2, "H4": 1},
     "agency": {"A1": 4, "A2": 2, "-": 1},
+    "practice_category": {"clinical": 2, "tcm": 1, "dental": 1, "-": 3},
 }
 
 
@@ -108,7 +115,14 @@ def test_progress_rolls_up_to_every_level(counted: renew_fsm.Engine, by: str) ->
     assert all(sum(row[2:-1]) == row[-1] for row in progress.values())
     assert sum(row[-1] for row in progress.values()) == 7
     assert [row[0] for row in stats.progress.rows] == sorted(EXPECTED_TOTALS[by])
-    label = {"province": "省", "city": "市", "county": "区县", "institution": "卫生机构", "agency": "考核机构"}[by]
+    label = {
+        "province": "省",
+        "city": "市",
+        "county": "区县",
+        "institution": "卫生机构",
+        "agency": "考核机构",
+        "practice_category": "执业类别",
+    }[by]
     assert stats.progress.headers[:2] == [f"{label}编号", f"{label}名称"]
     assert stats.results.headers[:4] == [f"{label}编号", f"{label}名称", "考核程序", "人数"]
 
@@ -157,6 +171,71 @@ def test_an_institution_shared_by_two_agencies_counts_on_both_screens(counted: r
     totals = {row[0]: row[-1] for row in compute(counted, by="agency").progress.rows}
     assert totals == {"A1": 4, "A2": 4, "-": 1}
     assert sum(row[-1] for row in compute(counted, by="city").progress.rows) == 7
+
+
+def test_the_results_break_down_by_category_of_practice(counted: renew_fsm.Engine) -> None:
+    """执业类别 (art. 5): a doctor whose registry record names none is counted apart, not dropped."""
+    stats = compute(counted, by="practice_category")
+    results = {(row[0], row[2]): row for row in stats.results.rows}
+    headers = stats.results.headers
+    qualified, business = headers.index("合格"), headers.index("不合格（业务水平）")
+    assert results[("clinical", "简易程序")][qualified] == 1
+    assert results[("clinical", "一般程序")][business] == 1
+    assert results[("dental", "一般程序")][qualified] == 1
+    assert results[("tcm", "未选择程序")][1] == "中医"
+    assert results[("-", "一般程序")][headers.index("不合格（工作成绩）")] == 1  # D6
+    assert {row[1] for row in stats.progress.rows} == {"临床", "中医", "口腔", "未登记执业类别"}
+    assert stats.by_state == compute(counted).by_state
+
+
+def test_the_statistics_at_the_end_of_a_day_are_rebuilt_from_the_history(counted: renew_fsm.Engine) -> None:
+    """Registered on 04-20, tested on 06-02, graded on 07-01 (the fixture's times)."""
+    policy = counted.policy
+    before = compute(counted, at=day_end(policy, dt.date(2021, 4, 19)))
+    assert before.by_state == {"not_enrolled": 7}
+    first_round = compute(counted, by="practice_category", at=day_end(policy, dt.date(2021, 6, 1)))
+    assert first_round.by_state == {
+        "general.testing": 2,
+        "not_enrolled": 2,
+        "registered": 1,
+        "simple.testing": 1,
+        "unqualified": 1,
+    }
+    assert first_round.by_reason == {"work_performance": 1}
+    assert first_round.taken_at == day_end(policy, dt.date(2021, 6, 1))
+    graded = compute(counted, at=day_end(policy, dt.date(2021, 6, 30)))
+    assert graded.by_state["general.awaiting_grade"] == 2 and graded.by_state["simple.awaiting_grade"] == 1
+    now, later = compute(counted, by="county"), compute(counted, by="county", at=day_end(policy, dt.date(2030, 1, 1)))
+    assert (later.progress, later.results, later.by_program) == (now.progress, now.results, now.by_program)
+
+
+def test_a_day_rebuilt_from_the_history_is_the_cycle_replayed_up_to_that_day(tmp_path: Path) -> None:
+    """The scenario replayed whole and counted at the end of a day, against the scenario replayed up to
+    that day and counted then: the same figures, on each day a clock line names."""
+    path = EXAMPLES / "deferred_doctor_sits_the_makeup_as_first_exam.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    whole = renew_fsm.open(str(tmp_path / "whole.db"))
+    replay(whole, lines)
+    days = sorted({json.loads(line)["at"][:10] for line in lines if '"op": "clock"' in line})
+    try:
+        for n, day in enumerate(days):
+            cut = next(
+                (i for i, line in enumerate(lines) if '"op": "clock"' in line and json.loads(line)["at"][:10] > day),
+                len(lines),
+            )
+            part = renew_fsm.open(str(tmp_path / f"part{n}.db"))
+            replay(part, lines[:cut])
+            try:
+                then = compute(whole, by="institution", at=day_end(whole.policy, dt.date.fromisoformat(day)))
+                assert (then.by_state, then.by_program, then.progress.rows) == (
+                    compute(part).by_state,
+                    compute(part).by_program,
+                    compute(part, by="institution").progress.rows,
+                ), day
+            finally:
+                part.close()
+    finally:
+        whole.close()
 
 
 def test_an_unknown_level_is_refused(counted: renew_fsm.Engine) -> None:
@@ -270,6 +349,22 @@ def test_stats_refuses_an_unknown_option_value(stored: Path, option: str, value:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert says in result.stderr
+
+
+def test_stats_at_a_day_counts_the_cycle_as_it_stood_then(stored: Path) -> None:
+    """D1 was enrolled on 04-20: at the end of 04-19 nobody is; a bad day is a usage error."""
+    before = cli("stats", "--db", str(stored), "--at", "2021-04-19", "--format", "json")
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["by_state"] == {"not_enrolled": 2}
+    assert json.loads(before.stdout)["at_end_of"] == "2021-04-19"
+    after = cli("stats", "--db", str(stored), "--at", "2021-04-20", "--format", "json", "--by", "practice_category")
+    assert json.loads(after.stdout)["by_state"] == {"enrolled": 1, "not_enrolled": 1}
+    bad = cli("stats", "--db", str(stored), "--at", "2021-02-30")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "is not a day" in bad.stderr
+    last = cli("stats", "--db", str(stored), "--at", "9999-12-31")
+    assert last.returncode == 2 and "Traceback" not in last.stderr and "last day" in last.stderr
+    far = cli("stats", "--db", str(stored), "--at", "9999-12-30", "--format", "json")
+    assert far.returncode == 0 and json.loads(far.stdout)["by_state"] == {"enrolled": 1, "not_enrolled": 1}
 
 
 def test_stats_on_a_database_that_is_not_there_creates_nothing(tmp_path: Path) -> None:

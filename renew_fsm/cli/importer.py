@@ -93,5 +93,6 @@ def institutions(file: FileArg, db: DbOpt = None, as_json: JsonOpt = False) -> N
 
 @import_app.command("doctors")
 def doctors(file: FileArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Doctors: columns id, institution, name, id_card, license, birth_date, practice_since, record."""
+    """Doctors: columns id, institution, name, id_card, license, birth_date, practice_since, record; and
+    optionally sex, qualification_no, license_no, practice_category."""
     _run("doctors", file, db, as_json)

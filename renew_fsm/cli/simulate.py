@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from ..simulate.profile import default_text as default_profile_text
 from ..simulate.profile import load as load_profile
 from ..simulate.runlock import Busy, hold
 from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
+from ..timeline import day_end
 from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db, out_path, write
 from .store import open_existing
 
@@ -260,20 +262,30 @@ def stats(
             "stats.progress.csv and stats.results.csv in it; csv: <stem>.progress.csv …)"
         ),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="As the cycle stood at the end of this day (YYYY-MM-DD, the policy's time zone), rebuilt "
+            "from the history"
+        ),
+    ] = None,
 ) -> None:
     """The progress (考核进度统计) and result (考核结果统计) statistics of a database."""
     if by not in LEVELS:
         raise typer.BadParameter(f"--by is one of {', '.join(LEVELS)}")
     if format not in ("table", "csv", "xlsx", "json"):
         raise typer.BadParameter("--format is table, csv, xlsx or json")
+    day = _day(at) if at is not None else None
     # Where it goes is settled before the store is read: a bad --out fails at once.
     suffix = {"table": "txt", "csv": "csv", "xlsx": "xlsx", "json": "json"}[format]
     target = out_path(out, f"stats.{suffix}") if out is not None else None
     engine = open_existing(choose_db(db))
     try:
-        figures = compute(engine, by=by)
+        figures = compute(engine, by=by, at=None if day is None else day_end(engine.policy, day))
     finally:
         engine.close()
+    if day is not None and format == "table":
+        err.print(f"as the cycle stood at the end of {day} (截至 {day} 日终)", markup=False, highlight=False)
     if format == "table":
         if target is None:
             console.print(_progress_table(figures))
@@ -283,6 +295,7 @@ def stats(
             write(target, lambda p: p.write_text(text, encoding="utf-8"))
     elif format == "json":
         payload = figures.summary() | {
+            **({"at_end_of": day.isoformat()} if day is not None else {}),
             "progress": _sheet_dict(figures.progress),
             "results": _sheet_dict(figures.results),
         }
@@ -298,6 +311,16 @@ def stats(
     else:
         path = target or Path("stats.xlsx")
         write(path, lambda p: to_xlsx(figures, p), f" (sheets: {figures.progress.title}, {figures.results.title})")
+
+
+def _day(text: str) -> dt.date:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a day like 2021-06-27", param_hint="--at") from None
+    if day >= dt.date.max:  # its end is the next day, which the calendar does not have
+        raise typer.BadParameter(f"{text} is the calendar's last day: give an earlier one", param_hint="--at")
+    return day
 
 
 def _plain(*tables: Table) -> str:

@@ -151,7 +151,9 @@ def doctor_commands(
             doctor_id(n),
             f"H{min(institution, institutions - 1):05d}",
             name,
-            make("450100", birth, n),
+            # The region code's last four digits and the serial together are n: every simulated doctor
+            # holds an id-card number of their own, as the registry requires (up to 10 million).
+            make(f"45{n // 1000 % 10000:04d}", birth, n),
             "assistant" if dice.chance(d.assistant_share) else "physician",
             birth,
             date_of(since),

@@ -24,7 +24,8 @@ from ..world import Agency, Institution, Region
 
 #: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
 #: 3: each instance's institution.  4: PostgreSQL compares ids by code point, as SQLite always did.
-SCHEMA_VERSION = 4
+#: 5: the doctors' sex, certificate numbers and category of practice; an index on the id-card number.
+SCHEMA_VERSION = 5
 
 
 class ConflictError(Exception):
@@ -85,6 +86,10 @@ class Storage(Protocol):
         ...
 
     def get_doctor(self, doctor_id: str) -> Doctor | None: ...
+    def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
+        """The stored doctor id holding each of ``id_cards`` that one does (card → doctor id)."""
+        ...
+
     def ensure_instances(self, cycle: str) -> int: ...
     def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]: ...
     def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None: ...
@@ -258,6 +263,8 @@ V1_DOCTOR_COLUMNS = (
     "record",
     "profile",
 )
+#: The doctors' columns migration 5 adds (the optional registry fields, in ``Doctor``'s order).
+V5_DOCTOR_COLUMNS = ("sex", "qualification_no", "license_no", "practice_category")
 V1_HISTORY_COLUMNS = (
     "cycle",
     "doctor",
@@ -328,11 +335,15 @@ def doctor_row(doc: Doctor) -> tuple[Any, ...]:
         doc.record,
         # Most doctors carry no profile: "{}" without the encoder (a simulation adds millions).
         json.dumps(doc.profile, ensure_ascii=False, sort_keys=True) if doc.profile else "{}",
+        doc.sex,
+        doc.qualification_no,
+        doc.license_no,
+        doc.practice_category,
     )
 
 
 def doctor_from_row(row: Sequence[Any]) -> Doctor:
-    (did, institution, name, id_card, license, birth, since, record, profile) = row
+    (did, institution, name, id_card, license, birth, since, record, profile, *registry) = row
     return Doctor(
         did,
         institution,
@@ -343,6 +354,7 @@ def doctor_from_row(row: Sequence[Any]) -> Doctor:
         since if isinstance(since, dt.date) else dt.date.fromisoformat(since),
         record,
         ({} if profile == "{}" else json.loads(profile)) if isinstance(profile, str) else (profile or {}),
+        *registry,
     )
 
 
@@ -434,6 +446,9 @@ class CaseWrites:
     unassign: tuple[str, str] | None = None
     #: (doctor, profile): an approved information change.
     profile: tuple[str, dict[str, Any]] | None = None
+    #: (doctor, {column: value}): the registry fields an approved information change corrects
+    #: (``model.CORRECTABLE``: the licence, sex, certificate numbers, category of practice).
+    registry: tuple[str, dict[str, str]] | None = None
     #: (account, password hash): activation, reset, a new password.
     credential: tuple[str, str] | None = None
     #: (name, text) of the file the case produced (an export).

@@ -24,6 +24,8 @@ class MemoryStorage(MemoryCases):
         self.policies: dict[tuple[str, str], str] = {}
         self.reasons: dict[str, dict[str, ExemptionReason]] = {}
         self.doctors: dict[str, Doctor] = {}
+        #: Id-card number → doctor id (the SQL stores' index on ``doctors (id_card)``).
+        self._cards: dict[str, str] = {}
         self.instances: dict[tuple[str, str], Instance] = {}
         self.records: dict[tuple[str, str], list[Record]] = {}
         self.idempotency: dict[tuple[str, str, str], Record] = {}
@@ -104,7 +106,7 @@ class MemoryStorage(MemoryCases):
                 if old is not None:
                     present.append(doc.id)
             for doc in doctors:
-                self.doctors.setdefault(doc.id, doc)
+                self._cards.setdefault(self.doctors.setdefault(doc.id, doc).id_card, doc.id)
                 if cycle:
                     self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
             return present
@@ -121,11 +123,16 @@ class MemoryStorage(MemoryCases):
             self.commit([], records)  # the records' own checks, and nothing written if one fails
             for doc in doctors:
                 self.doctors[doc.id] = doc
+                self._cards.setdefault(doc.id_card, doc.id)
             for inst in instances:
                 self.instances[(inst.cycle, inst.doctor)] = inst
 
     def get_doctor(self, doctor_id: str) -> Doctor | None:
         return self.doctors.get(doctor_id)
+
+    def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return {card: did for card in id_cards if (did := self._cards.get(card)) is not None}
 
     def ensure_instances(self, cycle: str) -> int:
         with self._lock:

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from ..model import Case, Doctor, Instance, Record
+from ..model import CORRECTABLE, Case, Doctor, Instance, Record
 from ..world import Agency
 from .base import CaseWrites, ConflictError
 
@@ -73,6 +73,9 @@ class MemoryCases:
                     self.agencies[pair[0]] = attrs.evolve(agency, institutions=held)
             if w.profile is not None:
                 self.doctors[w.profile[0]] = attrs.evolve(self.doctors[w.profile[0]], profile=dict(w.profile[1]))
+            if w.registry is not None:
+                fields = {c: w.registry[1][c] for c in CORRECTABLE if c in w.registry[1]}
+                self.doctors[w.registry[0]] = attrs.evolve(self.doctors[w.registry[0]], **fields)
             if w.credential is not None:
                 self._credentials[w.credential[0]] = w.credential[1]
             if w.file is not None:

@@ -33,6 +33,7 @@ from .base import (
     V1_DOCTOR_COLUMNS,
     V1_HISTORY_COLUMNS,
     V1_INSTANCE_COLUMNS,
+    V5_DOCTOR_COLUMNS,
     ConflictError,
     StorageError,
     WorldRows,
@@ -100,6 +101,12 @@ MIGRATIONS: list[list[str]] = [
         'ALTER TABLE history ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
         'ALTER TABLE cases ALTER COLUMN machine TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
         'ALTER TABLE exemption_reasons ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
+    ],
+    # 5: the doctors' optional registry fields, and an index on the id-card number (one person is
+    # one registry entry, checked on every doctor added).
+    [
+        f"ALTER TABLE doctors {', '.join(f'ADD COLUMN IF NOT EXISTS {c} text' for c in V5_DOCTOR_COLUMNS)}",
+        "CREATE INDEX IF NOT EXISTS idx_doctors_id_card ON doctors (id_card)",
     ],
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -435,6 +442,12 @@ class PostgresStorage(PostgresCases):
             f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = %s", (doctor_id,)
         ).fetchone()
         return doctor_from_row(row) if row else None
+
+    def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
+        rows = self.conn.execute(
+            "SELECT id_card, id FROM doctors WHERE id_card = ANY(%s)", (list(dict.fromkeys(id_cards)),)
+        ).fetchall()
+        return dict(rows)
 
     def ensure_instances(self, cycle: str) -> int:
         fresh = instance_row(Instance("", cycle))

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from ..model import Case, Instance, Record
+from ..model import CORRECTABLE, Case, Instance, Record
 from .base import (
     CASE_COLUMNS,
     HISTORY_COLUMNS,
@@ -110,6 +110,14 @@ class PostgresCases:
                 "UPDATE doctors SET profile = %s WHERE id = %s",
                 (json.dumps(profile, ensure_ascii=False, sort_keys=True), doctor),
             )
+        if w.registry is not None:
+            doctor, fields = w.registry
+            columns = [c for c in CORRECTABLE if c in fields]  # names from our list, never the caller's
+            if columns:
+                cur.execute(
+                    f"UPDATE doctors SET {', '.join(f'{col} = %s' for col in columns)} WHERE id = %s",  # type: ignore[arg-type]
+                    (*(fields[col] for col in columns), doctor),
+                )
         if w.credential is not None:
             cur.execute(
                 "INSERT INTO credentials (account, hash) VALUES (%s, %s) "

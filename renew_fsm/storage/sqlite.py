@@ -34,6 +34,7 @@ from .base import (
     V1_DOCTOR_COLUMNS,
     V1_HISTORY_COLUMNS,
     V1_INSTANCE_COLUMNS,
+    V5_DOCTOR_COLUMNS,
     ConflictError,
     StorageError,
     WorldRows,
@@ -155,10 +156,27 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
     PostgreSQL store of the same release."""
 
 
-#: The schema version since which a SQLite file has not changed (later steps are PostgreSQL's).
+def _migrate_5(db: sqlite_utils.Database) -> None:
+    """The doctors' optional registry fields (empty for the doctors already stored), and an index on
+    the id-card number: one person is one registry entry, checked on every doctor added."""
+    have = db["doctors"].columns_dict
+    for column in V5_DOCTOR_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE doctors ADD COLUMN {column} TEXT")
+    db["doctors"].create_index(["id_card"], if_not_exists=True)
+
+
+#: The schema version from which a read-only SQLite file opens as it is (4 changed PostgreSQL
+#: alone; 5's doctor columns are read as empty, see ``_read_without_registry_columns``).
 SAME_FILE_SINCE = 3
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_1,
+    migrate_2,
+    _migrate_3,
+    _migrate_4,
+    _migrate_5,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -390,12 +408,23 @@ class SQLiteStorage(SQLiteCases):
         if have == SCHEMA_VERSION:
             return
         if have >= SAME_FILE_SINCE:
-            # The versions since changed PostgreSQL only: this file is current but for its number,
-            # which is written where it can be — a read-only copy opens as it is.
-            with suppress(StorageError):
+            # Since then a file changed only by migration 5's optional doctor columns: it is upgraded
+            # where it can be written, and a read-only copy opens as it is, read through a view.
+            try:
                 self._migrate()
+            except StorageError:
+                if have < 5:
+                    self._read_without_registry_columns()
             return
         self._migrate()
+
+    def _read_without_registry_columns(self) -> None:
+        """Read a schema-3 or -4 file that cannot be written: a temporary view named ``doctors``, which
+        SQLite finds before the file's table, adds the columns migration 5 would, empty (the
+        temporary schema is the connection's own, so nothing is written to the file)."""
+        have = {row[1] for row in self.conn.execute("PRAGMA main.table_info(doctors)")}
+        columns = [c if c in have else f"NULL AS {c}" for c in DOCTOR_COLUMNS]
+        self.conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS doctors AS SELECT {', '.join(columns)} FROM main.doctors")
 
     def _migrate(self) -> None:
         with self._write():
@@ -581,6 +610,16 @@ class SQLiteStorage(SQLiteCases):
                 f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = ?", (doctor_id,)
             ).fetchone()
         return doctor_from_row(row) if row else None
+
+    def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
+        cards = list(dict.fromkeys(id_cards))
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(cards), CHUNK):
+                chunk = cards[start : start + CHUNK]
+                sql = f"SELECT id_card, id FROM doctors WHERE id_card IN ({','.join('?' * len(chunk))})"
+                found.update(self.conn.execute(sql, chunk).fetchall())
+        return found
 
     def ensure_instances(self, cycle: str) -> int:
         cols, values = _fresh_instance(cycle)

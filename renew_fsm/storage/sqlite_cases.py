@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..model import Case, Instance, Record
+from ..model import CORRECTABLE, Case, Instance, Record
 from .base import (
     CASE_COLUMNS,
     HISTORY_COLUMNS,
@@ -130,6 +130,14 @@ class SQLiteCases:
                 "UPDATE doctors SET profile = ? WHERE id = ?",
                 (json.dumps(profile, ensure_ascii=False, sort_keys=True), doctor),
             )
+        if w.registry is not None:
+            doctor, fields = w.registry
+            columns = [c for c in CORRECTABLE if c in fields]  # names from our list, never the caller's
+            if columns:
+                c.execute(
+                    f"UPDATE doctors SET {', '.join(f'{col} = ?' for col in columns)} WHERE id = ?",
+                    (*(fields[col] for col in columns), doctor),
+                )
         if w.credential is not None:
             c.execute("INSERT OR REPLACE INTO credentials (account, hash) VALUES (?, ?)", w.credential)
         if w.file is not None:

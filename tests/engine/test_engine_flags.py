@@ -79,7 +79,7 @@ def test_cheating_in_the_re_exam_cancels_the_registration(engine: renew_fsm.Engi
 )
 def test_assisted_testing_is_for_doctors_of_50_or_more(url: str, born: str, eligible: bool) -> None:
     """50 at the period end (2020-12-31): born 1970-12-31 is 50 that day; born 1971-01-01 is not."""
-    e = make_engine(url, [doctor_cmd("D1", born=born)])
+    e = make_engine(url, [doctor_cmd("D1", born=born, since="2010-09-01")])
     register(e)
     assert code(e, "D1", "approve_assistance", H1) == "guard_failed:not_eligible"  # nothing asked yet
     if eligible:

@@ -422,10 +422,12 @@ def test_any_name_and_reason_is_stored_exactly_or_refused_cleanly(
     base: renew_fsm.Engine, name: str, reason: str
 ) -> None:
     """Hypothesis writes the names and reasons (lone surrogates and NULs included in reasons)."""
-    did = f"H{next(_ids)}"
+    n = next(_ids)
+    did = f"H{n}"
     before = image(base)
     try:
-        base.apply(doctor_cmd(did, name=name, serial=7))
+        # A card of their own (one person, one registry entry): serials 100–999, clear of D1–D3's.
+        base.apply(doctor_cmd(did, name=name, serial=100 + n % 900))
     except Refused as refused:
         assert refused.code == "bad_input" and ("\x00" in name), (name, refused)
         assert image(base) == before

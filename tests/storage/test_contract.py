@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 from conftest import PG_REQUIRED, fresh_schema
@@ -207,6 +208,21 @@ def test_a_batch_naming_one_doctor_twice_with_other_details_is_a_conflict(store:
     # The same doctor twice with the same details is harmless.
     assert store.put_doctors([doc("D1"), doc("D1")], CYCLE) == []
     assert store.instance_ids(CYCLE) == ["D1"]
+
+
+def test_the_optional_registry_fields_round_trip_and_id_cards_name_their_doctor(store: Storage) -> None:
+    full = attrs.evolve(doc("D1"), sex="female", qualification_no="199845110450103197003150013",
+                        license_no="110450100003512", practice_category="tcm")
+    store.put_doctors([full, doc("D2", serial=2)], CYCLE)
+    assert store.get_doctor("D1") == full
+    assert store.load(CYCLE, ["D1"])["D1"][1].practice_category == "tcm"
+    assert store.get_doctor("D2").sex is None  # type: ignore[union-attr]
+    # Putting D1 again with another category is another doctor: refused like any other detail.
+    with pytest.raises(ConflictError):
+        store.put_doctors([attrs.evolve(full, practice_category="dental")], CYCLE)
+    cards = [full.id_card, doc("D2", serial=2).id_card, doc("D9", serial=9).id_card]
+    assert store.doctors_with_id_cards(cards) == {cards[0]: "D1", cards[1]: "D2"}
+    assert store.doctors_with_id_cards([]) == {}
 
 
 def test_doctors_put_before_a_cycle_get_instances_from_ensure_instances(store: Storage) -> None:
@@ -603,6 +619,7 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "put_doctors": ([], CYCLE),
         "put_new_doctors": ([], [], []),
         "get_doctor": ("D1",),
+        "doctors_with_id_cards": (["450103197003150013"],),
         "ensure_instances": (CYCLE,),
         "load": (CYCLE, []),
         "commit": ([(0, moved(inst, 1))], [rec("D1", 1)]),

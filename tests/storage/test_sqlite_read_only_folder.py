@@ -147,3 +147,32 @@ def test_a_copy_from_the_release_before_opens_read_only_too(folder: Path) -> Non
     engine = renew_fsm.open(path)
     assert engine.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
     engine.close()
+
+
+def test_a_schema_4_copy_without_the_registry_columns_opens_read_only_and_is_upgraded_when_writable(
+    folder: Path,
+) -> None:
+    """Schema 5 added the doctors' optional registry columns: a read-only copy made before reads them
+    as empty (nothing written to it), a writable one gains them."""
+    path = _store(folder)
+    with sqlite3.connect(path) as conn:
+        for column in ("sex", "qualification_no", "license_no", "practice_category"):
+            conn.execute(f"ALTER TABLE doctors DROP COLUMN {column}")
+        conn.execute("DROP INDEX idx_doctors_id_card")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+    _read_only(folder)
+    seen = _child(path)
+    assert seen["state"] == "enrolled" and seen["verified"] is True
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(doctors)")]
+    conn.close()
+    assert "practice_category" not in columns
+    folder.chmod(stat.S_IRWXU)
+    (folder / "backup.db").chmod(0o644)
+    engine = renew_fsm.open(path)
+    try:
+        assert engine.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert engine.storage.get_doctor("D1").practice_category is None  # type: ignore[union-attr]
+    finally:
+        engine.close()
