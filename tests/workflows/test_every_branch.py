@@ -207,9 +207,7 @@ class Walker:
             state = expect
         return real
 
-    def fire(
-        self, case_id: str, event: str, witness: tuple[Actor, dict[str, Any]], subject: str, real: str
-    ) -> Any:
+    def fire(self, case_id: str, event: str, witness: tuple[Actor, dict[str, Any]], subject: str, real: str) -> Any:
         actor, data = witness
         actor = Actor(actor.role, (actor.id or "").replace(CASE, case_id) or None)
         data = {
