@@ -14,6 +14,7 @@ fitted to their text.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -306,14 +307,14 @@ def _view(inst: Instance) -> dict[str, Any]:
     return {"state": inst.state, "reason": inst.reason, "flags": sorted(inst.flags), "version": inst.version}
 
 
-def batch(engine: Engine, actor: Actor, event: str, doctors: Sequence[str]) -> list[Any]:
+def batch(engine: Engine, actor: Actor, event: str, doctors: Sequence[str], at: dt.datetime | None = None) -> list[Any]:
     """参加考核 / 取消 on a selection: each doctor's result (a view, or the refusal) in its place."""
     from .engine import Fire
 
     if event not in BATCH_EVENTS:
         raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}")
     check_actor(actor)
-    return engine.fire_many([Fire(d, event, actor) for d in doctors])
+    return engine.fire_many([Fire(d, event, actor, {}, at) for d in doctors])
 
 
 # -- xlsx ---------------------------------------------------------------------------------------

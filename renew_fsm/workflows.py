@@ -757,6 +757,11 @@ class Workflows:
         commands = [CaseFire(cid, op.event, op.who, op.data, op.at, op.subject) for cid in op.ids or ()]
         return self.case_fire_many(op.machine, commands)
 
+    def _op_BatchOp(self: Engine, op: ops.BatchOp, base: Any) -> list[View | Refused]:
+        from .lists import batch
+
+        return batch(self, op.who, op.event, op.doctors, op.at)
+
     def _op_ChangePasswordOp(self: Engine, op: ops.ChangePasswordOp, base: Any) -> CaseView:
         return self.change_password(op.account, op.secret or "", op.new_secret, op.at)
 
