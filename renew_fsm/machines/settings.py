@@ -19,6 +19,9 @@ from .dsl import STAY, Event, Machine, Param, State, Transition
 from .vocabulary import PROVINCE
 
 REASON_ID = Param("reason_id", "reason_id")
+#: The list can be kept before any ``set_policy`` too: a store set up with the ``policy`` command
+#: has its cycle loaded without one.
+BOTH = ("new", "set")
 
 EVENTS: dict[str, Event] = {
     #: ``name`` (a shipped policy) or ``file`` (a TOML path); the system fills in the rest.
@@ -51,12 +54,12 @@ CYCLE_SETTINGS = Machine(
     events=EVENTS,
     transitions=[
         Transition("set_policy", ("new", "set"), "set", PROVINCE, guards="subject_kind:province", then="store_policy"),
-        Transition("add_exemption_reason", "set", STAY, PROVINCE, then="count_reasons:added"),
-        Transition("edit_exemption_reason", "set", STAY, PROVINCE, then="count_reasons:edited"),
-        Transition("open_exemption_reason", "set", STAY, PROVINCE, then="count_reasons:opened"),
-        Transition("close_exemption_reason", "set", STAY, PROVINCE, then="count_reasons:closed"),
+        Transition("add_exemption_reason", BOTH, STAY, PROVINCE, then="count_reasons:added"),
+        Transition("edit_exemption_reason", BOTH, STAY, PROVINCE, then="count_reasons:edited"),
+        Transition("open_exemption_reason", BOTH, STAY, PROVINCE, then="count_reasons:opened"),
+        Transition("close_exemption_reason", BOTH, STAY, PROVINCE, then="count_reasons:closed"),
         Transition(
-            "delete_exemption_reason", "set", STAY, PROVINCE, guards="reason_unused", then="count_reasons:deleted"
+            "delete_exemption_reason", BOTH, STAY, PROVINCE, guards="reason_unused", then="count_reasons:deleted"
         ),
     ],
 )
