@@ -121,6 +121,13 @@ def _photos(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _ids(value: Any) -> list[str]:
+    """Ids the system lists (the institutions a revoked agency released)."""
+    if not isinstance(value, list) or len(value) > 100_000:
+        raise ValueError("must be a list of ids")
+    return [_identifier(v) for v in value]
+
+
 def _members(value: Any) -> list[dict[str, str]]:
     """A committee's or an office's members: each a name, with a post and a phone if given."""
     if not isinstance(value, list) or len(value) > MAX_MEMBERS:
@@ -157,6 +164,7 @@ PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     "switch": _switch,
     "photos": _photos,
     "members": _members,
+    "ids": _ids,
 }
 
 #: Registry fields a doctor can never change by confirming their details.

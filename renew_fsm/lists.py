@@ -95,11 +95,13 @@ def institution_list(
     *,
     region: str | None = None,
     kind: str | None = None,
+    unassigned: bool = False,
     page_size: int = 50,
     after: str | None = None,
 ) -> Page:
     """卫生机构管理: the institutions the actor oversees (an authority its region's, an agency those
-    assigned to it, an institution itself), each with its agency and whether it confirmed the cycle."""
+    assigned to it, an institution itself), each with its agency and whether it confirmed the cycle.
+    ``unassigned``: only the health institutions no agency assesses (after 撤销考核机构, say)."""
     from .records import cycle_confirmed
 
     _lister(actor)
@@ -117,6 +119,8 @@ def institution_list(
         if region is not None and not world.governs(region, inst.region):
             continue
         if kind is not None and inst.kind != kind:
+            continue
+        if unassigned and (iid in agency_of or inst.kind != "institution"):
             continue
         rows.append(
             {

@@ -7,12 +7,14 @@ jurisdiction — the rule the acts themselves follow (``Engine.case_may_act``).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused
-from .model import Actor
+from .model import Actor, CaseView
 from .records import cycle_confirmed, department_of, departments_of
+from .workflows import CaseFire
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -77,4 +79,24 @@ def departments(engine: Engine, actor: Actor, institution: str) -> list[dict[str
     return sorted(rows, key=lambda r: (order.get(r["parent"] or r["department"], -1), r["level"], r["department"]))
 
 
-__all__ = ["cycle_confirmed", "department_of", "departments", "organisation_record"]
+def revoke_agency(
+    engine: Engine,
+    agency: str,
+    actor: Actor,
+    reason: str,
+    *,
+    reassign_to: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[CaseView, list[CaseView | Refused]]:
+    """撤销考核机构: revoke ``agency``; its institutions are released, then assigned to ``reassign_to``
+    (指定卫生机构 on that agency's case, each its own record) or left unassigned
+    (``lists.institution_list(…, unassigned=True)`` shows them).  The revocation and each
+    assignment's result (a view, or the refusal in its place)."""
+    view = engine.case_fire("agency_revocation", agency, "revoke_agency", actor, {"reason": reason}, at)
+    if reassign_to is None:
+        return view, []
+    moves = [CaseFire(reassign_to, "assign_institution", actor, {"institution": i}, at) for i in view.data["released"]]
+    return view, engine.case_fire_many("agency_application", moves)
+
+
+__all__ = ["cycle_confirmed", "department_of", "departments", "organisation_record", "revoke_agency"]

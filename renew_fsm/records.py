@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import CONFLICT, FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .errors import CONFLICT, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, Refused, bad_input
 from .model import Actor, Case
 from .rules.policy import ExemptionReason, Policy, PolicyError, load
 from .storage.base import CaseWrites
@@ -288,6 +288,46 @@ def _department_complete(
     return None
 
 
+# -- 撤销考核机构 --------------------------------------------------------------------------------------
+
+
+def _agency_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
+    agency = world.agencies.get(ref)
+    if agency is None:
+        done = engine.storage.load_case("agency_revocation", case_id)
+        if done is not None and done.state == "revoked":
+            raise Refused(INVALID_TRANSITION, f"agency {ref} is already revoked", message_zh=f"考核机构 {ref} 已撤销")
+        raise Refused(NOT_FOUND, f"no agency {ref!r}", message_zh=f"无考核机构 {ref}")
+    return Subject(ref, region=agency.region, kind="agency", entity=agency, world=world)
+
+
+def _revocation_prepare(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
+) -> dict[str, Any]:
+    system_fields(event, data, ("released",))
+    return data
+
+
+def _revocation_complete(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    return {**data, "released": sorted(subject.entity.institutions)}, None
+
+
+def _revocation_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    return CaseWrites(revoke=subject.id), None
+
+
 # -- the Kinds ------------------------------------------------------------------------------------
 
 
@@ -310,6 +350,13 @@ def kinds(
         ),
         "organisation": kind(_organisation_subject, subject_is_id=True, prepare=_organisation_prepare),
         "department": kind(institution_subject, prepare=_department_prepare, complete=_department_complete),
+        "agency_revocation": kind(
+            _agency_subject,
+            subject_is_id=True,
+            prepare=_revocation_prepare,
+            complete=_revocation_complete,
+            writes=_revocation_writes,
+        ),
     }
 
 

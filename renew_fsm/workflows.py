@@ -233,6 +233,9 @@ def _agency_prepare(
     target = data.get("institution") if isinstance(data, dict) else None
     if not isinstance(target, str):
         return data
+    if case.state == "agency" and case.subject not in world.agencies:
+        # An agency revoked (撤销考核机构) is gone from the world: nothing is assigned to it any more.
+        raise Refused(NOT_FOUND, f"no agency {case.subject!r}", message_zh=f"无考核机构 {case.subject}")
     institution = world.institutions.get(target)
     if institution is None:
         raise _no_institution(target)

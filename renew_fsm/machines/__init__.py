@@ -6,6 +6,7 @@ import functools
 
 from .account import ACCOUNT_MACHINE
 from .agency_application import AGENCY_APPLICATION
+from .agency_revocation import AGENCY_REVOCATION
 from .compile import Compiled, compile_machine
 from .department import DEPARTMENT
 from .doctor import DOCTOR_MACHINE
@@ -24,7 +25,7 @@ CASE_MACHINES: dict[str, Machine] = {
     for m in (
         AGENCY_APPLICATION, INFO_CHANGE, ACCOUNT_MACHINE, EXPORT_REQUEST,
         # the organisations' own records (``renew_fsm.records``)
-        PROCTORING, CYCLE_SETTINGS, ORGANISATION, DEPARTMENT,
+        PROCTORING, CYCLE_SETTINGS, ORGANISATION, DEPARTMENT, AGENCY_REVOCATION,
     )
 }
 MACHINES: dict[str, Machine] = {m.id: m for m in (DOCTOR_MACHINE, REEXAM)} | CASE_MACHINES

@@ -444,6 +444,8 @@ class CaseWrites:
     seed_reasons: tuple[str, dict[str, ExemptionReason]] | None = None
     #: (cycle, reason id, the reason — or ``None``, deleting it): 免考设置.
     reason: tuple[str, str, ExemptionReason | None] | None = None
+    #: An agency revoked: it and its assignments leave the world (撤销考核机构).
+    revoke: str | None = None
 
     @property
     def world(self) -> bool:
@@ -454,6 +456,7 @@ class CaseWrites:
             or self.policy is not None
             or self.seed_reasons is not None
             or self.reason is not None
+            or self.revoke is not None
         )
 
 

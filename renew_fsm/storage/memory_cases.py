@@ -95,6 +95,8 @@ class MemoryCases:
                     self.reasons.get(cycle, {}).pop(rid, None)
                 else:
                     self.reasons.setdefault(cycle, {})[rid] = reason
+            if w.revoke is not None:
+                self.agencies.pop(w.revoke, None)
             if w.world:
                 self._bump()
 

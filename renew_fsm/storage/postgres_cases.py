@@ -153,6 +153,9 @@ class PostgresCases:
                     "ON CONFLICT (cycle, id) DO UPDATE SET text = excluded.text, open = excluded.open",
                     (cycle, rid, reason.text, int(reason.open)),
                 )
+        if w.revoke is not None:
+            cur.execute("DELETE FROM assignments WHERE agency = %s", (w.revoke,))
+            cur.execute("DELETE FROM agencies WHERE id = %s", (w.revoke,))
         if w.world:
             self._bump(cur)
 

@@ -164,6 +164,9 @@ class SQLiteCases:
                     "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                     (cycle, rid, reason.text, int(reason.open)),
                 )
+        if w.revoke is not None:
+            c.execute("DELETE FROM assignments WHERE agency = ?", (w.revoke,))
+            c.execute("DELETE FROM agencies WHERE id = ?", (w.revoke,))
         if w.world:
             self._bump(c)
 

@@ -91,6 +91,7 @@ WITNESSES |= {
         "save_office": (CITY, {"members": MEMBERS}),
         "confirm_cycle": (Actor("institution", CASE), {}),
     },
+    "agency_revocation": {"revoke_agency": (CITY, {"reason": "资质不符"})},
     "department": {
         "create_department": (H1, {"name": f"科室{CASE}", "parent": "H1/root"}),
         "edit_department": (H1, {"intro": "介绍"}),
@@ -123,6 +124,9 @@ def place(e: renew_fsm.Engine, machine: str, case_id: str, events: list[str]) ->
             return f"admin:{case_id}", f"admin:{case_id}"
         e.apply({"op": "institution", "id": case_id, "region": "NN-QX", "name": case_id})
         return f"institution:{case_id}", f"institution:{case_id}"
+    if machine == "agency_revocation":
+        e.apply({"op": "agency", "id": case_id, "region": "NN-QX", "name": case_id})
+        return case_id, case_id
     if machine == "department":
         if e.storage.load_case("department", "H1/root") is None:
             e.case_fire("department", "H1/root", "create_department", H1, {"name": "内科"}, subject="H1")
