@@ -272,6 +272,7 @@ def doctors_batch(
 def institutions_list(
     who: AS,
     region: Annotated[str | None, typer.Option()] = None,
+    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only those no agency assesses")] = False,
     page_size: PAGE = 50,
     after: AFTER = None,
     as_json: JSON = False,
@@ -280,7 +281,9 @@ def institutions_list(
     """卫生机构管理: the institutions you oversee, their agency and their cycle confirmation."""
     engine = open_existing(choose_db(db))
     try:
-        page = lists.institution_list(engine, actor_of(who), region=region, page_size=page_size, after=after)
+        page = lists.institution_list(
+            engine, actor_of(who), region=region, unassigned=unassigned, page_size=page_size, after=after
+        )
     finally:
         engine.close()
     _show(page.rows, ["institution", "name", "kind", "region_name", "agency", "cycle_confirmed"], page.next, as_json)
