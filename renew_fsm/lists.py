@@ -318,6 +318,8 @@ def batch(engine: Engine, actor: Actor, event: str, doctors: Sequence[str], at: 
     if event not in BATCH_EVENTS:
         raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}")
     check_actor(actor)
+    if isinstance(doctors, str | bytes | dict):
+        raise bad_input("doctors is a list of doctor ids")
     return engine.fire_many([Fire(d, event, actor, {}, at) for d in doctors])
 
 

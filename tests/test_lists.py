@@ -101,6 +101,22 @@ def test_institution_list_per_role(listed):
     assert (row["institution"], row["agency"], row["cycle_confirmed"]) == ("H1", "A1", False)
 
 
+def test_institution_pages_follow_one_another(listed):
+    gx = Actor("admin", "GX")
+    first = institution_list(listed, gx, page_size=2)
+    assert [r["institution"] for r in first.rows] == ["H1", "H2"] and first.next == "H2"
+    rest = institution_list(listed, gx, page_size=2, after=first.next)
+    assert [r["institution"] for r in rest.rows] == ["H3"] and rest.next is None
+
+
+def test_a_selection_is_a_list_of_doctors(listed):
+    from renew_fsm.lists import batch
+
+    with pytest.raises(Refused) as refused:
+        batch(listed, Actor("institution", "H1"), "enroll", "D1")
+    assert refused.value.code == "bad_input"
+
+
 def test_a_profile_for_whoever_covers_the_doctor(listed):
     profile = doctor_profile(listed, Actor("agency", "A1"), "D1")
     assert profile["registry"]["practice_category"] == "clinical"
