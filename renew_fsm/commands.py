@@ -6,6 +6,7 @@ never re-check types.  A failure is ``Refused("bad_input")`` naming the field.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable
@@ -78,6 +79,70 @@ def _sha256(value: Any) -> str:
     return value
 
 
+def _attempt(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be an attempt number, 1 or more")
+    return value
+
+
+def _switch(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+#: The most photos one attempt may carry, and members one body may list: a screen's worth, not a dump.
+MAX_PHOTOS = 200
+MAX_MEMBERS = 200
+#: An object key or URL in the province's object store (never the image itself).
+MAX_REF = 1000
+
+
+def _photos(value: Any) -> list[dict[str, Any]]:
+    """The proctoring photos of one attempt: references (an object key or URL) and capture times only."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHOTOS:
+        raise ValueError(f"must be a list of 1–{MAX_PHOTOS} photos")
+    out = []
+    for n, photo in enumerate(value):
+        if not isinstance(photo, dict) or set(photo) - {"ref", "at", "similarity"} or "ref" not in photo:
+            raise ValueError(f"photo {n}: an object with ref, at and optionally similarity")
+        ref = photo["ref"]
+        if not isinstance(ref, str) or not ref.strip() or len(ref) > MAX_REF or text_problem(ref, nul=True):
+            raise ValueError(f"photo {n}: ref is the photo's object key or URL (1–{MAX_REF} characters)")
+        taken = photo.get("at")
+        try:
+            dt.datetime.fromisoformat(taken)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"photo {n}: at is the capture time, like 2021-06-02T09:15:00+08:00") from None
+        item: dict[str, Any] = {"ref": ref, "at": taken}
+        if "similarity" in photo:
+            item["similarity"] = _score(photo["similarity"])
+        out.append(item)
+    return out
+
+
+def _ids(value: Any) -> list[str]:
+    """Ids the system lists (the institutions a revoked agency released)."""
+    if not isinstance(value, list) or len(value) > 100_000:
+        raise ValueError("must be a list of ids")
+    return [_identifier(v) for v in value]
+
+
+def _members(value: Any) -> list[dict[str, str]]:
+    """A committee's or an office's members: each a name, with a post and a phone if given."""
+    if not isinstance(value, list) or len(value) > MAX_MEMBERS:
+        raise ValueError(f"must be a list of at most {MAX_MEMBERS} members")
+    out = []
+    for n, member in enumerate(value):
+        if not isinstance(member, dict) or "name" not in member or set(member) - {"name", "post", "phone"}:
+            raise ValueError(f"member {n}: an object with name, and optionally post and phone")
+        try:
+            out.append({k: _text(v) for k, v in member.items()})
+        except ValueError as exc:
+            raise ValueError(f"member {n}: {exc}") from None
+    return out
+
+
 PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     "text": _text,
     "condition": _identifier,
@@ -95,6 +160,11 @@ PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     "id": _identifier,
     "count": _count,
     "sha256": _sha256,
+    "attempt": _attempt,
+    "switch": _switch,
+    "photos": _photos,
+    "members": _members,
+    "ids": _ids,
 }
 
 #: Registry fields a doctor can never change by confirming their details.

@@ -196,6 +196,22 @@ class CaseOp:
 
 
 @attrs.frozen
+class BatchOp:
+    """One event on a selection of doctors from a list (批量参加考核, 取消): ``renew_fsm.lists.batch``.
+
+    Each doctor is decided on their own; a refused one is reported naming the doctor."""
+
+    event: str
+    actor: ActorOp
+    doctors: list[str]
+    at: dt.datetime | None = None
+
+    @property
+    def who(self) -> Actor:
+        return Actor(self.actor.role, self.actor.id)
+
+
+@attrs.frozen
 class ChangePasswordOp:
     """Replace an account's secret.  Without ``secret`` the replay uses the one-time secret it was
     handed for the account, so a scenario never holds an initial secret in clear."""
@@ -226,6 +242,7 @@ OPS: dict[str, type] = {
     "fire": FireOp,
     "sweep": SweepOp,
     "case": CaseOp,
+    "batch": BatchOp,
     "change_password": ChangePasswordOp,
     "login": LoginOp,
 }

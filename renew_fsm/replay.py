@@ -46,10 +46,12 @@ class Outcome:
         return out
 
 
-def _refusal(number: int, refused: Refused, case: str | None = None) -> dict[str, Any]:
+def _refusal(number: int, refused: Refused, case: str | None = None, doctor: str | None = None) -> dict[str, Any]:
     out = {"line": number, "code": refused.code, "rule": refused.rule, "message": refused.message}
     if case is not None:
         out["case"] = case
+    if doctor is not None:
+        out["doctor"] = doctor
     return out
 
 
@@ -121,11 +123,13 @@ def _run(
         # A batch (``ids``) reports each refused case in its place, naming it.
         items = result if isinstance(result, list) else [result]
         batch = op.ids if isinstance(op, ops.CaseOp) and op.ids is not None else [None] * len(items)
-        for case_id, item in zip(batch, items, strict=True):
+        # A selection of doctors (``batch``) names each refused doctor the same way.
+        selection = op.doctors if isinstance(op, ops.BatchOp) else [None] * len(items)
+        for case_id, doctor, item in zip(batch, selection, items, strict=True):
             if isinstance(item, CaseView) and item.secret is not None:
                 issued[item.id] = item.secret
             elif isinstance(item, Refused):
-                errors.append(_refusal(number, item, case_id))
+                errors.append(_refusal(number, item, case_id, doctor))
 
 
 def doctors(engine: Engine) -> dict[str, dict[str, Any]]:

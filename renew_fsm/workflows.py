@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ops
+from . import ops, records
 from .cells import csv_writer, xlsx_row
 from .commands import (
     IDEMPOTENCY_KEY,
@@ -208,6 +208,11 @@ class Kind:
     complete: Callable[..., tuple[dict[str, Any], Any] | None] | None = None
     #: What the accepted step writes outside the case, and a secret to hand back once.
     writes: Callable[..., tuple[CaseWrites, str | None]] | None = None
+    #: Who may act on (and read) the case: ``world.may_act_case`` unless the machine says otherwise
+    #: (an attempt's photos: the testing app sends them, the doctor's agency reads them).
+    may_act: Callable[[World, Actor, Subject], bool] = may_act_case
+    #: What follows the commit, derived and idempotent (the instances of a newly loaded cycle).
+    after: Callable[[Engine, Case, str], None] | None = None
 
 
 def _no_institution(iid: str) -> Refused:
@@ -228,6 +233,9 @@ def _agency_prepare(
     target = data.get("institution") if isinstance(data, dict) else None
     if not isinstance(target, str):
         return data
+    if case.state == "agency" and case.subject not in world.agencies:
+        # An agency revoked (撤销考核机构) is gone from the world: nothing is assigned to it any more.
+        raise Refused(NOT_FOUND, f"no agency {case.subject!r}", message_zh=f"无考核机构 {case.subject}")
     institution = world.institutions.get(target)
     if institution is None:
         raise _no_institution(target)
@@ -455,6 +463,8 @@ KINDS: dict[str, Kind] = {
     "account": Kind(_holder_subject, writes=_account_writes),
     "export_request": Kind(_region_subject, prepare=_export_prepare, complete=_export_complete, writes=_export_writes),
 }
+# The organisations' own records: their Kinds live beside their queries (``renew_fsm.records``).
+KINDS.update(records.kinds(Kind, _doctor_subject, _region_subject, _institution_subject))
 assert set(KINDS) == set(CASE_MACHINES)
 
 
@@ -546,12 +556,12 @@ class Workflows:
             raw = kind.prepare(self, world, case, subject, event, actor, raw)
         checked = check_data(event, spec, raw)
         when = self._case_time(at)
-        changes, step = decide(m, world, None, case, subject, event, actor, checked, when, may_act_case)
+        changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         if kind.complete is not None:
             completed = kind.complete(self, world, case, subject, event, checked)
             if completed is not None:
                 checked, carry = check_data(event, spec, completed[0]), completed[1]
-                changes, step = decide(m, world, None, case, subject, event, actor, checked, when, may_act_case)
+                changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         # The first record of a case names its subject, so the subject is covered by the chain too.
         recorded = checked if case.version else {"subject": case.subject, **checked}
         new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "")
@@ -568,6 +578,8 @@ class Workflows:
                 f"{machine} {case_id} changed since it was read; read it again and retry",
                 message_zh=f"{case_id} 已被他人修改，请刷新后重试",
             ) from None
+        if kind.after is not None:
+            kind.after(self, new, event)
         return CaseView.of(new, secret)
 
     def _case_and_subject(
@@ -609,7 +621,8 @@ class Workflows:
             return []
         world = self.world()
         case, subj = self._case_and_subject(machine, case_id, subject, world)
-        return allowed_events(_case_machine(machine), world, None, case, subj, actor, self._case_time(at), may_act_case)
+        m = _case_machine(machine)
+        return allowed_events(m, world, None, case, subj, actor, self._case_time(at), KINDS[machine].may_act)
 
     def case_may_act(self: Engine, machine: str, case_id: str, actor: Actor) -> bool:
         """Whether the case lies in ``actor``'s jurisdiction — what a service asks before showing it,
@@ -618,7 +631,8 @@ class Workflows:
         if not is_actor(actor):
             return False
         world = self.world()
-        return may_act_case(world, actor, KINDS[machine].load(self, world, case.subject, case_id))
+        kind = KINDS[machine]
+        return kind.may_act(world, actor, kind.load(self, world, case.subject, case_id))
 
     def _case_time(self: Engine, at: dt.datetime | None) -> dt.datetime:
         policy = self.world().policy
@@ -774,6 +788,11 @@ class Workflows:
             return self.case_fire(op.machine, op.id, op.event, op.who, op.data, op.at, subject=op.subject)
         commands = [CaseFire(cid, op.event, op.who, op.data, op.at, op.subject) for cid in op.ids or ()]
         return self.case_fire_many(op.machine, commands)
+
+    def _op_BatchOp(self: Engine, op: ops.BatchOp, base: Any) -> list[View | Refused]:
+        from .lists import batch
+
+        return batch(self, op.who, op.event, op.doctors, op.at)
 
     def _op_ChangePasswordOp(self: Engine, op: ops.ChangePasswordOp, base: Any) -> CaseView:
         return self.change_password(op.account, op.secret or "", op.new_secret, op.at)

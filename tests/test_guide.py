@@ -38,6 +38,16 @@ RUN: list[tuple[str, int]] = [
     ('sqlite3 cycle.db ".backup backup-2021-06-28.db"', 0),
     ("sqlite3 cycle.db \"VACUUM INTO 'backup-2021-06-28-compact.db'\"", 0),
     ("renew-fsm verify --db backup-2021-06-28.db", 0),
+    # 9. settings, lists and photo review (issue 36)
+    (
+        'renew-fsm settings reason add rural_service --text "考核周期内对口支援农村满一年" --as admin:GX --db cycle.db',
+        0,
+    ),
+    ("renew-fsm settings reason close senior_title --as admin:GX --db cycle.db", 0),
+    ("renew-fsm institutions list --as admin:NN --db cycle.db", 0),
+    ("renew-fsm doctors list --as admin:NN --db cycle.db", 0),
+    ("renew-fsm doctors list --as admin:NN --out doctors.xlsx --db cycle.db", 0),
+    ("renew-fsm photos list --as admin:GX --below 60 --db cycle.db", 0),
 ]
 #: Run against the guide's service (started with the guide's command, on a free port instead of 8000).
 SERVICE = "python examples/service/app.py --db cycle.db --host 127.0.0.1 --port 8000"
@@ -145,3 +155,4 @@ def test_the_guide_from_an_empty_folder(tmp_path: Path) -> None:
         if "sweep.py" in command:  # the clock is pinned on a registration day: every window is still open
             assert done.stdout.count("window still open") == 3, done.stdout
     assert (tmp_path / "backup-2021-06-28.db").exists() and (tmp_path / "backup-2021-06-28-compact.db").exists()
+    assert (tmp_path / "doctors.xlsx").exists()

@@ -8,9 +8,10 @@ itself once the tests are complete.  A day's uploads go through ``fire_many``.
 
 from __future__ import annotations
 
-from _province import EXAM, at, province, show, testing
+from _province import AGENCY, COUNTY, EXAM, at, province, show, testing
 
 from renew_fsm import Fire, Refused
+from renew_fsm.photos import photo_list, submit_photos
 
 
 def main() -> None:
@@ -24,6 +25,18 @@ def main() -> None:
     show(engine.fire("D1", "record_score", EXAM, {"test": "business", "score": 72}, at=day), "business 72")
     show(engine.fire("D1", "record_score", EXAM, {"test": "humanities", "score": 58}, at=day), "humanities 58")
     show(engine.fire("D1", "record_score", EXAM, {"test": "humanities", "score": 83}, at=day), "humanities 83")
+
+    print("监考照片 — each scored attempt's photo references (never the images) and the face similarity")
+    photos = [
+        {"ref": "oss://gx-proctoring/2021/D1-b1-1.jpg", "at": "2021-06-02T09:05:00+08:00", "similarity": 93.0},
+        {"ref": "oss://gx-proctoring/2021/D1-b1-2.jpg", "at": "2021-06-02T09:31:00+08:00", "similarity": 41.5},
+    ]
+    sent = submit_photos(engine, "D1", "business", 1, 88.0, photos, EXAM, at=day)
+    print(f"   {sent.id}: {sent.state}, 最低相似度 {sent.data['lowest']}")
+    doubtful = photo_list(engine, AGENCY, similarity_below=60)
+    print("   the agency checks the doubtful ones first:", [(r["case"], r["lowest"]) for r in doubtful.rows])
+    print("   【处理】 is the authority's discipline, from the same list (here: not a finding)")
+    assert photo_list(engine, COUNTY, similarity_below=60).rows == doubtful.rows
 
     print("refusals: outside the window, a test the program does not sit, a second business attempt")
     for doctor, data, when in (

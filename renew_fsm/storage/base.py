@@ -453,10 +453,26 @@ class CaseWrites:
     credential: tuple[str, str] | None = None
     #: (name, text) of the file the case produced (an export).
     file: tuple[str, str] | None = None
+    #: (policy id, version, text) stored and made the current policy: 本周期考核设置.
+    policy: tuple[str, str, str] | None = None
+    #: (cycle, reasons) added where the cycle has no reason of that id yet: a loaded policy's list.
+    seed_reasons: tuple[str, dict[str, ExemptionReason]] | None = None
+    #: (cycle, reason id, the reason — or ``None``, deleting it): 免考设置.
+    reason: tuple[str, str, ExemptionReason | None] | None = None
+    #: An agency revoked: it and its assignments leave the world (撤销考核机构).
+    revoke: str | None = None
 
     @property
     def world(self) -> bool:
-        return self.agency is not None or self.assign is not None or self.unassign is not None
+        return (
+            self.agency is not None
+            or self.assign is not None
+            or self.unassign is not None
+            or self.policy is not None
+            or self.seed_reasons is not None
+            or self.reason is not None
+            or self.revoke is not None
+        )
 
 
 CASE_COLUMNS = ("machine", "id", "subject", "state", "version", "flags", "data", "head")

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from ..model import CORRECTABLE, Case, Doctor, Instance, Record
+from ..rules.policy import ExemptionReason
 from ..world import Agency
 from .base import CaseWrites, ConflictError
 
@@ -18,6 +19,9 @@ class MemoryCases:
     instances: dict[tuple[str, str], Instance]
     records: dict[tuple[str, str], list[Record]]
     idempotency: dict[tuple[str, str, str], Record]
+    policies: dict[tuple[str, str], str]
+    meta: dict[str, str]
+    reasons: dict[str, dict[str, ExemptionReason]]
 
     def _bump(self) -> None: ...  # provided by MemoryStorage
 
@@ -80,6 +84,22 @@ class MemoryCases:
                 self._credentials[w.credential[0]] = w.credential[1]
             if w.file is not None:
                 self._files[(case.machine, case.id)] = w.file
+            if w.policy is not None:
+                policy_id, version, text = w.policy
+                self.policies[(policy_id, version)] = text
+                self.meta["policy"] = f"{policy_id}@{version}"
+            if w.seed_reasons is not None:
+                listing = self.reasons.setdefault(w.seed_reasons[0], {})
+                for rid, seeded in w.seed_reasons[1].items():
+                    listing.setdefault(rid, seeded)
+            if w.reason is not None:
+                cycle, rid, reason = w.reason
+                if reason is None:
+                    self.reasons.get(cycle, {}).pop(rid, None)
+                else:
+                    self.reasons.setdefault(cycle, {})[rid] = reason
+            if w.revoke is not None:
+                self.agencies.pop(w.revoke, None)
             if w.world:
                 self._bump()
 

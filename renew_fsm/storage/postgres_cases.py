@@ -6,6 +6,7 @@ the same contract as SQLite's ``sqlite_cases``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from contextlib import AbstractContextManager
 from typing import Any
@@ -130,6 +131,39 @@ class PostgresCases:
                 "ON CONFLICT (machine, id) DO UPDATE SET name = excluded.name, content = excluded.content",
                 (case.machine, case.id, *w.file),
             )
+        if w.policy is not None:
+            policy_id, version, text = w.policy
+            cur.execute(
+                "INSERT INTO policies (id, version, text, loaded_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (id, version) DO UPDATE SET text = excluded.text, loaded_at = excluded.loaded_at",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            cur.execute(
+                "INSERT INTO meta (key, value) VALUES ('policy', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"{policy_id}@{version}",),
+            )
+        if w.seed_reasons is not None:
+            cycle, reasons = w.seed_reasons
+            if reasons:
+                cur.executemany(
+                    "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
+                )
+        if w.reason is not None:
+            cycle, rid, reason = w.reason
+            if reason is None:
+                cur.execute("DELETE FROM exemption_reasons WHERE cycle = %s AND id = %s", (cycle, rid))
+            else:
+                cur.execute(
+                    "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (cycle, id) DO UPDATE SET text = excluded.text, open = excluded.open",
+                    (cycle, rid, reason.text, int(reason.open)),
+                )
+        if w.revoke is not None:
+            cur.execute("DELETE FROM assignments WHERE agency = %s", (w.revoke,))
+            cur.execute("DELETE FROM agencies WHERE id = %s", (w.revoke,))
         if w.world:
             self._bump(cur)
 

@@ -6,6 +6,7 @@ Mixed into ``SQLiteStorage`` (which provides ``conn``, ``_lock``, ``_write`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from contextlib import AbstractContextManager
@@ -145,6 +146,35 @@ class SQLiteCases:
                 "INSERT OR REPLACE INTO case_files (machine, id, name, content) VALUES (?, ?, ?, ?)",
                 (case.machine, case.id, *w.file),
             )
+        if w.policy is not None:
+            policy_id, version, text = w.policy
+            c.execute(
+                "INSERT OR REPLACE INTO policies (id, version, text, loaded_at) VALUES (?, ?, ?, ?)",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('policy', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (f"{policy_id}@{version}",),
+            )
+        if w.seed_reasons is not None:
+            cycle, reasons = w.seed_reasons
+            c.executemany(
+                "INSERT OR IGNORE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
+                [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
+            )
+        if w.reason is not None:
+            cycle, rid, reason = w.reason
+            if reason is None:
+                c.execute("DELETE FROM exemption_reasons WHERE cycle = ? AND id = ?", (cycle, rid))
+            else:
+                c.execute(
+                    "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
+                    (cycle, rid, reason.text, int(reason.open)),
+                )
+        if w.revoke is not None:
+            c.execute("DELETE FROM assignments WHERE agency = ?", (w.revoke,))
+            c.execute("DELETE FROM agencies WHERE id = ?", (w.revoke,))
         if w.world:
             self._bump(c)
 

@@ -40,7 +40,7 @@ def expected_of(path: Path) -> dict[str, Any]:
 def comparable(outcome: dict[str, Any]) -> dict[str, Any]:
     """What must match exactly: every doctor's view, each refusal's line, code and rule (and the case a
     batch refused), and every workflow case when there are any."""
-    keys = ("line", "code", "rule", "case")
+    keys = ("line", "code", "rule", "case", "doctor")
     out = {
         "doctors": outcome["doctors"],
         "errors": [{k: e[k] for k in keys if k in e} for e in outcome["errors"]],
