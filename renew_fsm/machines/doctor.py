@@ -114,7 +114,9 @@ DOCTOR_MACHINE = Machine(
         program("simple", "简易程序", "simple program", SIMPLE_EXEMPTION),
         program("general", "一般程序", "general program", GENERAL_EXEMPTION),
         *DEFERRAL.states,
-        State("qualified", "合格", "qualified", final=True),
+        # Not final in the machine: a finding after the pass (the photo review, art. 27) may still make
+        # it unqualified until the cycle's re-exam closes.
+        State("qualified", "合格", "qualified"),
         UNQUALIFIED,
         *APPEAL.states,
         *REEXAM.states,
@@ -149,14 +151,15 @@ DOCTOR_MACHINE = Machine(
         *GENERAL_EXEMPTION.transitions,
         # 延期考核 — deferral and the make-up
         *DEFERRAL.transitions,
-        # Sweeps when a window closes: whoever has not finished is absent.
+        # Sweeps when a window closes: whoever has not finished is unqualified — absent with no
+        # attempt at all (附件2: 未参加首轮考核), else on the tests they sat.
         Transition(
             "close_first_round", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:first_round", "not_resumed"), then=("set_reason:absent", "result_given"),
+            guards=("window_over:first_round", "not_resumed"), then=("judge_unfinished", "result_given"),
         ),
         Transition(
             "close_makeup", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:makeup", "resumed"), then=("set_reason:absent", "result_given"),
+            guards=("window_over:makeup", "resumed"), then=("judge_unfinished", "result_given"),
         ),
         Transition(
             "close_makeup", "deferred", "unqualified", SYSTEM,
@@ -174,8 +177,18 @@ DOCTOR_MACHINE = Machine(
         Transition(
             "discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then=("discipline", "result_given")
         ),
+        # The agency reviews the photos after the tests (附件2 ④, 【处理】): a finding may still come
+        # after a pass, until the cycle's re-exam closes.
+        Transition(
+            "discipline", "qualified", "unqualified", ADMIN,
+            guards="before_reexam_closes", then=("discipline", "result_given"),
+        ),
         # 违规 — art. 27: a violation found during the cycle makes the result unqualified
         Transition("record_violation", JUDGED, "unqualified", (AGENCY, ADMIN), then=("violation", "result_given")),
+        Transition(
+            "record_violation", "qualified", "unqualified", (AGENCY, ADMIN),
+            guards="before_reexam_closes", then=("violation", "result_given"),
+        ),
         # 年满50周岁从旁指导 — assisted testing
         Transition(
             "request_assistance", ASSISTABLE, STAY, DOCTOR,
@@ -186,10 +199,10 @@ DOCTOR_MACHINE = Machine(
             "approve_assistance", ASSISTABLE, STAY, INSTITUTION,
             guards=("flag_set:assistance_requested", "flag_clear:assisted"), then="set_flag:assisted",
         ),
-        # 驳回 — the authority's corrections
+        # 驳回 — the authority's corrections, only before a result: a result, once given, is not
+        # withdrawn by sending the doctor out of the cycle (it is corrected through the appeal).
         Transition(
-            "admin_exit",
-            (*REGISTRATION, "simple", "general", "deferral", "deferred", "unqualified", "appeal", "reexam"),
+            "admin_exit", (*REGISTRATION, "simple", "general", "deferral", "deferred"),
             "not_enrolled", ADMIN, then="reset_cycle",
         ),
         Transition("admin_rechoose", ("simple", "general"), "registered", ADMIN, then="clear_program"),

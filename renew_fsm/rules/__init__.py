@@ -49,7 +49,11 @@ GUARDS: dict[str, Rule] = {
     "not_appealed": Rule(guards.not_appealed),
     "appeal_in_time": Rule(guards.appeal_in_time),
     "appeal_answerable": Rule(guards.appeal_answerable),
-    "result_is_judgement": Rule(guards.result_is_judgement),
+    "result_may_be_set_aside": Rule(guards.result_may_be_set_aside),
+    "result_is_score": Rule(guards.result_is_score),
+    "test_sat": Rule(guards.test_sat, reads_data=True),
+    "reevaluation_due": Rule(guards.reevaluation_due),
+    "before_reexam_closes": Rule(guards.before_reexam_closes),
     "institution_differs": Rule(guards.institution_differs, reads_data=True),
     # workflow cases
     "subject_kind": Rule(guards.subject_kind, param="kind"),
@@ -64,6 +68,8 @@ CONDITIONS: dict[str, Rule] = {
     "tests_pass": Rule(conditions.tests_pass),
     "evaluation_passed": Rule(conditions.evaluation_passed),
     "returns_to": Rule(conditions.returns_to, param="state"),
+    "suspension_ends_in_time": Rule(conditions.suspension_ends_in_time),
+    "listed_after_makeup": Rule(conditions.listed_after_makeup),
 }
 
 EFFECTS: dict[str, Rule] = {
@@ -74,6 +80,12 @@ EFFECTS: dict[str, Rule] = {
     "fail_evaluation": Rule(effects.fail_evaluation),
     "record_score": Rule(effects.record_score),
     "fail_grade": Rule(effects.fail_grade),
+    "judge_unfinished": Rule(effects.judge_unfinished),
+    "close_reexam": Rule(effects.close_reexam),
+    "plan_reexam": Rule(effects.plan_reexam),
+    "store_reevaluation": Rule(effects.store_reevaluation),
+    "confirm_reevaluation": Rule(effects.confirm_reevaluation),
+    "correct_score": Rule(effects.correct_score),
     "set_flag": Rule(effects.set_flag, param="flag"),
     "clear_flag": Rule(effects.clear_flag, param="flag"),
     "set_reason": Rule(effects.set_reason, param="reason"),

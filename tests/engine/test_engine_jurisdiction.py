@@ -115,11 +115,15 @@ def test_admin_exit_sends_the_doctor_out_of_the_cycle(engine: renew_fsm.Engine) 
     assert engine.fire("D1", "enroll", H1, at=at("2021-05-01")).state == "enrolled"
 
 
-def test_admin_exit_keeps_a_published_cheating_finding(engine: renew_fsm.Engine) -> None:
+def test_admin_exit_cannot_erase_a_published_cheating_finding(engine: renew_fsm.Engine) -> None:
     to_testing(engine, "D1", "general")
     engine.fire("D1", "discipline", CITY, {"finding": "cheating", "reason": "替考"}, at=at("2021-06-02"))
-    view = engine.fire("D1", "admin_exit", PROVINCE, {"reason": "重新纳入"}, at=at("2021-06-03"))
-    assert view.state == "not_enrolled" and view.flags == ("published",)
+    for event in ("admin_exit", "admin_rechoose"):
+        with pytest.raises(Refused) as caught:
+            engine.fire("D1", event, PROVINCE, {"reason": "重新纳入"}, at=at("2021-06-03"))
+        assert caught.value.code == "invalid_transition"
+    view = engine.state("D1")
+    assert (view.state, view.reason, view.flags) == ("unqualified", "discipline", ("published",))
 
 
 def test_admin_exit_cannot_undo_a_final_result(engine: renew_fsm.Engine) -> None:
