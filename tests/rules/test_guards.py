@@ -116,7 +116,8 @@ def test_an_exempted_test_passes_without_a_score() -> None:
     ],
 )
 def test_a_reexam_test_follows_its_line(test: str, license: str, score: float, passes: bool) -> None:
-    inst = instance(state="reexam.listed", program="general", reason="business_level", flags=frozenset({f"reexam_{test}"}))
+    due = frozenset({f"reexam_{test}"})
+    inst = instance(state="reexam.listed", program="general", reason="business_level", flags=due)
     cmd = command({"test": test, "score": score}, license=license)
     after = inst.evolve(effects.record_score(inst, POLICY, cmd, NOON))
     assert f"reexam_{test}" not in after.flags  # sat once
@@ -373,6 +374,10 @@ def test_a_deferral_is_refused_once_a_score_is_recorded() -> None:
 # -- attempts, tests and exemptions ----------------------------------------------------------------------
 
 
+#: A doctor listed for the re-exam of the business test, not yet sat.
+DUE_BUSINESS = frozenset({"reexam_business"})
+
+
 @pytest.mark.parametrize(
     ("program", "state", "test", "used", "ok"),
     [
@@ -382,7 +387,7 @@ def test_a_deferral_is_refused_once_a_score_is_recorded() -> None:
         ("general", "general.testing", "business", {"business_attempts": 1}, False),
         # The re-exam has one attempt of each test it covers, whatever was used in the first round:
         # the test's due flag goes once it is sat.
-        ("general", "reexam.listed", "business", {"flags": frozenset({"reexam_business"}), "business_attempts": 1}, True),
+        ("general", "reexam.listed", "business", {"flags": DUE_BUSINESS, "business_attempts": 1}, True),
         ("general", "reexam.listed", "business", {"reexam_attempts": 1}, False),
     ],
 )

@@ -44,8 +44,11 @@ def test_guangxi_lints_without_errors_but_warns_about_the_suspension() -> None:
     assert set(warnings) == {"suspension.max_months", "windows.makeup_grading"}
     # A 6-month suspension from the last grading day (2021-07-09) ends after the re-exam closes.
     assert "2022-01-09" in warnings["suspension.max_months"] and "2021-11-28" in warnings["suspension.max_months"]
-    # A doctor failing the make-up cannot be re-examined at all in the cycle, even after 3 months.
-    assert "2022-02-01" in warnings["windows.makeup_grading"]
+    # … by 42 days, and those doctors wait listed for a later window (art. 26), not cancelled.
+    assert "42 days after" in warnings["suspension.max_months"]
+    assert "reexam_pending" in warnings["suspension.max_months"]
+    # A doctor failing the make-up cannot be re-examined at all in the cycle, even after 3 months (65 days short).
+    assert "2022-02-01" in warnings["windows.makeup_grading"] and "65 days after" in warnings["windows.makeup_grading"]
 
 
 def test_lint_command_on_guangxi_exits_0_and_prints_the_suspension_warning() -> None:
