@@ -40,15 +40,11 @@ FRAGMENT = Fragment(
             "suspend", "unqualified", "reexam.suspended", ADMIN,
             guards="suspension_in_range", then="start_suspension",
         ),
-        # The list says what each doctor's re-exam covers (a ``reexam_<item>`` flag per item due).
+        # The list says what each doctor's re-exam covers (a ``reexam_<item>`` flag per item due); a
+        # doctor whose suspension outlasts the window is listed all the same, flagged ``reexam_pending``.
         Transition(
             "confirm_reexam", "reexam.suspended", "reexam.listed", PROVINCE,
-            when="suspension_ends_in_time", then="plan_reexam",
-        ),
-        # Listed all the same when the suspension outlasts the window, and told so (the flag).
-        Transition(
-            "confirm_reexam", "reexam.suspended", "reexam.listed", PROVINCE,
-            then=("plan_reexam", "set_flag:reexam_pending"),
+            then=("plan_reexam", "pending_if_suspended_past_window"),
         ),
         Transition(
             "record_score", "reexam.listed", "reexam.awaiting_grade", EXAM,

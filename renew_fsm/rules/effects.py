@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from ..model import Case, Command, Instance, canonical
+from .conditions import suspension_ends_in_time
 from .policy import Policy
 from .results import (
     ATTEMPTS,
@@ -112,6 +113,14 @@ def plan_reexam(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
     """The re-exam re-assesses what failed: one due flag per item (``reexam_items``)."""
     due = {DUE[item] for item in reexam_items(inst, policy, cmd.doctor.license)}
     return {"flags": (inst.flags - REEXAM_WORK) | due}
+
+
+def pending_if_suspended_past_window(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Art. 26: listed with a suspension that ends after the re-exam window, the doctor cannot sit it;
+    the flag says so and keeps ``close_reexam`` from cancelling them."""
+    if suspension_ends_in_time(inst, policy, cmd, at):
+        return {}
+    return {"flags": inst.flags | {"reexam_pending"}}
 
 
 def store_reevaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
