@@ -93,11 +93,14 @@ def reexam_started(inst: Instance) -> bool:
 
 
 def reexam_reason(inst: Instance) -> str:
-    """The reason a re-exam that ended without passing gives: the item failed or left unsat; ``absent``
-    for a doctor who sat nothing of it."""
-    if not reexam_started(inst) and FAILED not in inst.flags:
-        return "absent"
-    if FAILED not in inst.flags:
+    """The reason a re-exam that ended without passing gives.
+
+    A failed item keeps the reason the re-exam was about; a doctor who sat part of it is judged on
+    the first test left unsat; one who sat nothing of it keeps the result they were listed with —
+    ``absent`` only if that was it (no recorded attempt in the cycle: 附件2's 缺考 is about taking part,
+    and a doctor who sat the first round took part).
+    """
+    if FAILED not in inst.flags and reexam_started(inst):
         for item in ("business", "humanities"):
             if DUE[item] in inst.flags:
                 return TEST_REASON[item]
