@@ -112,7 +112,16 @@ def test_a_cancelled_registration_says_so_and_why(province: tuple[Path, dict[str
     engine = renew_fsm.open(str(db))
     reason = engine.state(doctor).reason
     engine.close()
-    zh = {"absent": "缺考", "business_level": "业务水平", "humanities": "医学人文", "discipline": "违纪"}[reason]
+    # A cancelled registration keeps the reason the re-exam was about (a failed evaluation too).
+    zh = {
+        "absent": "缺考",
+        "business_level": "业务水平",
+        "humanities": "医学人文",
+        "discipline": "违纪",
+        "work_performance": "工作成绩",
+        "ethics": "职业道德",
+        "violation": "违规执业",
+    }[reason]
     assert f"<tr><th>原因</th><td>{zh}</td></tr>" in page
 
 

@@ -71,7 +71,8 @@ def test_an_agency_confirms_registrations_programs_exemptions_and_grades() -> No
         "general.exemption.institution_approved": {"approve_exemption", "reject_exemption"},
         "simple.awaiting_grade": {"grade"},
         "general.awaiting_grade": {"grade"},
-        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # art. 24: the agency answers the review
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal", "correct_score"},  # art. 24: the agency answers
+        "reexam.listed": {"confirm_program"},  # confirms the institution's fresh evaluation in the re-exam
     }
 
 
@@ -80,7 +81,7 @@ def test_an_admin_decides_deferrals_suspends_and_grades_the_reexam_and_only_the_
         "deferral.institution_approved": {"approve_deferral", "reject_deferral"},
         "unqualified": {"suspend"},
         "reexam.awaiting_grade": {"grade"},
-        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # once the agency let 30 days pass
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal", "correct_score"},  # once the agency let 30 days pass
     }
     assert todo("admin") == county
     assert todo("admin", province=True) == {**county, "reexam.suspended": {"confirm_reexam"}}
@@ -195,7 +196,9 @@ def build(url: str) -> renew_fsm.Engine:
     e.fire("D21", "suspend", PROVINCE, {"months": 3}, at=GRADING)
     e.fire("D22", "suspend", PROVINCE, {"months": 3}, at=GRADING)
     e.fire("D22", "confirm_reexam", PROVINCE, at=GRADING)
-    e.fire("D22", "record_score", EXAM, {"test": "business", "score": 50}, at=at("2021-11-10"))
+    # Work failed: the re-exam is a fresh evaluation, the institution's then the agency's.
+    e.fire("D22", "approve_program", inst("D22"), {"work_performance": "fail", "ethics": "pass"}, at=at("2021-11-10"))
+    e.fire("D22", "confirm_program", ag("D22"), at=at("2021-11-10"))
     to_testing(e, "D23", "general", inst("D23"), ag("D23"))
     e.fire("D23", "mark_suspected", ag("D23"), at=FIRST_ROUND)
     # D24 stays not_enrolled too.

@@ -61,7 +61,9 @@ def main() -> None:
     except Refused as refused:
         print(f"   refused {refused.code}: {refused.message}")
     show(engine.fire("D1", "confirm_reexam", PROVINCE, at=at("2021-07-10")), "confirm_reexam (province only)")
+    # A discipline finding voids the tests it was made in: the re-exam re-sits both.
     engine.fire("D1", "record_score", EXAM, {"test": "business", "score": 71}, at=at("2021-11-10"))
+    engine.fire("D1", "record_score", EXAM, {"test": "humanities", "score": 80}, at=at("2021-11-10"))
     show(engine.fire("D1", "grade", CITY, at=at("2021-11-20")), "grade the re-exam")
 
     print("首轮考核结束 — the scheduler's sweep marks who never came (normally run by cron, see docs/guide.md)")

@@ -39,6 +39,9 @@ MARKABLE = (*TESTING, *AWAITING_GRADE, "reexam", "qualified", "unqualified", "ap
 #: Not before registration (the agency has not taken the doctor on) nor during a deferral (the doctor
 #: is not being assessed; it is recorded once they resume).
 JUDGED = ("registered", "simple", "general")
+#: Where the authority may rule a breach of exam discipline: in the tests, awaiting the grade, and
+#: after a pass (the photo review comes after the tests).
+FINDABLE = (*TESTING, *AWAITING_GRADE, "qualified")
 #: Where a doctor aged 50+ may ask to be helped through the phone test.
 ASSISTABLE = ("registered", *(s for p in PROGRAMS for s in within(p, (*BEFORE_TESTS, "testing"))))
 SCORE_GUARDS = ("window_open:exam", "test_in_program", "attempts_remain")
@@ -174,19 +177,15 @@ DOCTOR_MACHINE = Machine(
             "unmark_suspected", MARKABLE, STAY, ADMIN,
             guards="flag_set:suspected", then="clear_flag:suspected",
         ),
-        Transition(
-            "discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then=("discipline", "result_given")
-        ),
         # The agency reviews the photos after the tests (附件2 ④, 【处理】): a finding may still come
-        # after a pass, until the cycle's re-exam closes.
+        # after a pass, until the cycle's re-exam closes (the guard; in the tests it always holds).
         Transition(
-            "discipline", "qualified", "unqualified", ADMIN,
+            "discipline", FINDABLE, "unqualified", ADMIN,
             guards="before_reexam_closes", then=("discipline", "result_given"),
         ),
-        # 违规 — art. 27: a violation found during the cycle makes the result unqualified
-        Transition("record_violation", JUDGED, "unqualified", (AGENCY, ADMIN), then=("violation", "result_given")),
+        # 违规 — art. 27: a violation found during the cycle makes the result unqualified, after a pass too
         Transition(
-            "record_violation", "qualified", "unqualified", (AGENCY, ADMIN),
+            "record_violation", (*JUDGED, "qualified"), "unqualified", (AGENCY, ADMIN),
             guards="before_reexam_closes", then=("violation", "result_given"),
         ),
         # 年满50周岁从旁指导 — assisted testing
