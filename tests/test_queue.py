@@ -161,11 +161,11 @@ def build(url: str) -> renew_fsm.Engine:
         e.fire(d, "approve_info", inst(d))
     register(e, "D05", inst("D05"), ag("D05"))
     register(e, "D06", inst("D06"), ag("D06"))
-    e.fire("D06", "choose_general", doctor("D06"))
+    e.fire("D06", "choose_general", doctor("D06"), {"self_evaluation": "完成本职工作"})
     register(e, "D07", inst("D07"), ag("D07"))
-    e.fire("D07", "choose_simple", doctor("D07"), {"condition": "good_record_5y"})
+    e.fire("D07", "choose_simple", doctor("D07"), {"condition": "good_record_5y", "self_evaluation": "执业行为良好"})
     register(e, "D08", inst("D08"), ag("D08"))
-    e.fire("D08", "choose_general", doctor("D08"))
+    e.fire("D08", "choose_general", doctor("D08"), {"self_evaluation": "完成本职工作"})
     e.fire("D08", "approve_program", inst("D08"), {"work_performance": "pass", "ethics": "pass"})
     for d in ("D09", "D10", "D11", "D12"):
         to_testing(e, d, "general", inst(d), ag(d))
@@ -190,7 +190,7 @@ def build(url: str) -> renew_fsm.Engine:
         e.fire(d, "record_score", EXAM, {"test": "humanities", "score": 80}, at=FIRST_ROUND)
     for d in ("D20", "D21", "D22"):
         register(e, d, inst(d), ag(d))
-        e.fire(d, "choose_general", doctor(d))
+        e.fire(d, "choose_general", doctor(d), {"self_evaluation": "完成本职工作"})
         e.fire(d, "approve_program", inst(d), {"work_performance": "fail", "ethics": "pass"})
         e.fire(d, "confirm_program", ag(d))
     e.fire("D21", "suspend", PROVINCE, {"months": 3}, at=GRADING)

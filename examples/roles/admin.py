@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from _province import AGENCY, CITY, COUNTY, EXAM, HOSPITAL, PROVINCE, at, province, registered, show, testing
+from _province import AGENCY, CITY, COUNTY, EXAM, HOSPITAL, PROVINCE, SELF, at, province, registered, show, testing
 
 from renew_fsm import Actor, Refused
 from renew_fsm.stats import compute, to_xlsx
@@ -35,7 +35,7 @@ def main() -> None:
 
     print("2.2.10(1) 驳回 — send a doctor back to choose again, or out of the cycle")
     registered(engine, "D4")
-    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y"})
+    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y", **SELF})
     show(engine.fire("D4", "admin_rechoose", CITY, {"reason": "程序选择有误"}), "admin_rechoose")
     show(engine.fire("D4", "admin_exit", CITY, {"reason": "本周期不参加考核"}), "admin_exit")
 

@@ -74,7 +74,8 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
 REASON = Param("reason", "text")
 OPTIONAL_REASON = Param("reason", "text", required=False)
 OPINION = Param("opinion", "text", required=False)
-SELF_EVALUATION = Param("self_evaluation", "text", required=False)
+#: 自评: the manual asks for it with the program choice; a choice without one is refused.
+SELF_EVALUATION = Param("self_evaluation", "text")
 
 EVENTS: dict[str, Event] = {
     "enroll": Event("纳入本周期考核", "enrol in the cycle"),

@@ -142,7 +142,7 @@ def data_options(
     if event == "choose_simple":
         return [{"condition": c, "self_evaluation": "认真履职"} for c in sorted(policy.simple_conditions)]
     if event == "choose_general":
-        return [{}, {"self_evaluation": "完成岗位工作任务"}]
+        return [{"self_evaluation": "完成岗位工作任务"}]
     if event == "approve_program":
         return [
             {"work_performance": w, "ethics": e, "opinion": "评定"} for w in ("pass", "fail") for e in ("pass", "fail")

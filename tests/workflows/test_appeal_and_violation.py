@@ -28,7 +28,7 @@ def code(call) -> tuple[str, str | None]:
 def failed_evaluation(e: renew_fsm.Engine, day: str = "2021-04-25") -> None:
     """D1 unqualified on ``day``: the institution evaluated work performance as failed, the agency confirmed."""
     register(e)
-    e.fire("D1", "choose_general", doctor())
+    e.fire("D1", "choose_general", doctor(), {"self_evaluation": "完成本职工作"})
     e.fire("D1", "approve_program", H1, {"work_performance": "fail", "ethics": "pass"})
     e.fire("D1", "confirm_program", A1, at=at(day))
 
@@ -192,7 +192,9 @@ def test_a_violation_set_aside_before_the_program_returns_to_registered(engine: 
     engine.fire("D1", "record_violation", A1, {"finding": "practising_outside_registration", "reason": "跨类别"})
     engine.fire("D1", "request_appeal", doctor(), {"reason": "已获批准"})
     assert engine.fire("D1", "uphold_appeal", A1).state == "registered"
-    assert engine.fire("D1", "choose_general", doctor()).state == "general.submitted"
+    assert (
+        engine.fire("D1", "choose_general", doctor(), {"self_evaluation": "完成本职工作"}).state == "general.submitted"
+    )
 
 
 def test_a_score_result_is_corrected_not_set_aside(engine: renew_fsm.Engine) -> None:
