@@ -57,13 +57,9 @@ FRAGMENT = Fragment(
             guards=("window_open:exam", "suspension_over", "reevaluation_due", "flag_clear:reexam_evaluated"),
             then="store_reevaluation",
         ),
+        # (A re-evaluation is the whole of its re-exam: ``reexam_items`` never pairs it with a test.)
         Transition(
             "confirm_program", "reexam.listed", "reexam.awaiting_grade", AGENCY,
-            guards=("window_open:exam", "flag_set:reexam_evaluated"), when="tests_complete",
-            then="confirm_reevaluation",
-        ),
-        Transition(
-            "confirm_program", "reexam.listed", STAY, AGENCY,
             guards=("window_open:exam", "flag_set:reexam_evaluated"), then="confirm_reevaluation",
         ),
         Transition(
@@ -78,15 +74,11 @@ FRAGMENT = Fragment(
             "discipline", ("reexam.listed", "reexam.awaiting_grade"), "registration_cancelled", ADMIN,
             then="discipline",
         ),
-        # Art. 26: cancelled only if the suspension ended in time to sit; the others wait for a later
-        # window (a new policy version), once.
+        # Art. 26: cancelled only if the suspension ended in time to sit; the others (listed with
+        # ``reexam_pending``) are left alone, listed, for a later window (a new policy version).
         Transition(
             "close_reexam", "reexam.listed", "registration_cancelled", SYSTEM,
-            guards="window_over:reexam", when="suspension_ends_in_time", then="close_reexam",
-        ),
-        Transition(
-            "close_reexam", "reexam.listed", STAY, SYSTEM,
-            guards=("window_over:reexam", "flag_clear:reexam_pending"), then="set_flag:reexam_pending",
+            guards=("window_over:reexam", "suspension_ended_in_time"), then="close_reexam",
         ),
     ],
 )

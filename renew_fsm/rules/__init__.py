@@ -41,6 +41,7 @@ GUARDS: dict[str, Rule] = {
     "attempts_remain": Rule(guards.attempts_remain, reads_data=True),
     "suspension_in_range": Rule(guards.suspension_in_range, reads_data=True),
     "suspension_over": Rule(guards.suspension_over),
+    "suspension_ended_in_time": Rule(guards.suspension_ended_in_time),
     "assistance_age": Rule(guards.assistance_age),
     "flag_set": Rule(guards.flag_set, param="flag"),
     "flag_clear": Rule(guards.flag_clear, param="flag"),
@@ -68,7 +69,6 @@ CONDITIONS: dict[str, Rule] = {
     "tests_pass": Rule(conditions.tests_pass),
     "evaluation_passed": Rule(conditions.evaluation_passed),
     "returns_to": Rule(conditions.returns_to, param="state"),
-    "suspension_ends_in_time": Rule(conditions.suspension_ends_in_time),
     "listed_after_makeup": Rule(conditions.listed_after_makeup),
 }
 

@@ -12,7 +12,6 @@ import datetime as dt
 from ..model import Command, Instance
 from .policy import Policy
 from .results import ATTEMPTS, BEST, DUE_FLAGS, FAILED, program_tests, test_passed
-from .verdict import add_months
 
 __all__ = ["ATTEMPTS", "BEST", "test_passed"]
 
@@ -43,15 +42,6 @@ def evaluation_passed(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
 def returns_to(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, state: str) -> bool:
     """The deferral sub-flow goes back to the state held when the request was made."""
     return inst.deferred_from == state
-
-
-def suspension_ends_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> bool:
-    """Art. 26: the suspension is over by the re-exam window's last day, so the doctor can sit it
-    (a doctor may sit on the day the suspension ends).  No suspension (an upheld appeal against an
-    absence listed after the make-up) is in time."""
-    if inst.suspended_on is None or inst.suspension_months is None:
-        return True
-    return add_months(inst.suspended_on, inst.suspension_months) <= policy.windows.reexam.end
 
 
 def listed_after_makeup(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> bool:

@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Any
 
 from ..model import Case, Command, Instance, canonical
-from .conditions import suspension_ends_in_time
 from .policy import Policy
 from .results import (
     ATTEMPTS,
@@ -22,6 +21,7 @@ from .results import (
     TEST_REASON,
     reexam_items,
     reexam_reason,
+    suspension_in_time,
     test_passed,
     unfinished_reason,
 )
@@ -118,7 +118,7 @@ def plan_reexam(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
 def pending_if_suspended_past_window(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
     """Art. 26: listed with a suspension that ends after the re-exam window, the doctor cannot sit it;
     the flag says so and keeps ``close_reexam`` from cancelling them."""
-    if suspension_ends_in_time(inst, policy, cmd, at):
+    if suspension_in_time(inst, policy):
         return {}
     return {"flags": inst.flags | {"reexam_pending"}}
 

@@ -12,7 +12,7 @@ import datetime as dt
 
 from ..model import Case, Command, Instance
 from .policy import Policy, Window
-from .results import DUE, TEST_REASON, program_test, reexam_items
+from .results import DUE, TEST_REASON, program_test, reexam_items, suspension_in_time
 from .verdict import PASS, Verdict, add_months, anniversary, refuse
 
 __all__ = ["program_test"]
@@ -257,6 +257,19 @@ def suspension_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     if end is None or day >= end:
         return PASS
     return refuse("suspension_not_over", f"暂停执业期至{end}，尚未期满", f"the suspension runs until {end}")
+
+
+def suspension_ended_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """Art. 26: nobody loses the registration for a re-exam they could not sit — ``close_reexam`` cancels
+    only a doctor whose suspension was over by the window's last day."""
+    if suspension_in_time(inst, policy):
+        return PASS
+    end, last = suspension_end(inst), policy.windows.reexam.end
+    return refuse(
+        "suspension_not_over",
+        f"暂停执业期至{end}，晚于再次考核截止日{last}，待下一次再次考核",
+        f"the suspension runs until {end}, after the re-exam window closed {last}: the doctor waits for a later one",
+    )
 
 
 def assistance_age(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..model import Instance
 from .policy import Policy
+from .verdict import add_months
 
 BEST = {"humanities": "humanities_best", "business": "business_best"}
 ATTEMPTS = {"humanities": "humanities_attempts", "business": "business_attempts"}
@@ -105,3 +106,11 @@ def reexam_reason(inst: Instance) -> str:
             if DUE[item] in inst.flags:
                 return TEST_REASON[item]
     return inst.reason or TEST_REASON[program_test(inst)]
+
+
+def suspension_in_time(inst: Instance, policy: Policy) -> bool:
+    """Art. 26: the suspension is over by the re-exam window's last day, so the doctor can sit it (a
+    doctor may sit on the day the suspension ends).  No suspension (listed by an upheld appeal) is."""
+    if inst.suspended_on is None or inst.suspension_months is None:
+        return True
+    return add_months(inst.suspended_on, inst.suspension_months) <= policy.windows.reexam.end

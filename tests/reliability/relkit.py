@@ -165,6 +165,9 @@ def data_options(
         return [reason]
     if event in ("uphold_appeal", "dismiss_appeal"):
         return opinion
+    # issue 30: an upheld appeal against a score records the corrected score
+    if event == "correct_score":
+        return [{"test": t, "score": s, **reason} for t in ("business", "humanities") for s in (50, 100)]
     if event == "change_institution":
         # Which admin may move the doctor there is judged outside the decision (see valid_fires).
         return [{"institution": i} for i in ("H2", "H3") if i != doctor.institution]

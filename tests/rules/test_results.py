@@ -99,7 +99,12 @@ def test_only_a_suspension_over_in_time_leads_to_cancellation(
 ) -> None:
     day = dt.date.fromisoformat(suspended_on) if suspended_on else None
     inst = instance(state="reexam.listed", suspended_on=day, suspension_months=months)
-    assert conditions.suspension_ends_in_time(inst, POLICY, command(), NOON) is in_time
+    verdict = guards.suspension_ended_in_time(inst, POLICY, command(), NOON)
+    assert verdict.ok if in_time else refused(verdict, "suspension_not_over")
+    assert (
+        "reexam_pending"
+        in effects.pending_if_suspended_past_window(inst, POLICY, command(), NOON).get("flags", frozenset())
+    ) is not in_time
 
 
 @pytest.mark.parametrize(("day", "ok"), [("2021-11-28", True), ("2021-11-29", False)])
