@@ -147,7 +147,21 @@ def suspension_reach(p: Policy) -> list[Finding]:
     return out
 
 
-CHECKS = (window_order, reasons, suspension_reach)
+def reexam_attempts(p: Policy) -> list[Finding]:
+    """The re-exam re-assesses what failed with one attempt of each failed test (SPEC §2): a province
+    asking for more should know it is not applied."""
+    if p.reexam.attempts > 1:
+        return [
+            _warning(
+                "reexam.attempts",
+                f"{p.reexam.attempts} attempts: the re-exam sits each failed test once (what failed is"
+                " re-assessed, SPEC §2); only 1 is applied",
+            )
+        ]
+    return []
+
+
+CHECKS = (window_order, reasons, suspension_reach, reexam_attempts)
 
 
 def lint(policy: Policy) -> list[Finding]:

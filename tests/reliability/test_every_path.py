@@ -271,8 +271,8 @@ SHIPPED = "guangxi-2019-2020"
 #: Policies tried, in order, for a branch the shipped one cannot reach.  The machine serves any
 #: province's policy; a branch only another policy opens is covered, and the report says which.
 VARIANTS: dict[str, str] = {
-    # Both shipped policies allow one re-exam attempt, so a re-exam score never leaves the doctor
-    # listed; a province allowing two makes that branch live.
+    # A province asking for two re-exam attempts (``policy lint`` warns: one of each failed test is
+    # applied); the paths must hold under it too.
     "two re-exam attempts": r"(?m)^\[reexam\]\nattempts = 1",
 }
 #: Branches no policy can reach: defects of the machine definition, reported in issue 7.  The

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from renew_fsm.rules.lint import Finding, lint
@@ -187,3 +188,10 @@ def test_lint_command_exits_0_on_warnings_only(tmp_path: Path) -> None:
     result = renew_fsm("policy", "lint", str(path))
     assert result.returncode == 0, result.stderr
     assert "WARNING suspension.min_months" in result.stdout
+
+
+def test_more_than_one_reexam_attempt_is_a_warning_that_it_is_not_applied() -> None:
+    policy = load(GUANGXI)
+    assert "reexam.attempts" not in at("warning", lint(policy))
+    two = attrs.evolve(policy, reexam=attrs.evolve(policy.reexam, attempts=2))
+    assert "only 1 is applied" in at("warning", lint(two))["reexam.attempts"]
