@@ -59,7 +59,8 @@ FRAGMENT = Fragment(
         # result stays ``absent`` until the re-exam judges the doctor on what they sit.
         Transition(
             "uphold_appeal", "appeal.requested", "reexam.listed", (AGENCY, ADMIN),
-            guards=UPHOLD, when="listed_after_makeup", then="plan_reexam",
+            guards=UPHOLD, when="listed_after_makeup",
+            then=("list_without_suspension", "plan_reexam", "pending_if_suspended_past_window"),
         ),
         Transition(
             "uphold_appeal", "appeal.requested", "qualified", (AGENCY, ADMIN),

@@ -83,6 +83,7 @@ EFFECTS: dict[str, Rule] = {
     "judge_unfinished": Rule(effects.judge_unfinished),
     "close_reexam": Rule(effects.close_reexam),
     "plan_reexam": Rule(effects.plan_reexam),
+    "list_without_suspension": Rule(effects.list_without_suspension),
     "pending_if_suspended_past_window": Rule(effects.pending_if_suspended_past_window),
     "store_reevaluation": Rule(effects.store_reevaluation),
     "confirm_reevaluation": Rule(effects.confirm_reevaluation),

@@ -76,7 +76,7 @@ def record_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) 
         }
         if score < policy.pass_line(test, cmd.doctor.license):
             changes["flags"] |= {FAILED}
-        if inst.suspended_on is None and inst.reason in ("absent", None):
+        if inst.suspension_months == 0 and inst.reason in ("absent", None):
             # Listed by an upheld appeal against an absence (no suspension): sitting, the doctor is no
             # longer absent; the reason is what they fail.
             changes["reason"] = TEST_REASON[test] if score < policy.pass_line(test, cmd.doctor.license) else None
@@ -113,6 +113,13 @@ def plan_reexam(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
     """The re-exam re-assesses what failed: one due flag per item (``reexam_items``)."""
     due = {DUE[item] for item in reexam_items(inst, policy, cmd.doctor.license)}
     return {"flags": (inst.flags - REEXAM_WORK) | due}
+
+
+def list_without_suspension(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """An upheld appeal against an absence after the make-up lists the doctor with no suspension: a
+    suspension of 0 months from today, so the day of listing is kept and judged like any other (listed
+    after the re-exam window closed, the doctor waits for a later one)."""
+    return {"suspended_on": policy.day(at), "suspension_months": 0}
 
 
 def pending_if_suspended_past_window(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:

@@ -110,7 +110,8 @@ def reexam_reason(inst: Instance) -> str:
 
 def suspension_in_time(inst: Instance, policy: Policy) -> bool:
     """Art. 26: the suspension is over by the re-exam window's last day, so the doctor can sit it (a
-    doctor may sit on the day the suspension ends).  No suspension (listed by an upheld appeal) is."""
+    doctor may sit on the day the suspension ends).  A doctor listed by an upheld appeal has a 0-month
+    suspension from the day of listing: in time if listed by that last day."""
     if inst.suspended_on is None or inst.suspension_months is None:
         return True
     return add_months(inst.suspended_on, inst.suspension_months) <= policy.windows.reexam.end

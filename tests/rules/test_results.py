@@ -134,3 +134,14 @@ def test_a_corrected_score_replaces_the_recorded_one() -> None:
     cmd = command({"test": "business", "score": 61, "reason": "阅卷错误"})
     after = inst.evolve(effects.correct_score(inst, POLICY, cmd, NOON))
     assert after.business_best == 61
+
+
+@pytest.mark.parametrize(("day", "pending"), [("2021-11-28", False), ("2021-12-02", True)])
+def test_listed_by_an_upheld_appeal_after_the_reexam_closed_waits(day: str, pending: bool) -> None:
+    """No suspension is a 0-month one from the day of listing: listed too late to sit, the doctor waits."""
+    inst = instance(state="appeal.requested", reason="absent")
+    listed = inst.evolve(effects.list_without_suspension(inst, POLICY, command(), at_beijing(day)))
+    assert (listed.suspended_on, listed.suspension_months) == (dt.date.fromisoformat(day), 0)
+    flags = effects.pending_if_suspended_past_window(listed, POLICY, command(), at_beijing(day)).get("flags", ())
+    assert ("reexam_pending" in flags) is pending
+    assert guards.suspension_ended_in_time(listed, POLICY, command(), at_beijing(day)).ok is not pending
