@@ -39,7 +39,7 @@ def steps(doctor: str) -> list[tuple[str, Actor, dict[str, Any] | None, dt.datet
         ("submit_info", me, None, reg),
         ("approve_info", h, None, reg),
         ("confirm_registration", a, None, reg),
-        ("choose_general", me, None, reg),
+        ("choose_general", me, {"self_evaluation": "完成本职工作"}, reg),
         ("approve_program", h, {"work_performance": "pass", "ethics": "pass"}, reg),
         ("confirm_program", a, None, reg),
         ("record_score", x, {"test": "business", "score": 75}, test),

@@ -35,6 +35,8 @@ from renew_fsm.engine import Engine, Plan
 from renew_fsm.simulate import simulate
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+#: A program choice comes with the self-evaluation (自评).
+SELF = {"self_evaluation": "完成本职工作"}
 MOMENTS = {
     "registration 2021-05-20": dt.datetime(2021, 5, 20, 10, tzinfo=BEIJING),
     "first round 2021-06-10": dt.datetime(2021, 6, 10, 10, tzinfo=BEIJING),
@@ -73,9 +75,9 @@ def _spread_plan(engine: Engine, number: int, doctor: str, institution: str, age
         "info_submitted": Fire(doctor, "submit_info", me, at=when),
         "info_approved": Fire(doctor, "approve_info", hospital, at=when),
         "registered": Fire(doctor, "confirm_registration", office, at=when),
-        "submitted": Fire(doctor, "choose_general", me, {}, at=when)
+        "submitted": Fire(doctor, "choose_general", me, SELF, at=when)
         if program == "general"
-        else Fire(doctor, "choose_simple", me, {"condition": "clean_record_12y"}, at=when),
+        else Fire(doctor, "choose_simple", me, {"condition": "clean_record_12y", **SELF}, at=when),
         "institution_approved": Fire(
             doctor, "approve_program", hospital, {"work_performance": "pass", "ethics": "pass"}, at=when
         ),
@@ -84,7 +86,7 @@ def _spread_plan(engine: Engine, number: int, doctor: str, institution: str, age
     for step in steps:
         result = yield script[step]
         if isinstance(result, renew_fsm.Refused) and step == "submitted":
-            yield Fire(doctor, "choose_general", me, {}, at=when)
+            yield Fire(doctor, "choose_general", me, SELF, at=when)
     if stage == "testing+assistance":
         yield Fire(doctor, "request_assistance", me, at=when)
     if stage.startswith("deferral."):

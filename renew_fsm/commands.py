@@ -167,6 +167,13 @@ PARAM_KINDS: dict[str, Callable[[Any], Any]] = {
     "ids": _ids,
 }
 
+#: A field required only with some values of another: ``event → (field, values, required field)``.
+#: A ``tcm_1998`` humanities exemption has no automatic check — the institution and the agency judge it
+#: from the proof — so an application without proof is not an application (the manual asks for it).
+REQUIRED_WITH: dict[str, tuple[str, frozenset[str], str]] = {
+    "apply_exemption": ("reason_id", frozenset({"tcm_1998"}), "proof"),
+}
+
 #: Registry fields a doctor can never change by confirming their details.
 IDENTITY = ("name", "id_card")
 
@@ -303,6 +310,13 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
             raise bad_input(
                 f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
             ) from None
+    rule = REQUIRED_WITH.get(name)
+    if rule is not None and out.get(rule[0]) in rule[1] and rule[2] not in out:
+        field, _, needed = rule
+        raise bad_input(
+            f"{name}: field {needed!r} is required with {field} {out[field]!r}",
+            f"{name}：{out[field]} 须提交证明材料（{needed}）",
+        )
     if not event.open and not _declared(event).issuperset(data):
         extra = sorted(set(data) - _declared(event), key=repr)
         raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")

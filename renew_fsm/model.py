@@ -27,6 +27,15 @@ FLAGS = (
     "resumed",
     #: Added by us: the doctor has asked for a review of this result (one appeal per result).
     "appealed",
+    #: Art. 26: listed for a re-exam the suspension keeps the doctor from sitting in this window.
+    "reexam_pending",
+    #: Added by us: what the re-exam still has to re-assess (one flag per item), an item failed,
+    #: and a fresh evaluation awaiting the agency.
+    "reexam_business",
+    "reexam_humanities",
+    "reexam_evaluation",
+    "reexam_failed",
+    "reexam_evaluated",
 )
 
 

@@ -177,8 +177,8 @@ def to_testing(
     """Register ``did`` and take them through the program's evaluation to ``<program>.testing``."""
     register(e, did, institution, agency)
     if program == "simple":
-        e.fire(did, "choose_simple", doctor(did), {"condition": "good_record_5y"})
+        e.fire(did, "choose_simple", doctor(did), {"condition": "good_record_5y", "self_evaluation": "执业行为良好"})
     else:
-        e.fire(did, "choose_general", doctor(did))
+        e.fire(did, "choose_general", doctor(did), {"self_evaluation": "完成本职工作"})
     e.fire(did, "approve_program", institution, {"work_performance": "pass", "ethics": "pass"})
     e.fire(did, "confirm_program", agency)

@@ -71,7 +71,8 @@ def test_an_agency_confirms_registrations_programs_exemptions_and_grades() -> No
         "general.exemption.institution_approved": {"approve_exemption", "reject_exemption"},
         "simple.awaiting_grade": {"grade"},
         "general.awaiting_grade": {"grade"},
-        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # art. 24: the agency answers the review
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal", "correct_score"},  # art. 24: the agency answers
+        "reexam.listed": {"confirm_program"},  # confirms the institution's fresh evaluation in the re-exam
     }
 
 
@@ -80,7 +81,7 @@ def test_an_admin_decides_deferrals_suspends_and_grades_the_reexam_and_only_the_
         "deferral.institution_approved": {"approve_deferral", "reject_deferral"},
         "unqualified": {"suspend"},
         "reexam.awaiting_grade": {"grade"},
-        "appeal.requested": {"uphold_appeal", "dismiss_appeal"},  # once the agency let 30 days pass
+        "appeal.requested": {"uphold_appeal", "dismiss_appeal", "correct_score"},  # once the agency let 30 days pass
     }
     assert todo("admin") == county
     assert todo("admin", province=True) == {**county, "reexam.suspended": {"confirm_reexam"}}
@@ -160,11 +161,11 @@ def build(url: str) -> renew_fsm.Engine:
         e.fire(d, "approve_info", inst(d))
     register(e, "D05", inst("D05"), ag("D05"))
     register(e, "D06", inst("D06"), ag("D06"))
-    e.fire("D06", "choose_general", doctor("D06"))
+    e.fire("D06", "choose_general", doctor("D06"), {"self_evaluation": "完成本职工作"})
     register(e, "D07", inst("D07"), ag("D07"))
-    e.fire("D07", "choose_simple", doctor("D07"), {"condition": "good_record_5y"})
+    e.fire("D07", "choose_simple", doctor("D07"), {"condition": "good_record_5y", "self_evaluation": "执业行为良好"})
     register(e, "D08", inst("D08"), ag("D08"))
-    e.fire("D08", "choose_general", doctor("D08"))
+    e.fire("D08", "choose_general", doctor("D08"), {"self_evaluation": "完成本职工作"})
     e.fire("D08", "approve_program", inst("D08"), {"work_performance": "pass", "ethics": "pass"})
     for d in ("D09", "D10", "D11", "D12"):
         to_testing(e, d, "general", inst(d), ag(d))
@@ -189,13 +190,15 @@ def build(url: str) -> renew_fsm.Engine:
         e.fire(d, "record_score", EXAM, {"test": "humanities", "score": 80}, at=FIRST_ROUND)
     for d in ("D20", "D21", "D22"):
         register(e, d, inst(d), ag(d))
-        e.fire(d, "choose_general", doctor(d))
+        e.fire(d, "choose_general", doctor(d), {"self_evaluation": "完成本职工作"})
         e.fire(d, "approve_program", inst(d), {"work_performance": "fail", "ethics": "pass"})
         e.fire(d, "confirm_program", ag(d))
     e.fire("D21", "suspend", PROVINCE, {"months": 3}, at=GRADING)
     e.fire("D22", "suspend", PROVINCE, {"months": 3}, at=GRADING)
     e.fire("D22", "confirm_reexam", PROVINCE, at=GRADING)
-    e.fire("D22", "record_score", EXAM, {"test": "business", "score": 50}, at=at("2021-11-10"))
+    # Work failed: the re-exam is a fresh evaluation, the institution's then the agency's.
+    e.fire("D22", "approve_program", inst("D22"), {"work_performance": "fail", "ethics": "pass"}, at=at("2021-11-10"))
+    e.fire("D22", "confirm_program", ag("D22"), at=at("2021-11-10"))
     to_testing(e, "D23", "general", inst("D23"), ag("D23"))
     e.fire("D23", "mark_suspected", ag("D23"), at=FIRST_ROUND)
     # D24 stays not_enrolled too.

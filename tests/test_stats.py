@@ -61,7 +61,7 @@ def counted(url: str) -> renew_fsm.Engine:
     to_testing(e, "D5", "general", H3, A2)
     grade_after(e, "D5", A2, 70, 70)  # qualified, general program
     register(e, "D6", H2, A1)
-    e.fire("D6", "choose_general", doctor("D6"))
+    e.fire("D6", "choose_general", doctor("D6"), {"self_evaluation": "完成本职工作"})
     e.fire("D6", "approve_program", H2, {"work_performance": "fail", "ethics": "pass"})
     e.fire("D6", "confirm_program", A1)  # unqualified: work performance
     # D7 never enrolled, at an institution without an agency

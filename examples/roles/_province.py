@@ -24,6 +24,8 @@ COUNTY = Actor("admin", "NN-QX")  # 青秀区卫健局
 CITY = Actor("admin", "NN")  # 南宁市卫健委
 PROVINCE = Actor("admin", "GX")  # 广西卫健委
 EXAM = Actor("exam_system")  # 医师服务 APP 的测评系统
+#: The self-evaluation (自评) a doctor submits with the program choice: without one it is refused.
+SELF = {"self_evaluation": "本周期内认真履职，完成岗位工作任务"}
 
 WORLD: list[dict[str, Any]] = [
     {"op": "region", "id": "GX", "level": "province", "name": "广西"},
@@ -90,8 +92,8 @@ def testing(engine: renew_fsm.Engine, doctor: str, program: str = "general") -> 
     """… and up to the tests: the program chosen, evaluated by the hospital, confirmed by the agency."""
     registered(engine, doctor)
     if program == "simple":
-        engine.fire(doctor, "choose_simple", Actor("doctor", doctor), {"condition": "good_record_5y"})
+        engine.fire(doctor, "choose_simple", Actor("doctor", doctor), {"condition": "good_record_5y", **SELF})
     else:
-        engine.fire(doctor, "choose_general", Actor("doctor", doctor))
+        engine.fire(doctor, "choose_general", Actor("doctor", doctor), SELF)
     engine.fire(doctor, "approve_program", HOSPITAL, {"work_performance": "pass", "ethics": "pass"})
     engine.fire(doctor, "confirm_program", AGENCY)

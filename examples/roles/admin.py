@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from _province import AGENCY, CITY, COUNTY, EXAM, HOSPITAL, PROVINCE, at, province, registered, show, testing
+from _province import AGENCY, CITY, COUNTY, EXAM, HOSPITAL, PROVINCE, SELF, at, province, registered, show, testing
 
 from renew_fsm import Actor, Refused
 from renew_fsm.stats import compute, to_xlsx
@@ -35,7 +35,7 @@ def main() -> None:
 
     print("2.2.10(1) 驳回 — send a doctor back to choose again, or out of the cycle")
     registered(engine, "D4")
-    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y"})
+    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y", **SELF})
     show(engine.fire("D4", "admin_rechoose", CITY, {"reason": "程序选择有误"}), "admin_rechoose")
     show(engine.fire("D4", "admin_exit", CITY, {"reason": "本周期不参加考核"}), "admin_exit")
 
@@ -61,7 +61,9 @@ def main() -> None:
     except Refused as refused:
         print(f"   refused {refused.code}: {refused.message}")
     show(engine.fire("D1", "confirm_reexam", PROVINCE, at=at("2021-07-10")), "confirm_reexam (province only)")
+    # A discipline finding voids the tests it was made in: the re-exam re-sits both.
     engine.fire("D1", "record_score", EXAM, {"test": "business", "score": 71}, at=at("2021-11-10"))
+    engine.fire("D1", "record_score", EXAM, {"test": "humanities", "score": 80}, at=at("2021-11-10"))
     show(engine.fire("D1", "grade", CITY, at=at("2021-11-20")), "grade the re-exam")
 
     print("首轮考核结束 — the scheduler's sweep marks who never came (normally run by cron, see docs/guide.md)")

@@ -5,7 +5,7 @@ python examples/roles/agency.py
 
 from __future__ import annotations
 
-from _province import AGENCY, EXAM, HOSPITAL, at, province, show
+from _province import AGENCY, EXAM, HOSPITAL, SELF, at, province, show
 
 from renew_fsm import Actor
 from renew_fsm.stats import compute
@@ -28,9 +28,9 @@ def main() -> None:
     show(engine.fire("D3", "reject_registration", AGENCY, {"reason": "执业地点有误"}), "reject_registration")
 
     print("2.2.4/2.2.5(1) 复核工作成绩、职业道德 — confirm the hospital's evaluation, or return it")
-    engine.fire("D1", "choose_general", Actor("doctor", "D1"))
-    engine.fire("D2", "choose_simple", Actor("doctor", "D2"), {"condition": "good_record_5y"})
-    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y"})
+    engine.fire("D1", "choose_general", Actor("doctor", "D1"), SELF)
+    engine.fire("D2", "choose_simple", Actor("doctor", "D2"), {"condition": "good_record_5y", **SELF})
+    engine.fire("D4", "choose_simple", Actor("doctor", "D4"), {"condition": "good_record_5y", **SELF})
     for doctor in ("D1", "D2", "D4"):
         engine.fire(doctor, "approve_program", HOSPITAL, {"work_performance": "pass", "ethics": "pass"})
     show(engine.fire("D1", "return_program", AGENCY, {"reason": "评定意见缺失"}), "return_program")

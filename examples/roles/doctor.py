@@ -8,7 +8,7 @@ hospital and the agency in between are done by the helpers of _province.py.
 
 from __future__ import annotations
 
-from _province import AGENCY, EXAM, HOSPITAL, at, province, registered, show, testing
+from _province import AGENCY, EXAM, HOSPITAL, SELF, at, province, registered, show, testing
 
 from renew_fsm import Actor, Refused
 
@@ -53,7 +53,7 @@ def main() -> None:
 
     print("a refusal writes nothing and says why, in both languages")
     try:
-        engine.fire("D1", "choose_simple", Actor("doctor", "D1"), {"condition": "good_record_5y"})
+        engine.fire("D1", "choose_simple", Actor("doctor", "D1"), {"condition": "good_record_5y", **SELF})
     except Refused as refused:
         print(f"   {refused.code}: {refused.message} / {refused.message_zh}")
 

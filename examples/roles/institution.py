@@ -5,7 +5,7 @@ python examples/roles/institution.py
 
 from __future__ import annotations
 
-from _province import AGENCY, EXAM, HOSPITAL, at, province, registered, show
+from _province import AGENCY, EXAM, HOSPITAL, SELF, at, province, registered, show
 
 from renew_fsm import Actor
 from renew_fsm.stats import compute
@@ -34,7 +34,7 @@ def main() -> None:
     show(engine.fire("D1", "approve_program", HOSPITAL, {"work_performance": "pass", "ethics": "pass",
                                                          "opinion": "同意"}), "approve_program")  # fmt: skip
     registered(engine, "D4")
-    engine.fire("D4", "choose_general", Actor("doctor", "D4"))
+    engine.fire("D4", "choose_general", Actor("doctor", "D4"), SELF)
     show(engine.fire("D4", "reject_program", HOSPITAL, {"reason": "自评内容不完整"}), "reject_program")
 
     print("2.2.7(2) 一般程序免考申请 — approve, or reject for more proof (supplement) or for good (forbid)")
@@ -51,7 +51,7 @@ def main() -> None:
     show(engine.fire("D3", "approve_deferral", HOSPITAL, {"opinion": "同意"}), "approve_deferral")
 
     print("其他注意事项（二）— agree that a doctor aged 50+ is helped through the test")
-    engine.fire("D4", "choose_general", Actor("doctor", "D4"))
+    engine.fire("D4", "choose_general", Actor("doctor", "D4"), SELF)
     engine.fire("D4", "request_assistance", Actor("doctor", "D4"))
     show(engine.fire("D4", "approve_assistance", HOSPITAL), "approve_assistance")
 
@@ -59,7 +59,7 @@ def main() -> None:
     engine.fire("D2", "submit_info", Actor("doctor", "D2"))  # D2 corrects the details sent back above
     engine.fire("D2", "approve_info", HOSPITAL)
     engine.fire("D2", "confirm_registration", AGENCY)
-    engine.fire("D2", "choose_simple", Actor("doctor", "D2"), {"condition": "good_record_5y"})
+    engine.fire("D2", "choose_simple", Actor("doctor", "D2"), {"condition": "good_record_5y", **SELF})
     engine.fire("D2", "approve_program", HOSPITAL, {"work_performance": "pass", "ethics": "pass"})
     engine.fire("D2", "confirm_program", AGENCY)
     engine.fire("D2", "record_score", EXAM, {"test": "humanities", "score": 30}, at=at("2021-06-03"))

@@ -4,16 +4,22 @@ answers within 30 days of the request (past that, the health authority over the
 doctor answers instead, so no doctor waits for ever).  The suspension waits for
 the answer: ``suspend`` leaves only from ``unqualified``.
 
-An upheld appeal replaces the result — only a result a person judged can be set
-aside (the institution's work or ethics evaluation, a discipline or a violation
-finding); one that follows from the scores or from an absence is only dismissed:
+Art. 24 gives the review to every result.  An upheld appeal against a result a
+person judged (the institution's work or ethics evaluation, a discipline or a
+violation finding) or against an absence (the doctor says the app failed)
+sets it aside:
 
+- an absence once the make-up has closed → ``reexam.listed``, without suspension (the one
+  assessment left); it re-assesses the tests not passed;
 - the tests are passed                → ``qualified``;
 - the tests are done but fail         → ``unqualified`` for the test (the finding is gone, the scores stay);
 - the assessment was not finished     → back to the step the result was given in (``H``), the
   contested evaluation passed; after the first round's close the doctor finishes in the make-up.
 
-A dismissed appeal leaves the result as it was; either way, one appeal per result.
+Against a score, the agency records the corrected score with a reason
+(``correct_score``, one event in the history) and the grade follows from the
+scores.  A dismissed appeal leaves the result as it was; either way, one appeal
+per result.
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from .dsl import RETURN, Fragment, State, Transition, within
 from .vocabulary import ADMIN, AGENCY, DOCTOR
 
 ANSWER = ("appeal_answerable",)
-UPHOLD = ("appeal_answerable", "result_is_judgement")
-#: Where a result an appeal can set aside is given before the tests are done: a violation from
-#: registration on, a failed evaluation, a discipline finding in the tests.  (From an awaiting-grade
-#: state the tests are done, so the first two branches answer.)
+UPHOLD = ("appeal_answerable", "result_may_be_set_aside")
+CORRECT = ("appeal_answerable", "result_is_score", "test_in_program", "test_sat")
+#: Where a result an appeal can set aside is given before the tests are done: an absence from
+#: enrolment on, a violation from registration on, a failed evaluation, a discipline finding in the
+#: tests.  (From an awaiting-grade state the tests are done, so the first branches answer.)
 UNFINISHED = (
+    "enrolled",
+    "info_submitted",
+    "info_approved",
     "registered",
     *(s for p in ("simple", "general") for s in within(
         p, ("submitted", "institution_approved", "testing", "exemption.applied", "exemption.institution_approved")
@@ -45,6 +55,13 @@ FRAGMENT = Fragment(
             "request_appeal", "unqualified", "appeal.requested", DOCTOR,
             guards=("not_appealed", "appeal_in_time"), then=("set_flag:appealed", "store_appeal_day"),
         ),
+        # An absence upheld once the make-up has closed: the re-exam list, with no suspension.  The
+        # result stays ``absent`` until the re-exam judges the doctor on what they sit.
+        Transition(
+            "uphold_appeal", "appeal.requested", "reexam.listed", (AGENCY, ADMIN),
+            guards=UPHOLD, when="listed_after_makeup",
+            then=("list_without_suspension", "plan_reexam", "pending_if_suspended_past_window"),
+        ),
         Transition(
             "uphold_appeal", "appeal.requested", "qualified", (AGENCY, ADMIN),
             guards=UPHOLD, when="tests_pass", then="set_aside_result",
@@ -58,5 +75,14 @@ FRAGMENT = Fragment(
             guards=UPHOLD, then=("pass_evaluation", "set_aside_result", "to_makeup_if_late"),
         ),
         Transition("dismiss_appeal", "appeal.requested", "unqualified", (AGENCY, ADMIN), guards=ANSWER),
+        # Against a score: the corrected score, and the grade follows from the scores.
+        Transition(
+            "correct_score", "appeal.requested", "qualified", (AGENCY, ADMIN),
+            guards=CORRECT, when="tests_pass", then=("correct_score", "set_aside_result"),
+        ),
+        Transition(
+            "correct_score", "appeal.requested", "unqualified", (AGENCY, ADMIN),
+            guards=CORRECT, then=("correct_score", "fail_grade"),
+        ),
     ],
 )

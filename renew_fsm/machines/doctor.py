@@ -39,6 +39,9 @@ MARKABLE = (*TESTING, *AWAITING_GRADE, "reexam", "qualified", "unqualified", "ap
 #: Not before registration (the agency has not taken the doctor on) nor during a deferral (the doctor
 #: is not being assessed; it is recorded once they resume).
 JUDGED = ("registered", "simple", "general")
+#: Where the authority may rule a breach of exam discipline: in the tests, awaiting the grade, and
+#: after a pass (the photo review comes after the tests).
+FINDABLE = (*TESTING, *AWAITING_GRADE, "qualified")
 #: Where a doctor aged 50+ may ask to be helped through the phone test.
 ASSISTABLE = ("registered", *(s for p in PROGRAMS for s in within(p, (*BEFORE_TESTS, "testing"))))
 SCORE_GUARDS = ("window_open:exam", "test_in_program", "attempts_remain")
@@ -114,7 +117,9 @@ DOCTOR_MACHINE = Machine(
         program("simple", "简易程序", "simple program", SIMPLE_EXEMPTION),
         program("general", "一般程序", "general program", GENERAL_EXEMPTION),
         *DEFERRAL.states,
-        State("qualified", "合格", "qualified", final=True),
+        # Not final in the machine: a finding after the pass (the photo review, art. 27) may still make
+        # it unqualified until the cycle's re-exam closes.
+        State("qualified", "合格", "qualified"),
         UNQUALIFIED,
         *APPEAL.states,
         *REEXAM.states,
@@ -149,14 +154,15 @@ DOCTOR_MACHINE = Machine(
         *GENERAL_EXEMPTION.transitions,
         # 延期考核 — deferral and the make-up
         *DEFERRAL.transitions,
-        # Sweeps when a window closes: whoever has not finished is absent.
+        # Sweeps when a window closes: whoever has not finished is unqualified — absent with no
+        # attempt at all (附件2: 未参加首轮考核), else on the tests they sat.
         Transition(
             "close_first_round", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:first_round", "not_resumed"), then=("set_reason:absent", "result_given"),
+            guards=("window_over:first_round", "not_resumed"), then=("judge_unfinished", "result_given"),
         ),
         Transition(
             "close_makeup", UP_TO_TESTING, "unqualified", SYSTEM,
-            guards=("window_over:makeup", "resumed"), then=("set_reason:absent", "result_given"),
+            guards=("window_over:makeup", "resumed"), then=("judge_unfinished", "result_given"),
         ),
         Transition(
             "close_makeup", "deferred", "unqualified", SYSTEM,
@@ -171,11 +177,17 @@ DOCTOR_MACHINE = Machine(
             "unmark_suspected", MARKABLE, STAY, ADMIN,
             guards="flag_set:suspected", then="clear_flag:suspected",
         ),
+        # The agency reviews the photos after the tests (附件2 ④, 【处理】): a finding may still come
+        # after a pass, until the cycle's re-exam closes (the guard; in the tests it always holds).
         Transition(
-            "discipline", (*TESTING, *AWAITING_GRADE), "unqualified", ADMIN, then=("discipline", "result_given")
+            "discipline", FINDABLE, "unqualified", ADMIN,
+            guards="before_reexam_closes", then=("discipline", "result_given"),
         ),
-        # 违规 — art. 27: a violation found during the cycle makes the result unqualified
-        Transition("record_violation", JUDGED, "unqualified", (AGENCY, ADMIN), then=("violation", "result_given")),
+        # 违规 — art. 27: a violation found during the cycle makes the result unqualified, after a pass too
+        Transition(
+            "record_violation", (*JUDGED, "qualified"), "unqualified", (AGENCY, ADMIN),
+            guards="before_reexam_closes", then=("violation", "result_given"),
+        ),
         # 年满50周岁从旁指导 — assisted testing
         Transition(
             "request_assistance", ASSISTABLE, STAY, DOCTOR,
@@ -186,10 +198,10 @@ DOCTOR_MACHINE = Machine(
             "approve_assistance", ASSISTABLE, STAY, INSTITUTION,
             guards=("flag_set:assistance_requested", "flag_clear:assisted"), then="set_flag:assisted",
         ),
-        # 驳回 — the authority's corrections
+        # 驳回 — the authority's corrections, only before a result: a result, once given, is not
+        # withdrawn by sending the doctor out of the cycle (it is corrected through the appeal).
         Transition(
-            "admin_exit",
-            (*REGISTRATION, "simple", "general", "deferral", "deferred", "unqualified", "appeal", "reexam"),
+            "admin_exit", (*REGISTRATION, "simple", "general", "deferral", "deferred"),
             "not_enrolled", ADMIN, then="reset_cycle",
         ),
         Transition("admin_rechoose", ("simple", "general"), "registered", ADMIN, then="clear_program"),

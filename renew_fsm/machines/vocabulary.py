@@ -34,6 +34,7 @@ ROLES: dict[str, tuple[str, str]] = {
 
 #: Art. 27 of the 2007 measures (医师定期考核管理办法第二十七条): what an agency or an
 #: authority may find, each making the cycle's result unqualified with reason ``violation``.
+#: ``other`` is a finding the list does not name; the required ``reason`` text says what it is.
 VIOLATIONS: dict[str, tuple[str, str]] = {
     "medical_accident_primary_responsibility": (
         "在发生的医疗事故中负有完全或主要责任", "full or primary responsibility for a medical accident",
@@ -44,12 +45,37 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "exam_substitution": ("代他人参加医师资格考试", "sitting a qualification exam for someone else"),
     "soliciting_property": ("索要患者及其亲友财物或牟取不正当利益", "soliciting property from patients"),
     "kickbacks": ("收受回扣、提成或谋取不正当利益", "taking kickbacks or commissions"),
+    "referral_kickbacks": (
+        "介绍病人到其他单位检查、治疗或购买药品、医疗器械收取回扣或提成",
+        "commissions for sending patients elsewhere for tests, treatment or purchases",
+    ),
+    "false_medical_certificate": (
+        "出具虚假医学证明文件，或未经亲自诊查签署证明文件", "issuing a false medical certificate",
+    ),
+    "false_advertising": ("参与虚假广告宣传和药品医疗器械促销", "taking part in false advertising or promotion"),
+    "clinical_norms_serious_consequence": (
+        "违反诊疗规范、常规造成严重后果", "breaching clinical norms with serious consequences",
+    ),
+    "infection_control_failure": (
+        "未按规定执行医院感染控制任务造成疾病传播、流行", "infection control not carried out, spreading disease",
+    ),
+    "patient_privacy_leak": ("泄露患者隐私或传染病人个人信息", "disclosing a patient's private information"),
+    "infectious_disease_reporting": (
+        "未按规定履行传染病监测、报告义务", "not reporting infectious disease as required",
+    ),
+    "poor_ethics_rating": ("考核周期内医德考评结果为医德较差", "an ethics appraisal of poor in the cycle"),
+    "assessment_obstruction": ("无正当理由不参加考核或扰乱考核秩序", "refusing or disrupting the assessment"),
+    "administrative_penalty": (
+        "违反执业医师法受到行政处罚", "an administrative penalty under the Practising Physicians Law",
+    ),
+    "other": ("其他违规行为（须说明）", "another violation (described in the reason)"),
 }
 
 REASON = Param("reason", "text")
 OPTIONAL_REASON = Param("reason", "text", required=False)
 OPINION = Param("opinion", "text", required=False)
-SELF_EVALUATION = Param("self_evaluation", "text", required=False)
+#: 自评: the manual asks for it with the program choice; a choice without one is refused.
+SELF_EVALUATION = Param("self_evaluation", "text")
 
 EVENTS: dict[str, Event] = {
     "enroll": Event("纳入本周期考核", "enrol in the cycle"),
@@ -107,6 +133,10 @@ EVENTS: dict[str, Event] = {
     "request_appeal": Event("申请复核", "appeal the result", (REASON,)),
     "uphold_appeal": Event("复核：变更考核结果", "uphold the appeal", (OPINION,)),
     "dismiss_appeal": Event("复核：维持考核结果", "dismiss the appeal", (OPINION,)),
+    "correct_score": Event(
+        "复核：更正测评成绩", "correct a score (an upheld appeal)",
+        (Param("test", "test"), Param("score", "score"), REASON),
+    ),
     "change_institution": Event(
         "变更卫生机构", "change the doctor's institution",
         (Param("institution", "id"), Param("previous", "id", required=False)),

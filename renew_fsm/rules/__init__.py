@@ -41,6 +41,7 @@ GUARDS: dict[str, Rule] = {
     "attempts_remain": Rule(guards.attempts_remain, reads_data=True),
     "suspension_in_range": Rule(guards.suspension_in_range, reads_data=True),
     "suspension_over": Rule(guards.suspension_over),
+    "suspension_ended_in_time": Rule(guards.suspension_ended_in_time),
     "assistance_age": Rule(guards.assistance_age),
     "flag_set": Rule(guards.flag_set, param="flag"),
     "flag_clear": Rule(guards.flag_clear, param="flag"),
@@ -49,7 +50,11 @@ GUARDS: dict[str, Rule] = {
     "not_appealed": Rule(guards.not_appealed),
     "appeal_in_time": Rule(guards.appeal_in_time),
     "appeal_answerable": Rule(guards.appeal_answerable),
-    "result_is_judgement": Rule(guards.result_is_judgement),
+    "result_may_be_set_aside": Rule(guards.result_may_be_set_aside),
+    "result_is_score": Rule(guards.result_is_score),
+    "test_sat": Rule(guards.test_sat, reads_data=True),
+    "reevaluation_due": Rule(guards.reevaluation_due),
+    "before_reexam_closes": Rule(guards.before_reexam_closes),
     "institution_differs": Rule(guards.institution_differs, reads_data=True),
     # workflow cases
     "subject_kind": Rule(guards.subject_kind, param="kind"),
@@ -72,6 +77,7 @@ CONDITIONS: dict[str, Rule] = {
     "tests_pass": Rule(conditions.tests_pass),
     "evaluation_passed": Rule(conditions.evaluation_passed),
     "returns_to": Rule(conditions.returns_to, param="state"),
+    "listed_after_makeup": Rule(conditions.listed_after_makeup),
 }
 
 EFFECTS: dict[str, Rule] = {
@@ -82,6 +88,14 @@ EFFECTS: dict[str, Rule] = {
     "fail_evaluation": Rule(effects.fail_evaluation),
     "record_score": Rule(effects.record_score),
     "fail_grade": Rule(effects.fail_grade),
+    "judge_unfinished": Rule(effects.judge_unfinished),
+    "close_reexam": Rule(effects.close_reexam),
+    "plan_reexam": Rule(effects.plan_reexam),
+    "list_without_suspension": Rule(effects.list_without_suspension),
+    "pending_if_suspended_past_window": Rule(effects.pending_if_suspended_past_window),
+    "store_reevaluation": Rule(effects.store_reevaluation),
+    "confirm_reevaluation": Rule(effects.confirm_reevaluation),
+    "correct_score": Rule(effects.correct_score),
     "set_flag": Rule(effects.set_flag, param="flag"),
     "clear_flag": Rule(effects.clear_flag, param="flag"),
     "set_reason": Rule(effects.set_reason, param="reason"),

@@ -10,9 +10,21 @@ import datetime as dt
 from typing import Any
 
 from ..model import Case, Command, Instance, canonical
-from .conditions import ATTEMPTS, BEST, test_passed
-from .guards import program_test
 from .policy import Policy
+from .results import (
+    ATTEMPTS,
+    BEST,
+    DUE,
+    EVALUATED,
+    FAILED,
+    REEXAM_WORK,
+    TEST_REASON,
+    reexam_items,
+    reexam_reason,
+    suspension_in_time,
+    test_passed,
+    unfinished_reason,
+)
 
 Changes = dict[str, Any]
 
@@ -23,7 +35,6 @@ PROGRAM_FIELDS: Changes = {
     "ethics": None,
     "exemption_reason": None,
 }
-TEST_REASON = {"humanities": "humanities", "business": "business_level"}
 
 
 def set_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, program: str) -> Changes:
@@ -53,24 +64,88 @@ def fail_evaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
 
 
 def record_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
-    """Count the attempt; the best attempt is the one that counts."""
+    """Count the attempt; the best attempt is the one that counts.  In the re-exam each covered test is
+    sat once: its due flag goes, and a score under the line fails the re-exam."""
     test, score = cmd.data["test"], cmd.data["score"]
     if inst.state.startswith("reexam"):
-        attempts, best = "reexam_attempts", "reexam_best"
-    else:
-        attempts, best = ATTEMPTS[test], BEST[test]
+        previous = inst.reexam_best
+        changes: Changes = {
+            "reexam_attempts": inst.reexam_attempts + 1,
+            "reexam_best": score if previous is None else max(previous, score),
+            "flags": inst.flags - {DUE[test]},
+        }
+        if score < policy.pass_line(test, cmd.doctor.license):
+            changes["flags"] |= {FAILED}
+        if inst.suspension_months == 0 and inst.reason in ("absent", None):
+            # Listed by an upheld appeal against an absence (no suspension): sitting, the doctor is no
+            # longer absent; the reason is what they fail.
+            changes["reason"] = TEST_REASON[test] if score < policy.pass_line(test, cmd.doctor.license) else None
+        return changes
+    attempts, best = ATTEMPTS[test], BEST[test]
     previous = getattr(inst, best)
     return {attempts: getattr(inst, attempts) + 1, best: score if previous is None else max(previous, score)}
 
 
 def fail_grade(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
-    """The reason is the test that failed; the business test is named first in the general program."""
+    """The reason is the test that failed; the business test is named first in the general program.
+    A failed re-exam keeps the reason it was about (its working flags go with it)."""
     if inst.state.startswith("reexam"):
-        return {"reason": TEST_REASON[program_test(inst)]}
+        return {"reason": reexam_reason(inst), "flags": inst.flags - REEXAM_WORK}
     license = cmd.doctor.license
     if inst.program != "simple" and not test_passed(inst, policy, "business", license):
         return {"reason": "business_level"}
     return {"reason": "humanities"}
+
+
+def judge_unfinished(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """A window closed on the doctor: ``absent`` only with no attempt at all (附件2: 未参加首轮考核),
+    else judged on the tests."""
+    return {"reason": unfinished_reason(inst, policy, cmd.doctor.license)}
+
+
+def close_reexam(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The re-exam window closed on a listed doctor: ``absent`` if nothing of it was sat, else the item
+    failed or left unsat."""
+    return {"reason": reexam_reason(inst), "flags": inst.flags - REEXAM_WORK}
+
+
+def plan_reexam(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The re-exam re-assesses what failed: one due flag per item (``reexam_items``)."""
+    due = {DUE[item] for item in reexam_items(inst, policy, cmd.doctor.license)}
+    return {"flags": (inst.flags - REEXAM_WORK) | due}
+
+
+def list_without_suspension(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """An upheld appeal against an absence after the make-up lists the doctor with no suspension: a
+    suspension of 0 months from today, so the day of listing is kept and judged like any other (listed
+    after the re-exam window closed, the doctor waits for a later one)."""
+    return {"suspended_on": policy.day(at), "suspension_months": 0}
+
+
+def pending_if_suspended_past_window(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """Art. 26: listed with a suspension that ends after the re-exam window, the doctor cannot sit it;
+    the flag says so and keeps ``close_reexam`` from cancelling them."""
+    if suspension_in_time(inst, policy):
+        return {}
+    return {"flags": inst.flags | {"reexam_pending"}}
+
+
+def store_reevaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The institution's fresh evaluation in the re-exam, awaiting the agency."""
+    return {**store_evaluation(inst, policy, cmd, at), "flags": inst.flags | {EVALUATED}}
+
+
+def confirm_reevaluation(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """The agency confirms the fresh evaluation: the item is done, failed unless both items pass."""
+    flags = inst.flags - {DUE["evaluation"], EVALUATED}
+    if not (inst.work_performance == "pass" and inst.ethics == "pass"):
+        flags |= {FAILED}
+    return {"flags": flags}
+
+
+def correct_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
+    """An upheld appeal against a score: the agency's corrected score replaces the recorded one."""
+    return {BEST[cmd.data["test"]]: cmd.data["score"]}
 
 
 def set_flag(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Changes:
@@ -109,7 +184,9 @@ def start_suspension(inst: Instance, policy: Policy, cmd: Command, at: dt.dateti
 
 def discipline(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Changes:
     """Cheating is also made public (向社会公布)."""
-    flags = inst.flags | {"published"} if cmd.data["finding"] == "cheating" else inst.flags
+    flags = inst.flags - REEXAM_WORK
+    if cmd.data["finding"] == "cheating":
+        flags |= {"published"}
     return {"reason": "discipline", "finding": cmd.data["finding"], "flags": flags}
 
 

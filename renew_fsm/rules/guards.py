@@ -12,7 +12,10 @@ import datetime as dt
 
 from ..model import Case, Command, Instance
 from .policy import Policy, Window
+from .results import DUE, TEST_REASON, program_test, reexam_items, suspension_in_time
 from .verdict import PASS, Verdict, add_months, anniversary, refuse
+
+__all__ = ["program_test"]
 
 WINDOW_ZH = {
     "registration": "报名",
@@ -36,11 +39,6 @@ def grading_window(inst: Instance) -> str:
     if inst.state.startswith("reexam"):
         return "reexam_grading"
     return "makeup_grading" if "resumed" in inst.flags else "grading"
-
-
-def program_test(inst: Instance) -> str:
-    """The test a program sits (the re-exam repeats it); a doctor with no program sits the general one."""
-    return "humanities" if inst.program == "simple" else "business"
 
 
 #: The windows that follow the doctor's round: which one is the instance's to say.
@@ -180,33 +178,60 @@ def no_business_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
 
 
 def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    """The simple program sits humanities only; the re-exam only the program's test; an exempt test is not sat.
+    """The simple program sits humanities only; an exempt test is not sat; the re-exam sits what failed.
 
-    A first-round exemption does not carry into the re-exam: everyone listed sits the program's
-    test once (else a general-program doctor exempted from the business test, who then failed
-    humanities, could never be re-examined).
+    A first-round exemption does not carry into the re-exam of a discipline finding (its tests do not
+    count), and a business-exempt doctor who failed humanities re-sits humanities (``reexam_items``).
     """
     test = cmd.data["test"]
     if inst.state.startswith("reexam"):
-        if test == program_test(inst):
+        items = reexam_items(inst, policy, cmd.doctor.license)
+        if test in items:
             return PASS
-    else:
-        allowed = {"humanities"} if inst.program == "simple" else {"humanities", "business"}
-        if test in allowed and f"{test}_exempt" not in inst.flags:
-            return PASS
+        covered = "、".join(items)
+        return refuse(
+            "not_eligible",
+            f"再次考核不包括{test}测评（再次考核：{covered}）",
+            f"the re-exam does not cover the {test} test (it covers: {', '.join(items)})",
+        )
+    allowed = {"humanities"} if inst.program == "simple" else {"humanities", "business"}
+    if test in allowed and f"{test}_exempt" not in inst.flags:
+        return PASS
     return refuse("not_eligible", f"该医师当前不参加{test}测评", f"the doctor does not sit the {test} test now")
 
 
 def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
     test = cmd.data["test"]
     if inst.state.startswith("reexam"):
-        used, allowed = inst.reexam_attempts, policy.reexam.attempts
-    else:
-        used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
-        allowed = policy.tests[test].attempts
+        # One attempt of each test the re-exam covers: its flag goes once it is sat.
+        if DUE[test] in inst.flags:
+            return PASS
+        return refuse("attempts_exhausted", f"再次考核的{test}测评已参加", f"the re-exam's {test} test is already sat")
+    used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
+    allowed = policy.tests[test].attempts
     if used < allowed:
         return PASS
     return refuse("attempts_exhausted", f"考核次数已用完（{allowed}次）", f"all {allowed} attempts are used")
+
+
+def test_sat(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """A score is corrected only for a test the doctor sat (and the result was given for)."""
+    test = cmd.data["test"]
+    used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
+    if used > 0:
+        return PASS
+    return refuse("not_eligible", f"该医师未参加{test}测评，无成绩可更正", f"the doctor has no {test} score to correct")
+
+
+def reevaluation_due(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """The re-exam re-evaluates work and ethics only when that (or a conduct finding) failed."""
+    if DUE["evaluation"] in inst.flags:
+        return PASS
+    return refuse(
+        "not_eligible",
+        "再次考核不包括工作成绩、职业道德评定（或已评定）",
+        "the re-exam does not re-evaluate work and ethics (or it is done)",
+    )
 
 
 def suspension_in_range(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -232,6 +257,19 @@ def suspension_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     if end is None or day >= end:
         return PASS
     return refuse("suspension_not_over", f"暂停执业期至{end}，尚未期满", f"the suspension runs until {end}")
+
+
+def suspension_ended_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """Art. 26: nobody loses the registration for a re-exam they could not sit — ``close_reexam`` cancels
+    only a doctor whose suspension was over by the window's last day."""
+    if suspension_in_time(inst, policy):
+        return PASS
+    end, last = suspension_end(inst), policy.windows.reexam.end
+    return refuse(
+        "suspension_not_over",
+        f"暂停执业期至{end}，晚于再次考核截止日{last}，待下一次再次考核",
+        f"the suspension runs until {end}, after the re-exam window closed {last}: the doctor waits for a later one",
+    )
 
 
 def assistance_age(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -271,9 +309,11 @@ def not_resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -
 
 # -- appeals (复核申请, art. 24 of the 2007 measures) and violations -------------------------------
 
-#: Results a person judged (the institution's evaluation, a discipline or violation finding): a review
-#: may set them aside.  A score below the line or an absence follows from the record: it is only dismissed.
-UPHOLDABLE = frozenset({"work_performance", "ethics", "discipline", "violation"})
+#: Results a person judged (the institution's evaluation, a discipline or violation finding) and an
+#: absence (the doctor says the app failed): an upheld review sets them aside.  A score is corrected
+#: instead (``correct_score``): the grade then follows from the scores.
+UPHOLDABLE = frozenset({"work_performance", "ethics", "discipline", "violation", "absent"})
+SCORE_REASONS = frozenset(TEST_REASON.values())
 
 
 def _last_day(iso_day: str, days: int) -> dt.date:
@@ -327,13 +367,37 @@ def appeal_answerable(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
     )
 
 
-def result_is_judgement(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def result_may_be_set_aside(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """Art. 24 gives the review to every result; a score result is answered by correcting the score."""
     if inst.reason in UPHOLDABLE:
         return PASS
     return refuse(
         "not_eligible",
-        "成绩不达标或缺考的考核结果依据记录得出，复核只能维持",
-        f"a result for {inst.reason} follows from the scores or the attendance record: a review can only dismiss it",
+        "成绩不达标的考核结果经复核变更的，由考核机构更正成绩（correct_score），结果依成绩评定",
+        f"a result for {inst.reason} follows from the scores: an upheld review records the corrected score"
+        " (correct_score) and the grade follows from it",
+    )
+
+
+def result_is_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    if inst.reason in SCORE_REASONS:
+        return PASS
+    return refuse(
+        "not_eligible",
+        "该考核结果不是依成绩得出的，无成绩可更正",
+        f"a result for {inst.reason} does not follow from a score: there is no score to correct",
+    )
+
+
+def before_reexam_closes(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """A finding after a pass (the photo review comes after the tests) until the cycle's re-exam closes."""
+    span, day = policy.windows.reexam, policy.day(at)
+    if day <= span.end:
+        return PASS
+    return refuse(
+        "window_closed",
+        f"本周期再次考核已于{span.end}结束，合格结果不再变更",
+        f"the cycle's re-exam closed {span.end}; a qualified result no longer changes (it is {day})",
     )
 
 

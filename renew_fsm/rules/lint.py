@@ -7,6 +7,7 @@ re-exam window).  Each finding names the field it is about.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import attrs
@@ -96,8 +97,18 @@ def reasons(p: Policy) -> list[Finding]:
     return out
 
 
+def _missing(ends: dt.date, closes: dt.date) -> int:
+    """Whole days between the re-exam window's last day and the day a suspension ends."""
+    return (ends - closes).days
+
+
 def suspension_reach(p: Policy) -> list[Finding]:
-    """A suspension starts at the earliest when grading closes; the re-exam needs it to be over."""
+    """A suspension starts at the earliest when grading closes; the re-exam needs it to be over.
+
+    A doctor whose suspension outlasts the window is listed all the same and waits (``reexam_pending``)
+    for a later window (art. 26: nobody loses the registration for a re-exam they could not sit); each
+    warning says how many days the window is short of it.
+    """
     w, s = p.windows, p.suspension
     out = []
     longest = add_months(w.grading.end, s.max_months)
@@ -106,8 +117,9 @@ def suspension_reach(p: Policy) -> list[Finding]:
         out.append(
             _warning(
                 "suspension.min_months",
-                f"even the shortest suspension ({s.min_months} months from {w.grading.end}) ends {shortest}, after the"
-                f" re-exam window closes {w.reexam.end}: no doctor can be re-examined in this cycle",
+                f"even the shortest suspension ({s.min_months} months from {w.grading.end}) ends {shortest},"
+                f" {_missing(shortest, w.reexam.end)} days after the re-exam window closes {w.reexam.end}:"
+                " no doctor can be re-examined in this cycle; all stay listed (reexam_pending) for a later window",
             )
         )
     elif longest > w.reexam.end:
@@ -115,7 +127,9 @@ def suspension_reach(p: Policy) -> list[Finding]:
             _warning(
                 "suspension.max_months",
                 f"a {s.max_months}-month suspension started when grading closes ({w.grading.end}) ends {longest},"
-                f" after the re-exam window closes {w.reexam.end}: those doctors cannot be re-examined in this cycle",
+                f" {_missing(longest, w.reexam.end)} days after the re-exam window closes {w.reexam.end}:"
+                " those doctors cannot be re-examined in this cycle; they stay listed (reexam_pending) for a"
+                " later window",
             )
         )
     makeup_fail = add_months(w.makeup_grading.start, s.min_months)
@@ -124,14 +138,30 @@ def suspension_reach(p: Policy) -> list[Finding]:
             _warning(
                 "windows.makeup_grading",
                 f"a doctor failing the make-up is graded {w.makeup_grading.start} at the earliest; even a"
-                f" {s.min_months}-month suspension then ends {makeup_fail}, after the re-exam window closes"
-                f" {w.reexam.end}: they cannot be re-examined in this cycle",
+                f" {s.min_months}-month suspension then ends {makeup_fail},"
+                f" {_missing(makeup_fail, w.reexam.end)} days after the re-exam window closes"
+                f" {w.reexam.end}: they cannot be re-examined in this cycle; they stay listed (reexam_pending)"
+                " for a later window",
             )
         )
     return out
 
 
-CHECKS = (window_order, reasons, suspension_reach)
+def reexam_attempts(p: Policy) -> list[Finding]:
+    """The re-exam re-assesses what failed with one attempt of each failed test (SPEC §2): a province
+    asking for more should know it is not applied."""
+    if p.reexam.attempts > 1:
+        return [
+            _warning(
+                "reexam.attempts",
+                f"{p.reexam.attempts} attempts: the re-exam sits each failed test once (what failed is"
+                " re-assessed, SPEC §2); only 1 is applied",
+            )
+        ]
+    return []
+
+
+CHECKS = (window_order, reasons, suspension_reach, reexam_attempts)
 
 
 def lint(policy: Policy) -> list[Finding]:

@@ -18,8 +18,9 @@ import attrs
 from ..engine import Fire
 from ..errors import Refused
 from ..model import Actor, Doctor, Instance, View
-from ..rules.guards import program_test, suspension_end, years_at_period_end
+from ..rules.guards import suspension_end, years_at_period_end
 from ..rules.policy import Policy, Window
+from ..rules.results import DUE, REEXAM_ITEMS
 from ..rules.verdict import anniversary
 from ..world import World
 from .dice import Dice, salt
@@ -473,6 +474,8 @@ def makeup(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
 
 
 def reexam(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
+    """再次考核: the doctor sits each test the re-exam covers once; for a failed evaluation the institution
+    evaluates afresh and the agency confirms — whatever the province listed (the ``reexam_<item>`` flags)."""
     dice = ctx.dice(doctor, "reexam")
     r = ctx.profile.reexam
     if dice.chance(r.absent):
@@ -480,11 +483,32 @@ def reexam(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:
     w = ctx.policy.windows.reexam
     end = suspension_end(inst)
     first = max(w.start, end) if end else w.start
+    if first > w.end:
+        return
     day = first + _days(dice.integer(0, max(0, (w.end - first).days)))
-    test = program_test(inst)
-    mean, sd = (r.business_mean, r.business_sd) if test == "business" else (r.humanities_mean, r.humanities_sd)
-    data = {"test": test, "score": dice.score(mean, sd)}
-    yield from _step(ctx, doctor, Fire(doctor.id, "record_score", EXAM, data, ctx.at(day, dice.uniform(9, 12))))
+    time = Timeline(ctx, dice, day, w.end)
+    time.end = ctx.at(w.end, 15)  # done before the authority grades on the window's last afternoon
+    view: View | None = View.of(inst)
+    for item in REEXAM_ITEMS:
+        if view is None or DUE[item] not in view.instance.flags:
+            continue
+        if item == "evaluation":
+            data = {
+                "work_performance": "fail" if dice.chance(r.evaluation_fail) else "pass",
+                "ethics": "pass",
+                "opinion": "整改后重新评定",
+            }
+            view = yield from _step(
+                ctx, doctor, Fire(doctor.id, "approve_program", ctx.institution(doctor), data, time.next())
+            )
+            if view is not None:
+                view = yield from _step(
+                    ctx, doctor, Fire(doctor.id, "confirm_program", ctx.agency(doctor), {}, time.next())
+                )
+            continue
+        mean, sd = (r.business_mean, r.business_sd) if item == "business" else (r.humanities_mean, r.humanities_sd)
+        data = {"test": item, "score": dice.score(mean, sd)}
+        view = yield from _step(ctx, doctor, Fire(doctor.id, "record_score", EXAM, data, time.next(0.2, office=False)))
 
 
 def reexam_grading(ctx: Context, inst: Instance, doctor: Doctor) -> Plan:

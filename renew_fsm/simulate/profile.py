@@ -89,6 +89,8 @@ class Proctoring:
 class Reexam:
     months: dict[str, float]
     absent: float = p()
+    #: A doctor re-evaluated for failed work or ethics (or a violation) fails the fresh evaluation.
+    evaluation_fail: float = p()
     business_mean: float
     business_sd: float
     humanities_mean: float

@@ -86,7 +86,7 @@ def happy_path(doctor: str) -> list[Fire]:
         Fire(doctor, "submit_info", me, None, reg),
         Fire(doctor, "approve_info", h, None, reg),
         Fire(doctor, "confirm_registration", a, None, reg),
-        Fire(doctor, "choose_general", me, None, reg),
+        Fire(doctor, "choose_general", me, {"self_evaluation": "完成本职工作"}, reg),
         Fire(doctor, "approve_program", h, {"work_performance": "pass", "ethics": "pass"}, reg),
         Fire(doctor, "confirm_program", a, None, reg),
         Fire(doctor, "record_score", x, {"test": "business", "score": 50}, test),

@@ -83,8 +83,9 @@ def test_allowed_events_are_accepted(engine: renew_fsm.Engine) -> None:
 def test_the_re_exam_is_the_province_s_to_list(engine: renew_fsm.Engine) -> None:
     to_testing(engine, "D1", "general")
     engine.sweep("close_first_round", at=at("2021-06-28"))
-    assert allowed(engine, COUNTY, "2021-07-02") == {"suspend", "admin_exit", "mark_suspected"}
+    # A result, once given, is not withdrawn by sending the doctor out of the cycle: no admin_exit.
+    assert allowed(engine, COUNTY, "2021-07-02") == {"suspend", "mark_suspected"}
     engine.fire("D1", "suspend", COUNTY, {"months": 3}, at=at("2021-07-02"))
-    assert allowed(engine, PROVINCE, "2021-07-03") == {"confirm_reexam", "admin_exit", "mark_suspected"}
-    assert allowed(engine, CITY, "2021-07-03") == {"admin_exit", "mark_suspected"}
-    assert allowed(engine, COUNTY, "2021-07-03") == {"admin_exit", "mark_suspected"}
+    assert allowed(engine, PROVINCE, "2021-07-03") == {"confirm_reexam", "mark_suspected"}
+    assert allowed(engine, CITY, "2021-07-03") == {"mark_suspected"}
+    assert allowed(engine, COUNTY, "2021-07-03") == {"mark_suspected"}

@@ -22,7 +22,7 @@ def code(e: renew_fsm.Engine, *args: object, **kwargs: object) -> str:
 def test_mark_and_unmark_suspected(engine: renew_fsm.Engine) -> None:
     register(engine)
     assert code(engine, "D1", "mark_suspected", A1, at=DAY) == "invalid_transition"  # not testing yet
-    engine.fire("D1", "choose_general", doctor("D1"))
+    engine.fire("D1", "choose_general", doctor("D1"), {"self_evaluation": "完成本职工作"})
     engine.fire("D1", "approve_program", H1, {"work_performance": "pass", "ethics": "pass"})
     engine.fire("D1", "confirm_program", A1)
     assert code(engine, "D1", "mark_suspected", H2, at=DAY) == "forbidden"  # not H2's doctor

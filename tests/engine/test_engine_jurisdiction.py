@@ -115,11 +115,15 @@ def test_admin_exit_sends_the_doctor_out_of_the_cycle(engine: renew_fsm.Engine) 
     assert engine.fire("D1", "enroll", H1, at=at("2021-05-01")).state == "enrolled"
 
 
-def test_admin_exit_keeps_a_published_cheating_finding(engine: renew_fsm.Engine) -> None:
+def test_admin_exit_cannot_erase_a_published_cheating_finding(engine: renew_fsm.Engine) -> None:
     to_testing(engine, "D1", "general")
     engine.fire("D1", "discipline", CITY, {"finding": "cheating", "reason": "替考"}, at=at("2021-06-02"))
-    view = engine.fire("D1", "admin_exit", PROVINCE, {"reason": "重新纳入"}, at=at("2021-06-03"))
-    assert view.state == "not_enrolled" and view.flags == ("published",)
+    for event in ("admin_exit", "admin_rechoose"):
+        with pytest.raises(Refused) as caught:
+            engine.fire("D1", event, PROVINCE, {"reason": "重新纳入"}, at=at("2021-06-03"))
+        assert caught.value.code == "invalid_transition"
+    view = engine.state("D1")
+    assert (view.state, view.reason, view.flags) == ("unqualified", "discipline", ("published",))
 
 
 def test_admin_exit_cannot_undo_a_final_result(engine: renew_fsm.Engine) -> None:
@@ -134,18 +138,19 @@ def test_admin_exit_cannot_undo_a_final_result(engine: renew_fsm.Engine) -> None
 
 def test_admin_rechoose_sends_the_doctor_back_to_choose_a_program(engine: renew_fsm.Engine) -> None:
     register(engine)
-    engine.fire("D1", "choose_simple", doctor("D1"), {"condition": "good_record_5y"})
+    engine.fire("D1", "choose_simple", doctor("D1"), {"condition": "good_record_5y", "self_evaluation": "执业行为良好"})
     view = engine.fire("D1", "admin_rechoose", COUNTY, {"reason": "应按一般程序"})
     assert view.state == "registered"
     assert (view.instance.program, view.instance.condition) == (None, None)
-    assert engine.fire("D1", "choose_general", doctor("D1")).state == "general.submitted"
+    chosen = engine.fire("D1", "choose_general", doctor("D1"), {"self_evaluation": "完成本职工作"})
+    assert chosen.state == "general.submitted"
     engine.fire("D1", "approve_program", H1, {"work_performance": "pass", "ethics": "pass"})
     assert engine.fire("D1", "admin_rechoose", CITY, {"reason": "再选"}).state == "registered"
     with pytest.raises(Refused) as caught:  # not from registered itself
         engine.fire("D1", "admin_rechoose", CITY, {"reason": "再选"})
     assert caught.value.code == "invalid_transition"
     with pytest.raises(Refused) as caught:  # nor by another county
-        engine.fire("D1", "choose_general", doctor("D1"))
+        engine.fire("D1", "choose_general", doctor("D1"), {"self_evaluation": "完成本职工作"})
         engine.fire("D1", "admin_rechoose", Actor("admin", "NN-XN"), {"reason": "越权"})
     assert caught.value.code == "forbidden"
     with pytest.raises(Refused) as caught:  # and only by an admin

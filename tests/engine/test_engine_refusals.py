@@ -285,7 +285,8 @@ CASES = [
     ),
     Case(
         "three years of practice for the simple program", "guard_failed", "not_eligible",
-        lambda e: e.fire("D2", "choose_simple", doctor("D2"), {"condition": "good_record_5y"}), young_doctor,
+        lambda e: e.fire("D2", "choose_simple", doctor("D2"), {"condition": "good_record_5y", "self_evaluation": "有"}),
+        young_doctor,
     ),
     Case(
         "assisted testing under 50", "guard_failed", "not_eligible",

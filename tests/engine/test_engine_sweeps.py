@@ -115,7 +115,7 @@ def test_a_resumed_doctor_who_finished_is_not_swept(engine: renew_fsm.Engine) ->
     register(engine)
     defer(engine, "D1")
     engine.fire("D1", "resume", SYSTEM, at=at("2021-11-01"))
-    engine.fire("D1", "choose_general", doctor("D1"), at=at("2021-11-01"))
+    engine.fire("D1", "choose_general", doctor("D1"), {"self_evaluation": "完成本职工作"}, at=at("2021-11-01"))
     engine.fire("D1", "approve_program", H1, {"work_performance": "pass", "ethics": "pass"}, at=at("2021-11-01"))
     engine.fire("D1", "confirm_program", A1, at=at("2021-11-02"))
     engine.fire("D1", "record_score", EXAM, {"test": "business", "score": 80}, at=at("2021-11-03"))

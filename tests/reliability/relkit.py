@@ -142,7 +142,7 @@ def data_options(
     if event == "choose_simple":
         return [{"condition": c, "self_evaluation": "认真履职"} for c in sorted(policy.simple_conditions)]
     if event == "choose_general":
-        return [{}, {"self_evaluation": "完成岗位工作任务"}]
+        return [{"self_evaluation": "完成岗位工作任务"}]
     if event == "approve_program":
         return [
             {"work_performance": w, "ethics": e, "opinion": "评定"} for w in ("pass", "fail") for e in ("pass", "fail")
@@ -165,6 +165,9 @@ def data_options(
         return [reason]
     if event in ("uphold_appeal", "dismiss_appeal"):
         return opinion
+    # issue 30: an upheld appeal against a score records the corrected score
+    if event == "correct_score":
+        return [{"test": t, "score": s, **reason} for t in ("business", "humanities") for s in (50, 100)]
     if event == "change_institution":
         # Which admin may move the doctor there is judged outside the decision (see valid_fires).
         return [{"institution": i} for i in ("H2", "H3") if i != doctor.institution]

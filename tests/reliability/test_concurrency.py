@@ -42,7 +42,7 @@ ON = {
     "enrolled": ("submit_info", "doctor", {}),
     "info_submitted": ("approve_info", "institution", {}),
     "info_approved": ("confirm_registration", "agency", {}),
-    "registered": ("choose_general", "doctor", {}),
+    "registered": ("choose_general", "doctor", {"self_evaluation": "完成本职工作"}),
     "simple.submitted": ("approve_program", "institution", PASS),
     "general.submitted": ("approve_program", "institution", PASS),
     "simple.institution_approved": ("confirm_program", "agency", {}),
@@ -54,7 +54,11 @@ ACTORS = {"doctor": None, "institution": H1, "agency": A1}
 ROUNDS: list[tuple[tuple[str, ...], tuple[str, str, dict[str, Any]], tuple[str, str, dict[str, Any]]]] = [
     (("info_submitted",), ("approve_info", "institution", {}), ("reject_info", "institution", REASON)),
     (("info_approved",), ("confirm_registration", "agency", {}), ("reject_registration", "agency", REASON)),
-    (("registered",), ("choose_simple", "doctor", {"condition": "good_record_5y"}), ("choose_general", "doctor", {})),
+    (
+        ("registered",),
+        ("choose_simple", "doctor", {"condition": "good_record_5y", "self_evaluation": "执业行为良好"}),
+        ("choose_general", "doctor", {"self_evaluation": "完成本职工作"}),
+    ),
     (
         ("simple.submitted", "general.submitted"),
         ("approve_program", "institution", PASS),

@@ -106,18 +106,38 @@ def test_an_exempted_test_passes_without_a_score() -> None:
 
 
 @pytest.mark.parametrize(
-    ("program", "license", "score", "passes"),
+    ("test", "license", "score", "passes"),
     [
-        ("general", "assistant", 55, True),
-        ("general", "assistant", 54.9, False),
-        ("general", "physician", 59.9, False),
-        ("simple", "assistant", 55, False),  # a simple-program re-exam repeats humanities: line 60
-        ("simple", "physician", 60, True),
+        ("business", "assistant", 55, True),
+        ("business", "assistant", 54.9, False),
+        ("business", "physician", 59.9, False),
+        ("humanities", "assistant", 55, False),  # humanities is 60 for everyone, in the re-exam too
+        ("humanities", "physician", 60, True),
     ],
 )
-def test_reexam_result_follows_the_programs_test_line(program: str, license: str, score: float, passes: bool) -> None:
-    inst = instance(state="reexam.awaiting_grade", program=program, reexam_attempts=1, reexam_best=score)
-    assert conditions.tests_pass(inst, POLICY, command(license=license), NOON) is passes
+def test_a_reexam_test_follows_its_line(test: str, license: str, score: float, passes: bool) -> None:
+    due = frozenset({f"reexam_{test}"})
+    inst = instance(state="reexam.listed", program="general", reason="business_level", flags=due)
+    cmd = command({"test": test, "score": score}, license=license)
+    after = inst.evolve(effects.record_score(inst, POLICY, cmd, NOON))
+    assert f"reexam_{test}" not in after.flags  # sat once
+    assert conditions.tests_complete(after, POLICY, cmd, NOON)
+    assert conditions.tests_pass(after, POLICY, cmd, NOON) is passes
+
+
+def test_a_reexam_of_two_tests_is_complete_only_when_both_are_sat_and_fails_if_either_does() -> None:
+    inst = instance(
+        state="reexam.listed", program="general", reason="business_level",
+        flags=frozenset({"reexam_business", "reexam_humanities"}),
+    )
+    first = command({"test": "business", "score": 40})
+    after = inst.evolve(effects.record_score(inst, POLICY, first, NOON))
+    assert not conditions.tests_complete(after, POLICY, first, NOON)
+    second = command({"test": "humanities", "score": 90})
+    done = after.evolve(effects.record_score(after, POLICY, second, NOON))
+    assert conditions.tests_complete(done, POLICY, second, NOON)
+    assert not conditions.tests_pass(done, POLICY, second, NOON)
+    assert effects.fail_grade(done, POLICY, second, NOON) == {"reason": "business_level", "flags": frozenset()}
 
 
 @pytest.mark.parametrize(("attempts", "best", "complete"), [(9, 59, False), (10, 59, True), (1, 60, True)])
@@ -354,6 +374,10 @@ def test_a_deferral_is_refused_once_a_score_is_recorded() -> None:
 # -- attempts, tests and exemptions ----------------------------------------------------------------------
 
 
+#: A doctor listed for the re-exam of the business test, not yet sat.
+DUE_BUSINESS = frozenset({"reexam_business"})
+
+
 @pytest.mark.parametrize(
     ("program", "state", "test", "used", "ok"),
     [
@@ -361,12 +385,13 @@ def test_a_deferral_is_refused_once_a_score_is_recorded() -> None:
         ("simple", "simple.testing", "humanities", {"humanities_attempts": 10}, False),
         ("general", "general.testing", "business", {"business_attempts": 0}, True),
         ("general", "general.testing", "business", {"business_attempts": 1}, False),
-        # The re-exam has its own single attempt, whatever was used in the first round.
-        ("general", "reexam.listed", "business", {"reexam_attempts": 0, "business_attempts": 1}, True),
+        # The re-exam has one attempt of each test it covers, whatever was used in the first round:
+        # the test's due flag goes once it is sat.
+        ("general", "reexam.listed", "business", {"flags": DUE_BUSINESS, "business_attempts": 1}, True),
         ("general", "reexam.listed", "business", {"reexam_attempts": 1}, False),
     ],
 )
-def test_attempts(program: str, state: str, test: str, used: dict[str, int], ok: bool) -> None:
+def test_attempts(program: str, state: str, test: str, used: dict[str, Any], ok: bool) -> None:
     inst = instance(state=state, program=program, **used)
     verdict = guards.attempts_remain(inst, POLICY, command({"test": test}), NOON)
     assert verdict.ok if ok else refused(verdict, "attempts_exhausted")
@@ -379,15 +404,19 @@ def test_attempts(program: str, state: str, test: str, used: dict[str, int], ok:
         ("simple", "simple.testing", set(), "business", False),  # the simple program sits humanities only
         ("general", "general.testing", set(), "business", True),
         ("general", "general.testing", {"business_exempt"}, "business", False),  # exempted: not sat
-        ("general", "reexam.listed", set(), "humanities", False),  # the re-exam repeats the program's test
+        # The re-exam re-sits what failed (no score at all: every test of the program).
+        ("general", "reexam.listed", set(), "humanities", True),
         ("simple", "reexam.listed", set(), "humanities", True),
-        # Exempted from business in the first round, failed humanities: the re-exam is still business.
-        ("general", "reexam.listed", {"business_exempt"}, "business", True),
+        ("simple", "reexam.listed", set(), "business", False),
+        # Exempted from business in the first round, failed humanities: the re-exam is humanities.
+        ("general", "reexam.listed", {"business_exempt"}, "business", False),
+        ("general", "reexam.listed", {"business_exempt"}, "humanities", True),
+        # Nothing failed that a test measures (an exempt simple doctor): the program's test.
         ("simple", "reexam.listed", {"humanities_exempt"}, "humanities", True),
     ],
 )
 def test_which_tests_a_doctor_sits(program: str, state: str, flags: set[str], test: str, ok: bool) -> None:
-    inst = instance(state=state, program=program, flags=frozenset(flags))
+    inst = instance(state=state, program=program, flags=frozenset(flags), reason="humanities")
     verdict = guards.test_in_program(inst, POLICY, command({"test": test}), NOON)
     assert verdict.ok if ok else refused(verdict, "not_eligible")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from renew_fsm.rules.lint import Finding, lint
@@ -44,8 +45,11 @@ def test_guangxi_lints_without_errors_but_warns_about_the_suspension() -> None:
     assert set(warnings) == {"suspension.max_months", "windows.makeup_grading"}
     # A 6-month suspension from the last grading day (2021-07-09) ends after the re-exam closes.
     assert "2022-01-09" in warnings["suspension.max_months"] and "2021-11-28" in warnings["suspension.max_months"]
-    # A doctor failing the make-up cannot be re-examined at all in the cycle, even after 3 months.
-    assert "2022-02-01" in warnings["windows.makeup_grading"]
+    # … by 42 days, and those doctors wait listed for a later window (art. 26), not cancelled.
+    assert "42 days after" in warnings["suspension.max_months"]
+    assert "reexam_pending" in warnings["suspension.max_months"]
+    # A doctor failing the make-up cannot be re-examined at all in the cycle, even after 3 months (65 days short).
+    assert "2022-02-01" in warnings["windows.makeup_grading"] and "65 days after" in warnings["windows.makeup_grading"]
 
 
 def test_lint_command_on_guangxi_exits_0_and_prints_the_suspension_warning() -> None:
@@ -184,3 +188,10 @@ def test_lint_command_exits_0_on_warnings_only(tmp_path: Path) -> None:
     result = renew_fsm("policy", "lint", str(path))
     assert result.returncode == 0, result.stderr
     assert "WARNING suspension.min_months" in result.stdout
+
+
+def test_more_than_one_reexam_attempt_is_a_warning_that_it_is_not_applied() -> None:
+    policy = load(GUANGXI)
+    assert "reexam.attempts" not in at("warning", lint(policy))
+    two = attrs.evolve(policy, reexam=attrs.evolve(policy.reexam, attempts=2))
+    assert "only 1 is applied" in at("warning", lint(two))["reexam.attempts"]

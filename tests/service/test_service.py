@@ -16,6 +16,8 @@ from server import BACKENDS, Service, institution_of, running_service
 from renew_fsm import CODES
 
 PROBLEM_KEYS = {"code", "rule", "message", "message_zh"}
+#: A program choice comes with the doctor's self-evaluation (自评), or it is refused bad_input.
+CHOICE = {"self_evaluation": "完成本职工作"}
 service = pytest.fixture(scope="module", params=BACKENDS)(running_service)
 
 
@@ -74,7 +76,7 @@ def test_every_refusal_code_maps_to_its_status(service: Service) -> None:
     seen = set()
     # forbidden: another hospital's doctor.
     other = "H2" if institution_of(2) != "H2" else "H1"
-    problem(service.fire("D002", "choose_general", "institution", other), 403, "forbidden")
+    problem(service.fire("D002", "choose_general", "institution", other, CHOICE), 403, "forbidden")
     seen.add("forbidden")
     # not_found: no such doctor.
     problem(service.fire("D999", "enroll", *hospital(2)), 404, "not_found")
@@ -85,7 +87,7 @@ def test_every_refusal_code_maps_to_its_status(service: Service) -> None:
     # guard_failed: D002 has 20 years of practice but no good record for the 5-year condition? it has one;
     # ask for a condition the policy does not know instead.
     problem(
-        service.fire("D002", "choose_simple", "doctor", "D002", {"condition": "no_such_condition"}),
+        service.fire("D002", "choose_simple", "doctor", "D002", {"condition": "no_such_condition", **CHOICE}),
         422,
         "guard_failed",
         "not_eligible",
@@ -101,12 +103,14 @@ def test_every_refusal_code_maps_to_its_status(service: Service) -> None:
     problem(response, 422, "bad_input")
     seen.add("bad_input")
     # conflict: the screen showed version 3, the doctor has moved on to version 4.
-    problem(service.fire("D002", "choose_general", "doctor", "D002", **{"X-Expected-Version": "3"}), 409, "conflict")
+    problem(
+        service.fire("D002", "choose_general", "doctor", "D002", CHOICE, **{"X-Expected-Version": "3"}), 409, "conflict"
+    )
     seen.add("conflict")
     assert seen == set(CODES)
     # None of the refusals wrote anything.
     assert service.get("/doctors/D002", "doctor", "D002").json()["version"] == 4
-    ok = service.fire("D002", "choose_general", "doctor", "D002", **{"X-Expected-Version": "4"})
+    ok = service.fire("D002", "choose_general", "doctor", "D002", CHOICE, **{"X-Expected-Version": "4"})
     assert ok.status_code == 200 and ok.json()["state"] == "general.submitted"
 
 
@@ -208,7 +212,7 @@ def test_racing_the_same_event_one_wins_and_the_others_are_told(service: Service
     codes: list[int] = []
 
     def one() -> None:
-        codes.append(service.fire("D055", "choose_general", "doctor", "D055").status_code)
+        codes.append(service.fire("D055", "choose_general", "doctor", "D055", CHOICE).status_code)
 
     threads = [threading.Thread(target=one) for _ in range(6)]
     for t in threads:

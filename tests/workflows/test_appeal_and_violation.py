@@ -28,7 +28,7 @@ def code(call) -> tuple[str, str | None]:
 def failed_evaluation(e: renew_fsm.Engine, day: str = "2021-04-25") -> None:
     """D1 unqualified on ``day``: the institution evaluated work performance as failed, the agency confirmed."""
     register(e)
-    e.fire("D1", "choose_general", doctor())
+    e.fire("D1", "choose_general", doctor(), {"self_evaluation": "完成本职工作"})
     e.fire("D1", "approve_program", H1, {"work_performance": "fail", "ethics": "pass"})
     e.fire("D1", "confirm_program", A1, at=at(day))
 
@@ -192,28 +192,44 @@ def test_a_violation_set_aside_before_the_program_returns_to_registered(engine: 
     engine.fire("D1", "record_violation", A1, {"finding": "practising_outside_registration", "reason": "跨类别"})
     engine.fire("D1", "request_appeal", doctor(), {"reason": "已获批准"})
     assert engine.fire("D1", "uphold_appeal", A1).state == "registered"
-    assert engine.fire("D1", "choose_general", doctor()).state == "general.submitted"
+    assert (
+        engine.fire("D1", "choose_general", doctor(), {"self_evaluation": "完成本职工作"}).state == "general.submitted"
+    )
 
 
-@pytest.mark.parametrize("reason", ["business_level", "absent"])
-def test_a_result_from_the_record_can_only_be_dismissed(engine: renew_fsm.Engine, reason: str) -> None:
-    if reason == "business_level":
-        scored(engine, 40, 80)
-        engine.fire("D1", "grade", A1, at=at(GRADING))
-    else:
-        to_testing(engine)
-        engine.sweep("close_first_round", at=at("2021-06-28"))
-    assert engine.state("D1").reason == reason
+def test_a_score_result_is_corrected_not_set_aside(engine: renew_fsm.Engine) -> None:
+    scored(engine, 40, 80)
+    engine.fire("D1", "grade", A1, at=at(GRADING))
     engine.fire("D1", "request_appeal", doctor(), {"reason": "有异议"}, at=at(GRADING))
     assert code(lambda: engine.fire("D1", "uphold_appeal", A1, at=at(GRADING))) == ("guard_failed", "not_eligible")
+    fixed = engine.fire("D1", "correct_score", A1, {"test": "business", "score": 60, "reason": "复核"}, at=at(GRADING))
+    assert (fixed.state, fixed.reason) == ("qualified", None)
+    assert [r.event for r in engine.history("D1")][-1] == "correct_score"
+
+
+def test_an_absence_upheld_goes_back_to_the_tests_for_the_make_up(engine: renew_fsm.Engine) -> None:
+    to_testing(engine)
+    engine.sweep("close_first_round", at=at("2021-06-28"))
+    assert engine.state("D1").reason == "absent"
+    engine.fire("D1", "request_appeal", doctor(), {"reason": "系统故障"}, at=at(GRADING))
+    view = engine.fire("D1", "uphold_appeal", A1, at=at(GRADING))
+    assert (view.state, view.reason) == ("general.testing", None)
+    assert "resumed" in view.flags
+
+
+def test_an_absence_dismissed_stays(engine: renew_fsm.Engine) -> None:
+    to_testing(engine)
+    engine.sweep("close_first_round", at=at("2021-06-28"))
+    engine.fire("D1", "request_appeal", doctor(), {"reason": "有异议"}, at=at(GRADING))
     assert engine.fire("D1", "dismiss_appeal", A1, at=at(GRADING)).state == "unqualified"
+    assert engine.state("D1").reason == "absent"
 
 
-def test_the_authority_may_send_an_appealing_doctor_out_of_the_cycle(engine: renew_fsm.Engine) -> None:
+def test_the_authority_may_not_send_an_appealing_doctor_out_of_the_cycle(engine: renew_fsm.Engine) -> None:
+    """A result, once given, is corrected through the appeal, not erased by an exit (issue 30)."""
     failed_evaluation(engine)
     engine.fire("D1", "request_appeal", doctor(), {"reason": "评定有误"})
-    view = engine.fire("D1", "admin_exit", COUNTY, {"reason": "调离"})
-    assert (view.state, view.reason, view.flags) == ("not_enrolled", None, ())
-    inst = engine.storage.load(engine.cycle, ["D1"])["D1"][0]
-    assert (inst.result_on, inst.appeal_on) == (None, None)
+    assert code(lambda: engine.fire("D1", "admin_exit", COUNTY, {"reason": "调离"})) == ("invalid_transition", None)
+    view = engine.state("D1")
+    assert (view.state, view.reason) == ("appeal.requested", "work_performance")
     assert code(lambda: engine.fire("D1", "request_appeal", SYSTEM, {"reason": "x"})) == ("forbidden", None)
