@@ -14,6 +14,7 @@ for every simple path from the initial state to each final state.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -130,11 +131,14 @@ def place(e: renew_fsm.Engine, machine: str, case_id: str, events: list[str]) ->
     if machine == "department":
         if e.storage.load_case("department", "H1/root") is None:
             e.case_fire("department", "H1/root", "create_department", H1, {"name": "内科"}, subject="H1")
-        e.apply(doctor_cmd(f"{case_id}-D", serial=3))
+        # Each case's doctor is a person of their own: one id-card number per doctor in the store.
+        e.apply(doctor_cmd(f"{case_id}-D", serial=next(SERIALS)))
         return f"H1/{case_id}", "H1"
     return None
 
 
+#: Id-card serials of the doctors placed in department cases, clear of D1 and D2 (serials 1 and 2).
+SERIALS = itertools.count(100)
 PHOTO_DAY = dt.datetime.fromisoformat("2021-06-02T10:00:00+08:00")
 
 
