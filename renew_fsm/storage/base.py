@@ -133,6 +133,10 @@ class Storage(Protocol):
         """An account's password hash (never a password)."""
         ...
 
+    def set_credential(self, account: str, hashed: str) -> None:
+        """Replace an existing account's hash (a sign-in upgrading it to the current parameters)."""
+        ...
+
     def case_file(self, machine: str, case_id: str) -> tuple[str, str] | None:
         """A file a case produced: (name, text)."""
         ...

@@ -84,6 +84,11 @@ class MemoryCases:
         ids = sorted(cid for (m, cid) in self._cases if m == machine and (after is None or cid > after))
         return [self._cases[(machine, cid)] for cid in ids[:limit]]
 
+    def set_credential(self, account: str, hashed: str) -> None:
+        with self._lock:
+            if account in self._credentials:
+                self._credentials[account] = hashed
+
     def credential(self, account: str) -> str | None:
         return self._credentials.get(account)
 
