@@ -801,11 +801,23 @@ class Workflows:
         data: dict[str, Any] | None,
         at: dt.datetime | None,
         idempotency_key: str | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> View:
         """``fire(doctor, "change_institution", …)``: see ``change_institution``."""
         policy = self.policy
         world = self.world()
         inst, doc = self._load_one(doctor)
+        if expected_version is not None and inst.version != expected_version:
+            retried = isinstance(idempotency_key, str) and self.storage.find_idempotent(
+                policy.id, doctor, check_id(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
+            )
+            if not retried:
+                raise Refused(
+                    CONFLICT,
+                    f"{doctor} changed since version {expected_version}",
+                    message_zh=f"医师 {doctor} 已被他人修改",
+                )
         check_actor(actor)
         event = "change_institution"
         checked = check_data(event, self.machine.machine.events[event], data or {})
