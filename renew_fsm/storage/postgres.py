@@ -152,8 +152,7 @@ class PostgresStorage(PostgresCases):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self._create = create
-        self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
+        self._conn: psycopg.Connection[Any] | None = None
         self._guard = threading.Lock()
         try:
             self._connect()
@@ -168,32 +167,32 @@ class PostgresStorage(PostgresCases):
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = _connect(self.url, autocommit=True)
-        gone = getattr(self._local, "conn", None)
-        self._local.conn = conn
         with self._guard:
-            if gone in self._all:
-                self._all.remove(gone)
-            self._all.append(conn)
+            gone, self._conn = self._conn, conn
+        if gone is not None:
+            gone.close()
         return conn
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
-        """This thread's connection: a psycopg connection carries one transaction at a time, so an
-        engine shared by a service's threads gives each thread its own.
+        """The store's one connection.  A psycopg connection carries one transaction at a time, so a
+        store (an engine) serves one thread at a time: a service checks engines out of a bounded
+        pool (``renew_fsm.service``), which bounds its connections too — a connection per thread
+        made a service with a few hundred threads exhaust the server's ``max_connections``.
 
         One the server dropped is replaced on the call after the one that found it gone (which
         raised ``StorageError``).  ``closed`` is psycopg's own flag, read without a round trip.
         """
-        conn = getattr(self._local, "conn", None)
+        conn = self._conn
         return conn if conn is not None and not conn.closed else self._connect()
 
     def _lost(self) -> bool:
-        """Whether this thread's connection broke (psycopg's flag: closed, but not by us).
+        """Whether the connection broke (psycopg's flag: closed, but not by us).
 
         Only that is a lost connection: an ``OperationalError`` also reports a cancelled
         statement or a lock timeout on a connection that still works.
         """
-        conn = getattr(self._local, "conn", None)
+        conn = self._conn
         return conn is not None and conn.broken
 
     def _failure(self, exc: psycopg.Error) -> StorageError | None:
@@ -284,9 +283,9 @@ class PostgresStorage(PostgresCases):
 
     def _release(self) -> None:
         with self._guard:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def _bump(self, cur: psycopg.Cursor[Any]) -> None:
         cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'world_version'")

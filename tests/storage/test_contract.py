@@ -620,6 +620,7 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "commit_case": (0, case, rec("c1", 1, "request"), CaseWrites()),
         "scan_cases": (case.machine, None, 10),
         "credential": ("doctor:D1",),
+        "set_credential": ("doctor:D1", "x"),
         "case_file": (case.machine, case.id),
         "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
         "put_institutions": ([],),
