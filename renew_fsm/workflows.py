@@ -717,7 +717,12 @@ class Workflows:
             return Actor(holder, hid)
         if role == "agency" and holder == "institution" and hid in self.world().agencies:
             return Actor("agency", hid)
-        raise Refused(FORBIDDEN, f"account {account} cannot act as {role}", message_zh=f"该账号不能以 {role} 身份登录")
+        raise Refused(
+            FORBIDDEN,
+            f"account {account} cannot act as {role}",
+            rule="role_not_held",
+            message_zh=f"该账号不能以 {role} 身份登录",
+        )
 
     def _one_time_still_valid(self: Engine, account: str) -> None:
         """A one-time secret opens the account for ``one_time_days()`` after it was issued, no longer:

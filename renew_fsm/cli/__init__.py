@@ -19,6 +19,7 @@ from ..storage import StorageError
 from . import importer as _importer  # noqa: F401
 from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401
+from . import service as _service  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from . import store as _store  # noqa: F401
 from .common import app, console, err

@@ -61,10 +61,10 @@ def test_change_password_is_only_through_its_method(engine: renew_fsm.Engine) ->
 def test_an_institution_account_signs_in_as_the_agency_it_also_is(engine: renew_fsm.Engine) -> None:
     secret = activated(engine, "a1", "institution:H1", CITY)
     engine.change_password("a1", secret, "a new long secret")
-    assert code(lambda: engine.authenticate("a1", "a new long secret", role="agency")) == ("forbidden", None)
+    assert code(lambda: engine.authenticate("a1", "a new long secret", role="agency")) == ("forbidden", "role_not_held")
     engine.apply({"op": "agency", "id": "H1", "region": "NN-QX", "name": "H1 作为考核机构"})
     assert engine.authenticate("a1", "a new long secret", role="agency") == Actor("agency", "H1")
-    assert code(lambda: engine.authenticate("a1", "a new long secret", role="admin")) == ("forbidden", None)
+    assert code(lambda: engine.authenticate("a1", "a new long secret", role="admin")) == ("forbidden", "role_not_held")
 
 
 def test_delete_only_while_never_activated(engine: renew_fsm.Engine) -> None:
