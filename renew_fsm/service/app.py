@@ -401,14 +401,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(request: Request) -> HTMLResponse:
         """Swagger UI from the package's own files: it works on a network without the internet."""
+        root = str(request.scope.get("root_path", "")).rstrip("/")  # mounted under a prefix: its URLs too
         return get_swagger_ui_html(
-            openapi_url="/openapi.json",
+            openapi_url=f"{root}/openapi.json",
             title="renew_fsm 医师定期考核 — API",
-            swagger_js_url="/static/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.png",
+            swagger_js_url=f"{root}/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.png",
         )
 
     # -- health and sessions ----------------------------------------------------------------------

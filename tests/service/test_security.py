@@ -324,3 +324,11 @@ def test_a_token_expires(db: str) -> None:
         problem(running.http.get("/session", headers=bearer(token)), 401, "forbidden", "token_expired")
     finally:
         stop(running)
+
+
+def test_the_api_page_works_without_the_internet(service: Service) -> None:
+    page = service.http.get("/docs")
+    assert page.status_code == 200
+    assert "/static/swagger-ui-bundle.js" in page.text and "://" not in page.text.split("<body>")[1]
+    assert service.http.get("/static/swagger-ui-bundle.js").status_code == 200
+    assert service.http.get("/openapi.json").json()["info"]["title"].startswith("renew_fsm")
