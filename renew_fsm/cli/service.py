@@ -97,6 +97,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # On SIGTERM, requests in flight get this long to finish; a client holding a connection open
+        # does not keep the service from stopping.
+        timeout_graceful_shutdown=10,
     )
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -69,6 +71,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 log = logging.getLogger("renew_fsm.service")
 access = logging.getLogger("renew_fsm.service.access")
 T = TypeVar("T")
+#: Sign-ins and password changes hash at once at most this many per process.  argon2id is made to
+#: be costly (64 MiB and some tens of ms each): a burst of sign-ins would otherwise take memory
+#: without bound and hold engines — database connections — while they wait for a CPU, starving
+#: every other request of the pool.  Waiting here holds nothing.
+HASHING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 # -- opening the store -----------------------------------------------------------------------------
@@ -431,7 +438,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             token, session = sign_in(engine, svc.rules, body.account, body.secret, body.role)
             return s.SessionOut(token=token, **_session(session).model_dump())
 
-        return svc.use(run, write=True)
+        with HASHING:
+            return svc.use(run, write=True)
 
     @app.get("/session", response_model=s.SessionInfo, tags=["session"], responses=SIGNED_IN)
     def whoami(token: TokenDep, request: Request) -> s.SessionInfo:
@@ -459,7 +467,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         def run(engine: Engine) -> s.CaseOut:
             return s.case_out(engine.change_password(body.account, body.secret, body.new_secret))
 
-        return svc.use(run, write=True)
+        with HASHING:
+            return svc.use(run, write=True)
 
     # -- a doctor's cycle ---------------------------------------------------------------------------
     @app.post(
