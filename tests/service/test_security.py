@@ -332,3 +332,12 @@ def test_the_api_page_works_without_the_internet(service: Service) -> None:
     assert "/static/swagger-ui-bundle.js" in page.text and "://" not in page.text.split("<body>")[1]
     assert service.http.get("/static/swagger-ui-bundle.js").status_code == 200
     assert service.http.get("/openapi.json").json()["info"]["title"].startswith("renew_fsm")
+
+
+def test_serve_create_makes_an_empty_store(tmp_path: Path) -> None:
+    running = start(str(tmp_path / "new.db"), "--create")
+    try:
+        assert running.http.get("/health").json() == {"ok": True, "cycle": None}
+    finally:
+        stop(running)
+    assert (tmp_path / "new.db").exists()
