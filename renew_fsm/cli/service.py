@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from pathlib import Path
 
 import typer
 
@@ -48,6 +49,11 @@ def serve(
     token_hours: float = typer.Option(8.0, "--token-hours", help="How long a sign-in lasts"),
     lockout_failures: int = typer.Option(5, "--lockout-failures", min=1, help="Failed sign-ins before a lock"),
     lockout_minutes: float = typer.Option(15.0, "--lockout-minutes", help="How long an account stays locked"),
+    jwt_issuer: str | None = typer.Option(None, "--jwt-issuer", help="Trusted issuer (single sign-on): its iss"),
+    jwt_audience: str | None = typer.Option(None, "--jwt-audience", help="Trusted issuer: the aud it signs for"),
+    jwt_public_key: str | None = typer.Option(
+        None, "--jwt-public-key", help="Trusted issuer: its public key (PEM file, RS256 or ES256)"
+    ),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI description and exit"),
 ) -> None:
     """Serve the store over HTTP: signed-in accounts, a bounded pool of database connections."""
@@ -61,6 +67,7 @@ def serve(
     if openapi:
         print(openapi_text(create_app(Settings(db="memory:")).app), end="")  # type: ignore[attr-defined]
         return
+    key = _issuer_key(jwt_issuer, jwt_audience, jwt_public_key)  # before anything is opened or made
     url = _existing(db, create)
     engine = open_db(url, create=create)
     try:
@@ -81,9 +88,13 @@ def serve(
         failures=lockout_failures,
         lockout_minutes=lockout_minutes,
         rehearsal=rehearsal,
+        jwt_issuer=jwt_issuer,
+        jwt_audience=jwt_audience,
+        jwt_public_key=key,
     )
     os.environ["RENEW_FSM_SERVICE"] = settings.to_env()
     clock = f" · rehearsal clock {pinned}" if pinned else ""
+    clock += f" · trusted issuer {jwt_issuer}" if key else ""
     print(
         f"renew-fsm serve: http://{host}:{port} · db {_shown(url)} · {workers} worker(s) × pool {pool} "
         f"= at most {workers * pool} database connections{clock}",
@@ -101,6 +112,26 @@ def serve(
         # does not keep the service from stopping.
         timeout_graceful_shutdown=10,
     )
+
+
+def _issuer_key(issuer: str | None, audience: str | None, key_file: str | None) -> str | None:
+    """The trusted issuer's public key, when all three settings are given (and none otherwise)."""
+    given = [issuer is not None, audience is not None, key_file is not None]
+    if not any(given):
+        return None
+    if not all(given):
+        fail("a trusted issuer needs all three: --jwt-issuer, --jwt-audience and --jwt-public-key")
+    try:
+        import jwt  # noqa: F401
+    except ImportError:
+        fail("a trusted issuer needs PyJWT: pip install 'renew_fsm[sso]'")
+    try:
+        text = Path(key_file).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    except OSError as exc:
+        fail(f"cannot read --jwt-public-key {key_file}: {exc.strerror or exc}")
+    if "PUBLIC KEY" not in text:
+        fail(f"--jwt-public-key {key_file} is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
+    return text
 
 
 @app.command()

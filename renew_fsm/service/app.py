@@ -52,6 +52,7 @@ from renew_fsm.storage import ConflictError, StorageError
 from renew_fsm.world import World
 
 from . import schemas as s
+from .issuer import TrustedIssuer, looks_like_jwt
 from .pool import Engines, PoolExhausted
 from .sessions import Session, SignInRules, resolve, sign_in, sign_out
 from .settings import Settings
@@ -125,6 +126,7 @@ class Service:
     settings: Settings
     engines: Engines
     rules: SignInRules
+    issuer: TrustedIssuer | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> Service:
@@ -136,7 +138,17 @@ class Service:
         engines = Engines(
             lambda: open_engine(settings.db, settings.busy_timeout), settings.pool_size, wait=settings.pool_wait
         )
-        return cls(settings, engines, rules)
+        issuer = None
+        if settings.jwt_issuer and settings.jwt_audience and settings.jwt_public_key:
+            issuer = TrustedIssuer(settings.jwt_issuer, settings.jwt_audience, settings.jwt_public_key)
+        return cls(settings, engines, rules, issuer)
+
+    def session(self, engine: Engine, token: HTTPAuthorizationCredentials | None) -> Session:
+        """The session of a bearer token: a signed-in account's, or the trusted issuer's (if one is set)."""
+        raw = token.credentials if token is not None else None
+        if raw and self.issuer is not None and looks_like_jwt(raw):
+            return self.issuer.session(raw)
+        return resolve(engine, raw)
 
     def use(self, fn: Callable[[Engine], T], *, write: bool) -> T:
         """``fn`` on an engine of the pool.  A read that lost its connection is tried once more on a
@@ -178,7 +190,7 @@ class Service:
         """``fn`` as the signed-in account's actor (the token's, never a header's)."""
 
         def run(engine: Engine) -> T:
-            session = resolve(engine, token.credentials if token is not None else None)
+            session = self.session(engine, token)
             request.state.actor = f"{session.actor.role}:{session.actor.id}"
             return fn(engine, session.actor)
 
@@ -446,7 +458,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The signed-in account, the actor it acts as and when the token expires."""
 
         def run(engine: Engine) -> s.SessionInfo:
-            return _session(resolve(engine, token.credentials if token else None))
+            return _session(svc.session(engine, token))
 
         return svc.as_actor(request, token, lambda e, _: run(e), write=False)
 
@@ -455,6 +467,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """退出登录: the token no longer works."""
 
         def run(engine: Engine, _: Actor) -> None:
+            if svc.issuer is not None and looks_like_jwt(token.credentials):  # type: ignore[union-attr]
+                raise Refused(
+                    BAD_INPUT,
+                    "a token of the trusted issuer ends at its expiry or at the issuer, not here",
+                    message_zh="统一认证的登录须在统一认证平台退出",
+                )
             sign_out(engine, token.credentials)  # type: ignore[union-attr]
 
         svc.as_actor(request, token, run, write=True)

@@ -32,6 +32,10 @@ class Settings:
     lockout_minutes: float = 15.0
     max_body: int = 1024 * 1024
     rehearsal: bool = False
+    #: A trusted issuer of signed tokens (the province's single sign-on); off unless all three are given.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(attrs.asdict(self))
