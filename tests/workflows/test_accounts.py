@@ -250,3 +250,11 @@ def test_no_secret_is_readable_from_the_store(sql_url: str, tmp_path: Path) -> N
         assert verify(again).ok
     finally:
         again.close()
+
+
+def test_a_doctor_s_account_follows_the_doctor_to_another_institution(engine: renew_fsm.Engine) -> None:
+    secret = activated(engine, "d1", "doctor:D1", H1)
+    engine.change_password("d1", secret, "a new long secret")
+    engine.change_institution("D1", "H2", CITY)
+    assert code(lambda: engine.case_fire(ACC, "d1", "reset_password", H1)) == ("forbidden", None)
+    assert engine.case_fire(ACC, "d1", "reset_password", H2).state == "must_change"
