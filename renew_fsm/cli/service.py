@@ -168,6 +168,9 @@ def sweep(
                 engine.case_fire("export_request", case, "produce_export", SYSTEM)
                 produced += 1
         console.print(f"exports produced: {produced}", markup=False, highlight=False)
+        from ..service.sessions import purge
+
+        console.print(f"ended sessions removed: {purge(engine.storage)}", markup=False, highlight=False)
     finally:
         engine.close()
 

@@ -12,7 +12,19 @@ connection each — per process (``pool``), and the settings every worker reads
 
 from __future__ import annotations
 
-from .app import create_app, open_engine
+from typing import Any
+
 from .settings import Settings, default_pool
+
+
+def __getattr__(name: str) -> Any:
+    # The app needs the service extra (FastAPI); the settings and the sessions do not, so
+    # ``renew-fsm sweep`` can purge ended sessions on a server without it.
+    if name in ("create_app", "open_engine"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(name)
+
 
 __all__ = ["Settings", "create_app", "default_pool", "open_engine"]

@@ -92,7 +92,7 @@ def sign_in(
         if refused.rule in ("must_change_password", "secret_expired", "role_not_held"):
             raise  # the secret was right: the holder is told what to do next
         failures = int(counted.get("failures", 0)) + 1
-        record: dict[str, Any] = {"failures": failures}
+        record: dict[str, Any] = {"failures": failures, "last": now.isoformat()}
         if failures >= rules.failures:
             record = {"failures": 0, "locked_until": (now + rules.lockout).isoformat()}
         engine.storage.set_meta(count_key, json.dumps(record))
@@ -147,4 +147,31 @@ def sign_out(engine: Engine, token: str) -> None:
     engine.storage.set_meta(_key(token), "")
 
 
-__all__ = ["HTTP_ROLES", "Session", "SignInRules", "resolve", "sign_in", "sign_out", "unauthenticated"]
+#: A count of failed sign-ins without a lock is forgotten this long after the last one.
+FAILURES_KEPT = dt.timedelta(days=1)
+
+
+def purge(storage: Any, now: dt.datetime | None = None) -> int:
+    """Delete ended sessions (expired, signed out) and spent sign-in counts; how many.
+
+    The nightly ``renew-fsm sweep`` calls it, so the store keeps the live sessions only.
+    A session ended by a password change is deleted at its expiry.
+    """
+    now = now or _now()
+    gone: list[str] = []
+    for key, value in storage.meta_with_prefix("session:"):
+        if not value or dt.datetime.fromisoformat(json.loads(value)["expires"]) <= now:
+            gone.append(key)
+    for key, value in storage.meta_with_prefix("signin:"):
+        counted = json.loads(value or "{}")
+        locked, last = counted.get("locked_until"), counted.get("last")
+        ended = locked is None or dt.datetime.fromisoformat(locked) <= now
+        stale = last is None or dt.datetime.fromisoformat(last) + FAILURES_KEPT <= now
+        if ended and stale:
+            gone.append(key)
+    if gone:
+        storage.delete_meta(gone)
+    return len(gone)
+
+
+__all__ = ["HTTP_ROLES", "Session", "SignInRules", "purge", "resolve", "sign_in", "sign_out", "unauthenticated"]

@@ -34,6 +34,15 @@ class MemoryStorage(MemoryCases):
     def get_meta(self, key: str) -> str | None:
         return self.meta.get(key)
 
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted((k, v) for k, v in self.meta.items() if k.startswith(prefix))
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.meta.pop(key, None)
+
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self.meta[key] = value

@@ -295,6 +295,17 @@ class PostgresStorage(PostgresCases):
         row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
 
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        # starts_with, not LIKE: the prefix may hold % or _.
+        rows = self.conn.execute(
+            "SELECT key, value FROM meta WHERE starts_with(key, %s) ORDER BY key", (prefix,)
+        ).fetchall()
+        return [(k, v) for k, v in rows]
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM meta WHERE key = ANY(%s)", (list(keys),))
+
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as cur:
             cur.execute(_UPSERT_META, (key, value))

@@ -621,6 +621,8 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "scan_cases": (case.machine, None, 10),
         "credential": ("doctor:D1",),
         "set_credential": ("doctor:D1", "x"),
+        "meta_with_prefix": ("session:",),
+        "delete_meta": (["session:x"],),
         "case_file": (case.machine, case.id),
         "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
         "put_institutions": ([],),
@@ -753,3 +755,14 @@ def test_a_schema_3_postgresql_store_is_upgraded_to_code_point_order_and_its_ind
         ).fetchall()
         assert "Sort" not in str(plan) and "idx_instances_cycle_state_doctor" in str(plan), plan
     store.close()
+
+
+def test_settings_by_prefix_and_deleted(store: Storage) -> None:
+    """What a service keeps its sessions in: listed by prefix (a % or _ in it is no wildcard), deleted."""
+    for key in ("session:b", "session:a", "sessions", "session%x", "clock"):
+        store.set_meta(key, key.upper())
+    assert store.meta_with_prefix("session:") == [("session:a", "SESSION:A"), ("session:b", "SESSION:B")]
+    assert store.meta_with_prefix("session%") == [("session%x", "SESSION%X")]
+    store.delete_meta(["session:a", "session:zzz"])
+    assert store.meta_with_prefix("session:") == [("session:b", "SESSION:B")]
+    assert store.get_meta("clock") == "CLOCK"
