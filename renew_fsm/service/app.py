@@ -443,11 +443,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return svc.use(read, write=False)
 
     @app.post("/session", response_model=s.SessionOut, tags=["session"], responses=_errors(401, 403, 422, 503))
-    def start_session(body: s.SignIn) -> s.SessionOut:
+    def start_session(body: s.SignIn, request: Request) -> s.SessionOut:
         """登录: an account's secret for a bearer token (the only time it is shown)."""
 
         def run(engine: Engine) -> s.SessionOut:
             token, session = sign_in(engine, svc.rules, body.account, body.secret, body.role)
+            request.state.actor = f"{session.actor.role}:{session.actor.id}"
             return s.SessionOut(token=token, **_session(session).model_dump())
 
         with HASHING:
