@@ -11,6 +11,7 @@ import typer
 
 from ..errors import Refused
 from ..model import Actor
+from ..workflows import ONE_TIME_DAYS_ENV
 from .common import DB_HELP, app, choose_db, console, fail, missing, open_db
 
 #: The sweeps, in the order their windows close; each refuses to run while its window is open.
@@ -49,6 +50,7 @@ def serve(
     token_hours: float = typer.Option(8.0, "--token-hours", help="How long a sign-in lasts"),
     lockout_failures: int = typer.Option(5, "--lockout-failures", min=1, help="Failed sign-ins before a lock"),
     lockout_minutes: float = typer.Option(15.0, "--lockout-minutes", help="How long an account stays locked"),
+    one_time_days: int = typer.Option(14, "--one-time-days", min=1, help="Days a one-time secret stays valid"),
     jwt_issuer: str | None = typer.Option(None, "--jwt-issuer", help="Trusted issuer (single sign-on): its iss"),
     jwt_audience: str | None = typer.Option(None, "--jwt-audience", help="Trusted issuer: the aud it signs for"),
     jwt_public_key: str | None = typer.Option(
@@ -93,6 +95,8 @@ def serve(
         jwt_public_key=key,
     )
     os.environ["RENEW_FSM_SERVICE"] = settings.to_env()
+    # Read by the engine when a one-time secret is used; the workers inherit it.
+    os.environ[ONE_TIME_DAYS_ENV] = str(one_time_days)
     clock = f" · rehearsal clock {pinned}" if pinned else ""
     clock += f" · trusted issuer {jwt_issuer}" if key else ""
     print(

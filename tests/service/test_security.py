@@ -341,3 +341,30 @@ def test_serve_create_makes_an_empty_store(tmp_path: Path) -> None:
     finally:
         stop(running)
     assert (tmp_path / "new.db").exists()
+
+
+def test_a_one_time_secret_expires_after_the_configured_days(db: str) -> None:
+    import datetime as dt
+
+    import renew_fsm
+    from renew_fsm import Actor
+
+    engine = renew_fsm.open(db)
+    try:
+        issued = engine.now() - dt.timedelta(days=3)
+        engine.case_fire("account", "d025", "create_account", Actor("system"), subject="doctor:D025", at=issued)
+        old = engine.case_fire("account", "d025", "activate_account", Actor("system"), at=issued).secret
+    finally:
+        engine.close()
+    running = start(db, "--one-time-days", "2")
+    try:
+        body = {"account": "d025", "secret": old, "new_secret": "a long passphrase"}
+        problem(running.http.post("/session/password", json=body), 403, "forbidden", "secret_expired")
+    finally:
+        stop(running)
+    running = start(db, "--one-time-days", "4")
+    try:
+        body = {"account": "d025", "secret": old, "new_secret": "a long passphrase"}
+        assert running.http.post("/session/password", json=body).status_code == 200
+    finally:
+        stop(running)
