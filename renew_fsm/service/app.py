@@ -602,6 +602,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         disposition = f'attachment; filename="notice-{doctor}.pdf"'
         return Response(content, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
+    @app.get("/changes", response_model=s.ChangesOut, responses={**SIGNED_IN, **_errors(404, 422)}, tags=s.READ_TAGS)
+    def changes(
+        token: TokenDep,
+        request: Request,
+        after: Annotated[int, Query(ge=0, description="the last position seen; 0 from the start")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> s.ChangesOut:
+        """变更通知: the cycle's records the caller may see, in the order they were committed — what
+        站内消息 (notifications) are built on.  Poll with the last ``next``; no record is ever skipped."""
+
+        def run(engine: Engine, actor: Actor) -> s.ChangesOut:
+            page = engine.storage.changes(engine.cycle, after, limit)
+            world = engine.world()
+            loaded = engine.storage.load(engine.cycle, sorted({r.doctor for _, r in page}))
+            mine = {d for d, (_, doc) in loaded.items() if world.may_act(actor, doc)}
+            return s.ChangesOut(
+                changes=[s.change_out(p, r) for p, r in page if r.doctor in mine],
+                next=page[-1][0] if page else after,
+            )
+
+        return svc.as_actor(request, token, run, write=False)
+
     # -- workflow cases -----------------------------------------------------------------------------
     @app.post(
         "/cases/{machine}/{case}/events/{event}",

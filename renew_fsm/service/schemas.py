@@ -141,6 +141,16 @@ class RecordOut(BaseModel):
     idempotency_key: str | None
 
 
+class ChangeOut(RecordOut):
+    position: int = Field(description="the feed's position of this record: pass the last one as ?after=")
+    doctor: str
+
+
+class ChangesOut(BaseModel):
+    changes: list[ChangeOut] = Field(description="the records the caller may see, in the order they were committed")
+    next: int = Field(description="pass as ?after= for the next page (the same when nothing is new yet)")
+
+
 class AllowedOut(BaseModel):
     doctor: str
     events: list[str]
@@ -230,6 +240,10 @@ def record_out(r: Record) -> RecordOut:
         hash=r.hash,
         idempotency_key=r.idempotency_key,
     )
+
+
+def change_out(position: int, r: Record) -> ChangeOut:
+    return ChangeOut(position=position, doctor=r.doctor, **record_out(r).model_dump())
 
 
 def case_out(view: CaseView) -> CaseOut:

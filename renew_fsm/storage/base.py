@@ -58,6 +58,12 @@ class Storage(Protocol):
         """Settings whose key starts with ``prefix`` (a service's sessions), by key."""
         ...
 
+    def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        """The cycle's history in the order it was committed, after position ``after``: (position,
+        record) pairs, at most ``limit``.  A position is never reused, and no record is committed later
+        at a position a reader has already passed — what a change feed (notifications) reads."""
+        ...
+
     def delete_meta(self, keys: Sequence[str]) -> None:
         """Remove these settings (ended sessions); keys not there are ignored."""
         ...

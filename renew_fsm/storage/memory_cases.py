@@ -38,6 +38,7 @@ class MemoryCases:
         if any(r.seq == record.seq for r in trail):
             raise ConflictError(f"{record.doctor}: history already has record {record.seq}")
         trail.append(record)
+        self.__dict__.setdefault("_feed", []).append(record)  # commit order, for ``changes``
 
     def move_doctor(self, expected: int, inst: Instance, record: Record, institution: str) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -115,6 +116,12 @@ _SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in 
 _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
+
+#: The transactions of this database that have written (hold a transaction id), other than ours.
+_WRITERS = (
+    "SELECT pid, backend_xid::text FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
 
 _LOST_WRITE = (
     "lost the connection to PostgreSQL during a write ({}); it may or may not have been saved — "
@@ -301,6 +308,36 @@ class PostgresStorage(PostgresCases):
             "SELECT key, value FROM meta WHERE starts_with(key, %s) ORDER BY key", (prefix,)
         ).fetchall()
         return [(k, v) for k, v in rows]
+
+    def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        rows = self.conn.execute(
+            f"SELECT id, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND id > %s AND id <= %s "
+            "ORDER BY id LIMIT %s",
+            (cycle, after, self._settled_id(), limit),
+        ).fetchall()
+        return [(int(row[0]), record_from_row(row[1:])) for row in rows]
+
+    def _settled_id(self, wait: float = 2.0) -> int:
+        """The highest history id below which no record can still appear.
+
+        An id is handed out when its row is inserted, not when it commits, so a writer still in
+        flight may hold an id lower than one already visible.  Read the last id handed out, then
+        wait for the writers of this database in progress at that moment to end: every id up to
+        it is then committed or never will be.  (Each writer writes a row before it inserts
+        history, so it has its transaction id — and shows in ``pg_stat_activity`` — by the time
+        it holds a history id.)  A writer that runs longer than ``wait`` (a large import) holds
+        the feed back until it ends.
+        """
+        last, called = self.conn.execute("SELECT last_value, is_called FROM history_id_seq").fetchone()  # type: ignore[misc]
+        horizon = int(last) if called else 0
+        running = set(self.conn.execute(_WRITERS).fetchall())
+        deadline = time.monotonic() + wait
+        while running:
+            time.sleep(0.005)
+            running &= set(self.conn.execute(_WRITERS).fetchall())
+            if running and time.monotonic() > deadline:
+                return -1  # nothing is settled yet: the page is empty, and the reader asks again
+        return horizon
 
     def delete_meta(self, keys: Sequence[str]) -> None:
         with self._write() as cur:

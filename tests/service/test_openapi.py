@@ -91,6 +91,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/exports/{case}/download"): {"path": {"case": "e1"}, "as": ("admin", "NN")},
     ("get", "/queue"): {"as": ("institution", HOSPITAL), "query": {"page_size": 5}},
+    ("get", "/changes"): {"as": ("institution", HOSPITAL), "query": {"after": 0, "limit": 50}},
     ("get", "/stats"): {"as": ("admin", "GX"), "query": {"by": "county"}},
     ("get", "/stats.xlsx"): {"as": ("admin", "NN"), "query": {"by": "institution"}},
     ("delete", "/session"): {"as": ("doctor", "D038"), "status": 204},
@@ -118,6 +119,8 @@ def invalid(method: str, path: str, valid: dict[str, Any]) -> list[tuple[str, di
     if path.endswith("/events/{event}"):
         out.append(("unknown event", {**valid, "path": {**valid["path"], "event": "fly_away"}}, 422))
         out.append(("body not an object", {**valid, "json": {"data": 5}}, 422))
+    if path == "/changes":
+        out.append(("negative position", {**valid, "query": {"after": -1}}, 422))
     if path == "/batch":
         out.append(("no doctors", {**valid, "json": {"event": "enroll", "doctors": []}}, 422))
     return out

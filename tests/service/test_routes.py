@@ -101,3 +101,29 @@ def test_the_export_download_returns_the_file(service: Service) -> None:
     assert service.get("/exports/nn-1/download", "admin", "GL").status_code == 403
     history = service.get("/cases/export_request/nn-1", "admin", "NN").json()
     assert history["state"] == "ready"
+
+
+def test_the_change_feed_shows_the_caller_s_records_in_commit_order(service: Service) -> None:
+    start = service.get("/changes", "institution", "H3", after=0, limit=1000).json()
+    after = start["next"]
+    # D023 and D026 are H3's, D024 is H1's.
+    for doctor, event, who in (
+        ("D023", "enroll", ("institution", "H3")),
+        ("D024", "enroll", ("institution", "H1")),
+        ("D026", "enroll", ("institution", "H3")),
+        ("D023", "submit_info", ("doctor", "D023")),
+    ):
+        assert service.fire(doctor, event, *who).status_code == 200
+    seen, pages = [], 0
+    while True:
+        page = service.get("/changes", "institution", "H3", after=after, limit=2).json()
+        if page["next"] == after:
+            break
+        seen += [(c["doctor"], c["event"]) for c in page["changes"]]
+        assert [c["position"] for c in page["changes"]] == sorted(c["position"] for c in page["changes"])
+        after, pages = page["next"], pages + 1
+    assert seen == [("D023", "enroll"), ("D026", "enroll"), ("D023", "submit_info")]
+    assert pages >= 2
+    own = service.get("/changes", "doctor", "D023", after=start["next"]).json()
+    assert [(c["doctor"], c["event"]) for c in own["changes"]] == [("D023", "enroll"), ("D023", "submit_info")]
+    assert service.get("/changes", None, after=0).status_code == 401
