@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -134,13 +135,14 @@ def test_the_guide_from_an_empty_folder(tmp_path: Path) -> None:
     assert secret, done.stdout
 
     port = free_port()
+    # The command itself, not a shell running it: SIGTERM must reach the service.
     server = subprocess.Popen(
-        SERVICE.replace("8000", str(port)),
-        shell=True,
+        shlex.split(SERVICE.replace("8000", str(port))),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
