@@ -8,7 +8,6 @@ locked or lost database, an oversized body, and the one error body for all.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import subprocess
 import threading
 import time
@@ -249,57 +248,6 @@ def test_the_access_log_names_the_actor_never_the_token(db: str) -> None:
     assert out.startswith("renew-fsm serve: http://127.0.0.1:") and "pool 10" in out
     assert "GET /doctors/D024 200" in err and "institution:H1" in err
     assert token not in err and token not in out
-
-
-# -- the database unavailable --------------------------------------------------------------------------------
-
-
-def test_a_held_sqlite_lock_is_503_within_3_s_and_reads_go_on(service: Service) -> None:
-    if service.db.startswith("postgresql"):
-        pytest.skip("a SQLite lock")
-    headers = service.headers("institution", "H1")
-    holder = sqlite3.connect(service.db, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
-        started = time.monotonic()
-        response = service.http.post("/doctors/D027/events/enroll", json={"data": {}}, headers=headers)
-        waited = time.monotonic() - started
-        problem(response, 503, "unavailable", "nothing_written")
-        assert response.headers["Retry-After"].isdigit()
-        assert waited < 3
-        assert service.http.get("/health").status_code == 200
-        assert service.get("/doctors/D027", "institution", "H1").json()["version"] == 0
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    assert service.http.post("/doctors/D027/events/enroll", json={"data": {}}, headers=headers).status_code == 200
-
-
-def test_a_terminated_postgres_backend_is_503_then_recovers(service: Service) -> None:
-    if not service.db.startswith("postgresql"):
-        pytest.skip("a PostgreSQL connection")
-    import psycopg
-
-    headers = service.headers("institution", "H1")
-    assert service.get("/doctors/D030", "institution", "H1").status_code == 200
-    server_url = service.db.split("?")[0]
-
-    def terminate() -> int:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-            ).fetchall()
-        return len(rows)
-
-    assert terminate() >= 1
-    response = service.http.post("/doctors/D030/events/enroll", json={"data": {}}, headers=headers)
-    problem(response, 503, "unavailable", "nothing_written")
-    assert "Retry-After" in response.headers
-    assert service.http.post("/doctors/D030/events/enroll", json={"data": {}}, headers=headers).status_code == 200
-    assert terminate() >= 1
-    # A read is tried once more on a fresh connection: the client never sees the loss.
-    assert service.get("/doctors/D030", "institution", "H1").json()["version"] == 1
 
 
 # -- starting ----------------------------------------------------------------------------------------------
