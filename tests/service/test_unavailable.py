@@ -78,3 +78,46 @@ def test_a_terminated_postgres_backend_is_503_then_recovers(pg_service: Service)
     assert terminate() >= 1
     # A read is tried once more on a fresh connection: the client never sees the loss.
     assert service.get("/doctors/D030", "institution", "H1").json()["version"] == 1
+
+
+def test_workers_times_the_pool_bounds_the_connections(pg_service: Service) -> None:
+    """Two worker processes with pools of two: however many requests at once, at most four connections."""
+    import threading
+
+    import psycopg
+
+    name = "renew-fsm-bound-test"
+    db = f"{pg_service.db}&application_name={name}"
+    running = start(db, "--workers", "2", "--pool-size", "2")
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(pg_service.db.split("?")[0], autocommit=True) as conn:
+            while not done.is_set():
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,))
+                peak[0] = max(peak[0], row.fetchone()[0])  # type: ignore[index]
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    statuses: list[int] = []
+    try:
+        headers = running.headers("institution", "H1")
+
+        def reads() -> None:
+            with httpx.Client(base_url=running.base, timeout=60) as http:
+                for n in range(6):
+                    statuses.append(http.get(f"/doctors/D{3 * (n + 1):03d}/history", headers=headers).status_code)
+
+        clients = [threading.Thread(target=reads) for _ in range(12)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+    finally:
+        done.set()
+        watcher.join()
+        out, _ = stop(running)
+    assert statuses == [200] * 72
+    assert 1 <= peak[0] <= 4, peak
+    assert "2 worker(s) × pool 2 = at most 4 database connections" in out
