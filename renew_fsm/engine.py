@@ -196,18 +196,51 @@ class Engine(Workflows):
         data: dict[str, Any] | None = None,
         at: dt.datetime | None = None,
         idempotency_key: str | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> View:
         """Fire one event; the new view, or ``Refused`` with nothing written.
 
-        ``change_institution`` also moves the doctor in the registry, so it goes to
-        ``change_institution`` (the batch path refuses it).
+        ``expected_version``: the version the caller decided on (the screen it showed).  The write
+        is made only if the instance still has it — the same conditional update that guards every
+        write, so of several requests expecting one version exactly one is accepted and the
+        others are refused ``conflict``.  A retry with the idempotency key of the write that moved
+        the version is recognised as before.  ``change_institution`` also moves the doctor in the
+        registry, so it goes to ``change_institution`` (the batch path refuses it).
         """
+        if expected_version is not None and (type(expected_version) is not int or expected_version < 0):
+            raise bad_input(f"expected_version must be a whole number ≥ 0, not {expected_version!r}")
         if event == "change_institution":
-            return self.fire_change_institution(doctor, actor, data, at, idempotency_key)
-        result = self.fire_many([Fire(doctor, event, actor, {} if data is None else data, at, idempotency_key)])[0]
+            return self.fire_change_institution(
+                doctor, actor, data, at, idempotency_key, expected_version=expected_version
+            )
+        cmd = Fire(doctor, event, actor, {} if data is None else data, at, idempotency_key)
+        expecting = expected_version is not None
+        result = self._fire_expecting(cmd, expected_version) if expecting else self.fire_many([cmd])[0]  # type: ignore[arg-type]
         if isinstance(result, Refused):
             raise result
         return result
+
+    def _fire_expecting(self, cmd: Fire, expected: int) -> View | Refused:
+        """``cmd`` decided on the instance as read, written only where it is still at ``expected``."""
+        pair = self._load_one(cmd.doctor)
+        if pair[0].version != expected:
+            if cmd.idempotency_key is not None and self.storage.find_idempotent(
+                self.cycle, cmd.doctor, cmd.idempotency_key
+            ):
+                return self.fire_many([cmd])[0]  # the retry of the write that moved it: its answer again
+            return Refused(
+                CONFLICT,
+                f"{cmd.doctor} changed since version {expected}; read it again and decide again",
+                message_zh=f"医师 {cmd.doctor} 的考核状态已被他人修改，请刷新后重试",
+            )
+        slots: list[View | Refused] = []
+        try:
+            # Decided on this read, committed only if the row still has its version (see ``commit``).
+            self._run([(cmd.doctor, _once(cmd, slots))], {cmd.doctor: pair})
+        except ConflictError:
+            return self._conflict(cmd)
+        return slots[0]
 
     def fire_many(self, commands: Sequence[Fire]) -> list[View | Refused]:
         """Decide every command in order, then commit the accepted ones in one transaction per batch.

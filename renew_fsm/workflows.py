@@ -71,43 +71,91 @@ class CaseFire(NamedTuple):
 
 # -- secrets ------------------------------------------------------------------------------------
 
-#: scrypt (RFC 7914) from the standard library: memory-hard, no extra dependency.  n = 2^14,
-#: r = 8 takes 16 MiB and some 50 ms per check — slow for a guesser, fine for a sign-in.
+#: New hashes are argon2id (RFC 9106) through argon2-cffi.  Its parameters can be tuned by the
+#: environment (RENEW_FSM_ARGON2 = "time_cost=3,memory_cost=65536,parallelism=4", memory in KiB);
+#: a sign-in with a hash made under other parameters — or an older scrypt hash — rehashes it.
+ARGON2_ENV = "RENEW_FSM_ARGON2"
+#: scrypt (RFC 7914), the stores' first hash: still checked, upgraded to argon2id on sign-in.
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_SECRET = 8
-MAX_SECRET = 128
+#: A longer secret is refused before it is hashed, so nobody can make the server hash megabytes.
+MAX_SECRET = 1024
+#: A one-time secret (activation, reset) no longer opens the account this long after it was issued.
+ONE_TIME_DAYS_ENV = "RENEW_FSM_ONE_TIME_DAYS"
+ONE_TIME_DAYS = 14
+
+
+@functools.cache
+def _hasher() -> Any:
+    import os
+
+    from argon2 import PasswordHasher
+
+    tuned: dict[str, int] = {}
+    for part in filter(None, (os.environ.get(ARGON2_ENV) or "").split(",")):
+        name, _, value = part.partition("=")
+        if name.strip() not in ("time_cost", "memory_cost", "parallelism") or not value.strip().isdigit():
+            raise ValueError(f"{ARGON2_ENV}: {part!r} is not time_cost=N, memory_cost=KiB or parallelism=N")
+        tuned[name.strip()] = int(value)
+    return PasswordHasher(**tuned)
 
 
 def hash_secret(secret: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64), with a fresh 16-byte salt per account."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **SCRYPT)
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+    """An argon2id hash (its PHC string carries the salt and the parameters)."""
+    return str(_hasher().hash(secret))
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, dklen=32, n=n, r=r, p=p, maxmem=2**26)
 
 
 @functools.cache
 def _decoy() -> str:
     """Checked against when there is no hash, so an unknown account costs as much time as a wrong secret.
 
-    Made on first use: made at import, its 50 ms of scrypt delayed every command of the CLI.
+    Made on first use: made at import, its hashing delayed every command of the CLI.
     """
     return hash_secret(secrets.token_urlsafe(16))
 
 
 def check_secret(secret: str, stored: str | None) -> bool:
+    """Whether ``secret`` matches ``stored`` (argon2id, or a store's older scrypt hash)."""
     decoy = _decoy()  # made before either branch, so the first check of a known account pays it too
+    if not isinstance(secret, str) or len(secret) > MAX_SECRET:
+        return False
+    target = stored or decoy
     try:
-        _, n, r, p, salt, digest = (stored or decoy).split("$")
-        got = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p))
+        if target.startswith("scrypt$"):
+            _, n, r, p, salt, digest = target.split("$")
+            got = _scrypt(secret, base64.b64decode(salt), int(n), int(r), int(p))
+            ok = hmac.compare_digest(got, base64.b64decode(digest))
+        else:
+            from argon2.exceptions import InvalidHashError, VerificationError
+
+            try:
+                ok = bool(_hasher().verify(target, secret))
+            except (VerificationError, InvalidHashError):
+                ok = False
     except (ValueError, TypeError):
         return False
-    return stored is not None and hmac.compare_digest(got, base64.b64decode(digest))
+    return stored is not None and ok
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a proved hash should be made again: scrypt, or argon2 under other parameters."""
+    return stored.startswith("scrypt$") or bool(_hasher().check_needs_rehash(stored))
 
 
 def new_secret() -> str:
     """A one-time initial secret: 16 characters, about 96 random bits (the manual's shared 666666, replaced)."""
     return secrets.token_urlsafe(12)
+
+
+def one_time_days() -> int:
+    import os
+
+    value = os.environ.get(ONE_TIME_DAYS_ENV, "")
+    return int(value) if value.strip().isdigit() else ONE_TIME_DAYS
 
 
 def _wrong_secret() -> Refused:
@@ -359,22 +407,36 @@ def _info_writes(
     return CaseWrites(profile=(doctor.id, profile), registry=(doctor.id, registry) if registry else None), None
 
 
-HOLDERS = ("admin", "institution", "doctor")
+#: Who may hold an account: an authority (its region), an institution, an agency, a doctor, and a
+#: province's testing app (``exam_system:<province>``, which records scores for that province only).
+HOLDERS = ("admin", "institution", "agency", "doctor", "exam_system")
 
 
 def _holder_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
     role, _, hid = ref.partition(":")
     if role not in HOLDERS or not hid:
         raise bad_input(f"an account's subject is <role>:<id> with role one of {', '.join(HOLDERS)}, not {ref!r}")
-    if role == "admin":
-        if hid not in world.regions:
+    if role in ("admin", "exam_system"):
+        region = world.regions.get(hid)
+        if region is None:
             raise Refused(NOT_FOUND, f"no region {hid!r}", message_zh=f"无行政区域 {hid}")
-        return Subject(ref, region=hid, strict=True, account=case_id, kind=role, entity=world.regions[hid], world=world)
+        if role == "exam_system" and region.level != "province":
+            raise bad_input(f"a testing app's account is a province's, and {hid} is a {region.level}")
+        # An authority's own account is its superior's to manage (strict); a province's testing app
+        # is the province's.
+        strict = role == "admin"
+        return Subject(ref, region=hid, strict=strict, account=case_id, kind=role, entity=region, world=world)
     if role == "institution":
         inst = world.institutions.get(hid)
         if inst is None:
             raise _no_institution(hid)
         return Subject(ref, region=inst.region, account=case_id, kind=role, entity=inst, world=world)
+    if role == "agency":
+        agency = world.agencies.get(hid)
+        if agency is None:
+            raise Refused(NOT_FOUND, f"no agency {hid!r}", message_zh=f"无考核机构 {hid}")
+        return Subject(ref, region=agency.region, account=case_id, kind=role, entity=agency, world=world)
+    # A doctor's account follows the doctor: its institution is read from the registry each time.
     doc = engine.storage.get_doctor(hid)
     if doc is None:
         raise Refused(NOT_FOUND, f"no doctor {hid!r}", message_zh=f"无医师 {hid}")
@@ -387,6 +449,34 @@ def _holder_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
         entity=doc,
         world=world,
     )
+
+
+def account_of(engine: Engine, subject: str) -> str | None:
+    """The account (not deleted) whose holder is ``subject``, if there is one."""
+    after = None
+    while page := engine.storage.scan_cases("account", after, 5000):
+        after = page[-1].id
+        for case in page:
+            if case.subject == subject and case.state not in ("new", "deleted"):
+                return case.id
+    return None
+
+
+def _account_complete(
+    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
+) -> tuple[dict[str, Any], Any] | None:
+    """One account per holder: a second one for the same doctor, institution, agency or region is a
+    second key to the same door, which nobody would remember to close.  Judged after the decision,
+    so an actor outside the jurisdiction learns ``forbidden``, not whether an account exists."""
+    if event == "create_account":
+        other = account_of(engine, subject.id)
+        if other is not None and other != case.id:
+            raise Refused(
+                CONFLICT,
+                f"{subject.id} already has account {other}",
+                message_zh=f"{subject.id} 已有账号 {other}",
+            )
+    return None
 
 
 def _account_writes(
@@ -460,7 +550,7 @@ KINDS: dict[str, Kind] = {
         _institution_subject, subject_is_id=True, prepare=_agency_prepare, writes=_agency_writes
     ),
     "info_change": Kind(_doctor_subject, prepare=_info_prepare, writes=_info_writes),
-    "account": Kind(_holder_subject, writes=_account_writes),
+    "account": Kind(_holder_subject, complete=_account_complete, writes=_account_writes),
     "export_request": Kind(_region_subject, prepare=_export_prepare, complete=_export_complete, writes=_export_writes),
 }
 # The organisations' own records: their Kinds live beside their queries (``renew_fsm.records``).
@@ -648,7 +738,8 @@ class Workflows:
         same message for each); and, with rule ``must_change_password``, for an account whose
         one-time initial secret has not been replaced yet: nothing but ``change_password`` is
         allowed until then.  ``role="agency"`` signs an institution that is an agency in as the
-        agency (the manual's 身份切换: one account, two roles).
+        agency (the manual's 身份切换: one account, two roles).  A hash made under older
+        parameters (or scrypt) is made again with the current ones, now that the secret is known.
         """
         case = self.storage.load_case("account", account) if isinstance(account, str) else None
         stored = self.storage.credential(account) if case is not None else None
@@ -656,31 +747,62 @@ class Workflows:
         if case is None or not proved or case.state not in ("must_change", "active"):
             raise _wrong_secret()
         if case.state == "must_change":
+            self._one_time_still_valid(account)
             raise Refused(
                 FORBIDDEN,
                 "the initial secret must be replaced first (change_password); nothing else is allowed until then",
                 rule="must_change_password",
                 message_zh="首次登录须先修改初始密码",
             )
+        if stored is not None and needs_rehash(stored):
+            self.storage.set_credential(account, hash_secret(secret))
         holder, _, hid = case.subject.partition(":")
         if role is None or role == holder:
             return Actor(holder, hid)
         if role == "agency" and holder == "institution" and hid in self.world().agencies:
             return Actor("agency", hid)
-        raise Refused(FORBIDDEN, f"account {account} cannot act as {role}", message_zh=f"该账号不能以 {role} 身份登录")
+        raise Refused(
+            FORBIDDEN,
+            f"account {account} cannot act as {role}",
+            rule="role_not_held",
+            message_zh=f"该账号不能以 {role} 身份登录",
+        )
+
+    def _one_time_still_valid(self: Engine, account: str) -> None:
+        """A one-time secret opens the account for ``one_time_days()`` after it was issued, no longer:
+        a letter with a secret lost in a drawer should not stay a key."""
+        issued = self.storage.history(CASE_PREFIX + "account", account)[-1].at
+        age = self._case_time(None) - dt.datetime.fromisoformat(issued)
+        if age > dt.timedelta(days=one_time_days()):
+            raise Refused(
+                FORBIDDEN,
+                f"the one-time secret was issued more than {one_time_days()} days ago: ask for a reset",
+                rule="secret_expired",
+                message_zh="初始密码已过期，请联系上级重置密码",
+            )
 
     def change_password(
         self: Engine, account: str, secret: str, new_secret: str, at: dt.datetime | None = None
     ) -> CaseView:
-        """Replace the account's secret (the first login must); the current one must be proved."""
+        """Replace the account's secret (the first login must); the current one must be proved.
+
+        The new secret has 8–1,024 characters and is neither the account id nor the current
+        (one-time) secret; a longer one is refused before anything is hashed.
+        """
+        if not isinstance(new_secret, str) or not MIN_SECRET <= len(new_secret) <= MAX_SECRET:
+            raise bad_input(
+                f"a new secret has {MIN_SECRET}–{MAX_SECRET} characters", f"新密码长度须为{MIN_SECRET}至{MAX_SECRET}位"
+            )
         case = self.storage.load_case("account", account) if isinstance(account, str) else None
         stored = self.storage.credential(account) if case is not None else None
         if case is None or not check_secret(secret if isinstance(secret, str) else "", stored):
             raise _wrong_secret()
-        if not isinstance(new_secret, str) or not MIN_SECRET <= len(new_secret) <= MAX_SECRET:
-            raise bad_input(f"a new secret has {MIN_SECRET}–{MAX_SECRET} characters", "新密码长度须为8至128位")
+        if case.state == "must_change":
+            self._one_time_still_valid(account)
         if new_secret == secret:
             raise bad_input("the new secret must differ from the current one", "新密码不能与原密码相同")
+        if new_secret == account:
+            raise bad_input("the new secret must not be the account id", "新密码不能与账号相同")
         holder = Actor("account", account)
         return self._case_step("account", account, "change_password", holder, {}, at, None, new_secret)
 
@@ -728,11 +850,23 @@ class Workflows:
         data: dict[str, Any] | None,
         at: dt.datetime | None,
         idempotency_key: str | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> View:
         """``fire(doctor, "change_institution", …)``: see ``change_institution``."""
         policy = self.policy
         world = self.world()
         inst, doc = self._load_one(doctor)
+        if expected_version is not None and inst.version != expected_version:
+            retried = isinstance(idempotency_key, str) and self.storage.find_idempotent(
+                policy.id, doctor, check_id(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
+            )
+            if not retried:
+                raise Refused(
+                    CONFLICT,
+                    f"{doctor} changed since version {expected_version}",
+                    message_zh=f"医师 {doctor} 已被他人修改",
+                )
         check_actor(actor)
         event = "change_institution"
         checked = check_data(event, self.machine.machine.events[event], data or {})
@@ -807,4 +941,4 @@ def _case_machine(machine: str) -> Any:
     return compiled(machine)
 
 
-__all__ = ["KINDS", "CaseFire", "Kind", "Workflows", "check_secret", "hash_secret"]
+__all__ = ["KINDS", "CaseFire", "Kind", "Workflows", "account_of", "check_secret", "hash_secret", "needs_rehash"]

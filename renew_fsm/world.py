@@ -136,7 +136,11 @@ class World:
             return agency is not None and doctor.institution in agency.institutions
         if role == "admin":
             return self.governs(actor.id, self.region_of(doctor))
-        return role in ("exam_system", "system")
+        if role == "exam_system":
+            # A province's testing app (an account ``exam_system:<province>``) scores only that
+            # province's doctors; one without an id (a replay, a single-province embedding) anyone.
+            return actor.id is None or self.governs(actor.id, self.region_of(doctor))
+        return role == "system"
 
     def is_province(self, actor: Actor) -> bool:
         region = self.regions.get(actor.id or "")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,7 +34,8 @@ RUN: list[tuple[str, int]] = [
     ("renew-fsm replay agencies.jsonl --db cycle.db", 0),
     ("renew-fsm stats --db cycle.db --by county", 0),
     ("renew-fsm state D1 --db cycle.db", 0),
-    ("python examples/service/sweep.py --db cycle.db", 0),
+    ("renew-fsm account create gx-admin --holder admin:GX --name 广西壮族自治区卫生健康委员会 --db cycle.db", 0),
+    ("renew-fsm sweep --db cycle.db", 0),
     ('sqlite3 cycle.db ".backup backup-2021-06-28.db"', 0),
     ("sqlite3 cycle.db \"VACUUM INTO 'backup-2021-06-28-compact.db'\"", 0),
     ("renew-fsm verify --db backup-2021-06-28.db", 0),
@@ -50,17 +51,28 @@ RUN: list[tuple[str, int]] = [
     ("renew-fsm photos list --as admin:GX --below 60 --db cycle.db", 0),
 ]
 #: Run against the guide's service (started with the guide's command, on a free port instead of 8000).
-SERVICE = "python examples/service/app.py --db cycle.db --host 127.0.0.1 --port 8000"
+SERVICE = "renew-fsm serve --db cycle.db --rehearsal --host 127.0.0.1 --port 8000"
+#: The guide's requests to it, run as one shell script (the token is a shell variable); the one-time
+#: secret ``account create`` printed is put where the guide says ONE-TIME-SECRET.
 CURL = [
-    "curl -H 'X-Actor-Role: institution' -H 'X-Actor-Id: H1' http://127.0.0.1:8000/queue",
-    "curl -X POST -H 'X-Actor-Role: institution' -H 'X-Actor-Id: H1' -H 'Idempotency-Key: req-0001' "
-    "http://127.0.0.1:8000/doctors/D1/events/enroll",
+    "curl -s -X POST http://127.0.0.1:8000/session/password -H 'Content-Type: application/json' -d "
+    '\'{"account": "gx-admin", "secret": "ONE-TIME-SECRET", "new_secret": "a long passphrase of our own"}\'',
+    "TOKEN=$(curl -s -X POST http://127.0.0.1:8000/session -H 'Content-Type: application/json' -d "
+    '\'{"account": "gx-admin", "secret": "a long passphrase of our own"}\' | python3 -c '
+    "'import json, sys; print(json.load(sys.stdin)[\"token\"])')",
+    'curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/doctors/D1',
+    "curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d "
+    '\'{"subject": "institution:H1", "data": {"name": "青秀区人民医院"}}\' '
+    "http://127.0.0.1:8000/cases/account/h1/events/create_account",
+    'curl -s -X POST -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/cases/account/h1/events/activate_account',
+    'curl -s -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/session',
 ]
 NOT_RUN = {
     "python3 -m venv /opt/assess/venv": "installs into /opt",
-    "/opt/assess/venv/bin/pip install '.[postgres,service]'": "installs from the network",
-    "RENEW_FSM_DB=postgresql://assess@db.internal/health uvicorn --app-dir examples/service --factory app:create_app "
-    "--host 127.0.0.1 --port 8000 --workers 4": "the province's PostgreSQL server (the factory runs in the tests)",
+    "/opt/assess/venv/bin/pip install 'renew_fsm[postgres,service]'": "installs from the network",
+    "renew-fsm serve --db postgresql://assess@db.internal/health --host 127.0.0.1 --port 8000 --workers 4": (
+        "the province's PostgreSQL server (tests/service serves PostgreSQL with workers)"
+    ),
     'pg_dump --format=custom --file=assess-2021-06-28.dump "postgresql://assess@db.internal/health"': "a server",
     'pg_restore --dbname="postgresql://assess@restore-test/health" assess-2021-06-28.dump': "a server",
     'renew-fsm verify --db "postgresql://assess@restore-test/health"': "a server",
@@ -93,8 +105,8 @@ def test_every_command_in_the_guide_is_run_here_or_says_why_not(guide: Path) -> 
 
 def test_the_chinese_guide_covers_the_same_steps() -> None:
     english, chinese = commands(GUIDES[0]), commands(GUIDES[1])
-    for step in ("replay province.jsonl", "import institutions", "import doctors", "examples/service/app.py",
-                 "sweep.py", ".backup", "verify", "pg_dump"):  # fmt: skip
+    for step in ("replay province.jsonl", "import institutions", "import doctors", "account create",
+                 "renew-fsm serve", "/session", "renew-fsm sweep", ".backup", "verify", "pg_dump"):  # fmt: skip
         assert any(step in c for c in chinese) and any(step in c for c in english), step
 
 
@@ -105,7 +117,6 @@ def free_port() -> int:
 
 
 def run(command: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = command.replace("python examples/", f"{sys.executable} {ROOT}/examples/")
     if "policy lint renew_fsm/" in command:
         command = command.replace("renew_fsm/", f"{ROOT}/renew_fsm/")
     return subprocess.run(command, shell=True, cwd=folder, capture_output=True, text=True, env=env, timeout=120)
@@ -121,18 +132,28 @@ def test_the_guide_from_an_empty_folder(tmp_path: Path) -> None:
     env.pop("RENEW_FSM_DB", None)
     shown = commands(GUIDES[0])
     assert [c for c in shown if c in dict(RUN)] == [c for c, _ in RUN], "RUN must follow the guide's order"
-    for command, status in RUN[:7]:
+    for command, status in RUN[:8]:
         done = run(command, tmp_path, env)
         assert done.returncode == status, (command, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
     imported = run("renew-fsm state D2 --db cycle.db", tmp_path, env)
     assert '"not_enrolled"' in imported.stdout
     assert "BAISE" in run(RUN[2][0], tmp_path, env).stdout  # the rerun reports the same bad row, imports nothing
+    created = run(RUN[7][0], tmp_path, env)
+    assert created.returncode == 1 and "one-time secret" not in created.stdout  # made once, its secret shown once
+    secret = re.search(r"one-time secret: (\S+)", done.stdout)
+    assert secret, done.stdout
 
     port = free_port()
-    args = [sys.executable, str(ROOT / "examples/service/app.py"), *SERVICE.split()[2:]]
-    args[-1] = str(port)  # the guide's command on a free port instead of 8000
-    server = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The command itself, not a shell running it: SIGTERM must reach the service.
+    server = subprocess.Popen(
+        shlex.split(SERVICE.replace("8000", str(port))),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -141,18 +162,28 @@ def test_the_guide_from_an_empty_folder(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        queue = run(CURL[0].replace(":8000", f":{port}"), tmp_path, env)
-        assert '"doctor":"D1"' in queue.stdout and '"events":["enroll"]' in queue.stdout, queue.stdout
-        fired = run(CURL[1].replace(":8000", f":{port}"), tmp_path, env)
-        assert '"state":"enrolled"' in fired.stdout, fired.stdout
+        script = "\n".join(["set -e", *CURL]).replace(":8000", f":{port}").replace("ONE-TIME-SECRET", secret[1])
+        said = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+        assert said.returncode == 0, said.stderr
+        lines = said.stdout
+        assert '"state":"active"' in lines, lines  # the one-time secret replaced
+        assert '"doctor":"D1","state":"not_enrolled"' in lines, lines
+        assert '"subject":"institution:H1","state":"must_change"' in lines and '"secret":"' in lines, lines
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            out, err = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            out, err = server.communicate()
+            raise AssertionError(f"the service did not stop on SIGTERM: {err[-3000:]}") from None
+    assert out.startswith(f"renew-fsm serve: http://127.0.0.1:{port} · db cycle.db"), out
+    assert "GET /doctors/D1 200" in err and "admin:GX" in err, err
 
-    for command, status in RUN[7:]:
+    for command, status in RUN[8:]:
         done = run(command, tmp_path, env)
         assert done.returncode == status, (command, done.stdout, done.stderr)
-        if "sweep.py" in command:  # the clock is pinned on a registration day: every window is still open
+        if "sweep" in command:  # the clock is pinned on a registration day: every window is still open
             assert done.stdout.count("window still open") == 3, done.stdout
     assert (tmp_path / "backup-2021-06-28.db").exists() and (tmp_path / "backup-2021-06-28-compact.db").exists()
     assert (tmp_path / "doctors.xlsx").exists()

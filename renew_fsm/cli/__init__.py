@@ -22,6 +22,7 @@ from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401
 from . import records as _records  # noqa: F401
 from . import results as _results  # noqa: F401
+from . import service as _service  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from . import store as _store  # noqa: F401
 from .common import app, console, err

@@ -36,6 +36,21 @@ class MemoryStorage(MemoryCases):
     def get_meta(self, key: str) -> str | None:
         return self.meta.get(key)
 
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted((k, v) for k, v in self.meta.items() if k.startswith(prefix))
+
+    def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        with self._lock:
+            feed = self.__dict__.get("_feed", [])
+            out = [(n, rec) for n, rec in enumerate(feed[after:], start=after + 1) if rec.cycle == cycle]
+        return out[:limit]
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.meta.pop(key, None)
+
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self.meta[key] = value
@@ -173,6 +188,7 @@ class MemoryStorage(MemoryCases):
                 self.instances[(inst.cycle, inst.doctor)] = inst
             for rec in records:
                 self.records.setdefault((rec.cycle, rec.doctor), []).append(rec)
+                self.__dict__.setdefault("_feed", []).append(rec)  # commit order, for ``changes``
                 if rec.idempotency_key is not None:
                     self.idempotency[(rec.cycle, rec.doctor, rec.idempotency_key)] = rec
 

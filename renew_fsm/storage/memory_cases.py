@@ -42,6 +42,7 @@ class MemoryCases:
         if any(r.seq == record.seq for r in trail):
             raise ConflictError(f"{record.doctor}: history already has record {record.seq}")
         trail.append(record)
+        self.__dict__.setdefault("_feed", []).append(record)  # commit order, for ``changes``
 
     def move_doctor(self, expected: int, inst: Instance, record: Record, institution: str) -> None:
         with self._lock:
@@ -106,6 +107,11 @@ class MemoryCases:
     def scan_cases(self, machine: str, after: str | None, limit: int) -> list[Case]:
         ids = sorted(cid for (m, cid) in self._cases if m == machine and (after is None or cid > after))
         return [self._cases[(machine, cid)] for cid in ids[:limit]]
+
+    def set_credential(self, account: str, hashed: str) -> None:
+        with self._lock:
+            if account in self._credentials:
+                self._credentials[account] = hashed
 
     def credential(self, account: str) -> str | None:
         return self._credentials.get(account)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -123,6 +124,12 @@ _N = len(INSTANCE_COLUMNS)
 _UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
+#: The transactions of this database that have written (hold a transaction id), other than ours.
+_WRITERS = (
+    "SELECT pid, backend_xid::text FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
+
 _LOST_WRITE = (
     "lost the connection to PostgreSQL during a write ({}); it may or may not have been saved — "
     "read it again before deciding, or retry with an idempotency key"
@@ -159,8 +166,7 @@ class PostgresStorage(PostgresCases):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self._create = create
-        self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
+        self._conn: psycopg.Connection[Any] | None = None
         self._guard = threading.Lock()
         try:
             self._connect()
@@ -175,32 +181,32 @@ class PostgresStorage(PostgresCases):
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = _connect(self.url, autocommit=True)
-        gone = getattr(self._local, "conn", None)
-        self._local.conn = conn
         with self._guard:
-            if gone in self._all:
-                self._all.remove(gone)
-            self._all.append(conn)
+            gone, self._conn = self._conn, conn
+        if gone is not None:
+            gone.close()
         return conn
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
-        """This thread's connection: a psycopg connection carries one transaction at a time, so an
-        engine shared by a service's threads gives each thread its own.
+        """The store's one connection.  A psycopg connection carries one transaction at a time, so a
+        store (an engine) serves one thread at a time: a service checks engines out of a bounded
+        pool (``renew_fsm.service``), which bounds its connections too — a connection per thread
+        made a service with a few hundred threads exhaust the server's ``max_connections``.
 
         One the server dropped is replaced on the call after the one that found it gone (which
         raised ``StorageError``).  ``closed`` is psycopg's own flag, read without a round trip.
         """
-        conn = getattr(self._local, "conn", None)
+        conn = self._conn
         return conn if conn is not None and not conn.closed else self._connect()
 
     def _lost(self) -> bool:
-        """Whether this thread's connection broke (psycopg's flag: closed, but not by us).
+        """Whether the connection broke (psycopg's flag: closed, but not by us).
 
         Only that is a lost connection: an ``OperationalError`` also reports a cancelled
         statement or a lock timeout on a connection that still works.
         """
-        conn = getattr(self._local, "conn", None)
+        conn = self._conn
         return conn is not None and conn.broken
 
     def _failure(self, exc: psycopg.Error) -> StorageError | None:
@@ -291,9 +297,9 @@ class PostgresStorage(PostgresCases):
 
     def _release(self) -> None:
         with self._guard:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def _bump(self, cur: psycopg.Cursor[Any]) -> None:
         cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'world_version'")
@@ -302,6 +308,47 @@ class PostgresStorage(PostgresCases):
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
+
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        # starts_with, not LIKE: the prefix may hold % or _.
+        rows = self.conn.execute(
+            "SELECT key, value FROM meta WHERE starts_with(key, %s) ORDER BY key", (prefix,)
+        ).fetchall()
+        return [(k, v) for k, v in rows]
+
+    def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        rows = self.conn.execute(
+            f"SELECT id, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND id > %s AND id <= %s "
+            "ORDER BY id LIMIT %s",
+            (cycle, after, self._settled_id(), limit),
+        ).fetchall()
+        return [(int(row[0]), record_from_row(row[1:])) for row in rows]
+
+    def _settled_id(self, wait: float = 2.0) -> int:
+        """The highest history id below which no record can still appear.
+
+        An id is handed out when its row is inserted, not when it commits, so a writer still in
+        flight may hold an id lower than one already visible.  Read the last id handed out, then
+        wait for the writers of this database in progress at that moment to end: every id up to
+        it is then committed or never will be.  (Each writer writes a row before it inserts
+        history, so it has its transaction id — and shows in ``pg_stat_activity`` — by the time
+        it holds a history id.)  A writer that runs longer than ``wait`` (a large import) holds
+        the feed back until it ends.
+        """
+        last, called = self.conn.execute("SELECT last_value, is_called FROM history_id_seq").fetchone()  # type: ignore[misc]
+        horizon = int(last) if called else 0
+        running = set(self.conn.execute(_WRITERS).fetchall())
+        deadline = time.monotonic() + wait
+        while running:
+            time.sleep(0.005)
+            running &= set(self.conn.execute(_WRITERS).fetchall())
+            if running and time.monotonic() > deadline:
+                return -1  # nothing is settled yet: the page is empty, and the reader asks again
+        return horizon
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM meta WHERE key = ANY(%s)", (list(keys),))
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as cur:

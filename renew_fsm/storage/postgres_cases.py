@@ -174,6 +174,11 @@ class PostgresCases:
         ).fetchall()
         return [case_from_row(r) for r in rows]
 
+    def set_credential(self, account: str, hashed: str) -> None:
+        """Replace an account's hash alone (a sign-in upgrading it to the current parameters)."""
+        with self._write() as cur:
+            cur.execute("UPDATE credentials SET hash = %s WHERE account = %s", (hashed, account))
+
     def credential(self, account: str) -> str | None:
         row = self.conn.execute("SELECT hash FROM credentials WHERE account = %s", (account,)).fetchone()
         return row[0] if row else None

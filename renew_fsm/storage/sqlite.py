@@ -457,6 +457,29 @@ class SQLiteStorage(SQLiteCases):
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        # A range on the primary key, not LIKE: the prefix may hold % or _.
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + "\U0010ffff")
+            ).fetchall()
+        return [(k, v) for k, v in rows]
+
+    def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        # The rowid: one writer at a time commits, so rowid order is commit order; history is never
+        # deleted from, so a VACUUM keeps the rowids as they are.
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT rowid, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? AND rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (cycle, after, limit),
+            ).fetchall()
+        return [(row[0], record_from_row(row[1:])) for row in rows]
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        with self._write() as c:
+            c.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in keys])
+
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as c:
             c.execute(

@@ -186,6 +186,11 @@ class SQLiteCases:
             ).fetchall()
         return [case_from_row(r) for r in rows]
 
+    def set_credential(self, account: str, hashed: str) -> None:
+        """Replace an account's hash alone (a sign-in upgrading it to the current parameters)."""
+        with self._write() as c:
+            c.execute("UPDATE credentials SET hash = ? WHERE account = ?", (hashed, account))
+
     def credential(self, account: str) -> str | None:
         with self._lock:
             row = self.conn.execute("SELECT hash FROM credentials WHERE account = ?", (account,)).fetchone()

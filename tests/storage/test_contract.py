@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -637,6 +638,10 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "commit_case": (0, case, rec("c1", 1, "request"), CaseWrites()),
         "scan_cases": (case.machine, None, 10),
         "credential": ("doctor:D1",),
+        "set_credential": ("doctor:D1", "x"),
+        "meta_with_prefix": ("session:",),
+        "delete_meta": (["session:x"],),
+        "changes": (CYCLE, 0, 10),
         "case_file": (case.machine, case.id),
         "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
         "put_institutions": ([],),
@@ -769,3 +774,59 @@ def test_a_schema_3_postgresql_store_is_upgraded_to_code_point_order_and_its_ind
         ).fetchall()
         assert "Sort" not in str(plan) and "idx_instances_cycle_state_doctor" in str(plan), plan
     store.close()
+
+
+def test_settings_by_prefix_and_deleted(store: Storage) -> None:
+    """What a service keeps its sessions in: listed by prefix (a % or _ in it is no wildcard), deleted."""
+    for key in ("session:b", "session:a", "sessions", "session%x", "clock"):
+        store.set_meta(key, key.upper())
+    assert store.meta_with_prefix("session:") == [("session:a", "SESSION:A"), ("session:b", "SESSION:B")]
+    assert store.meta_with_prefix("session%") == [("session%x", "SESSION%X")]
+    store.delete_meta(["session:a", "session:zzz"])
+    assert store.meta_with_prefix("session:") == [("session:b", "SESSION:B")]
+    assert store.get_meta("clock") == "CLOCK"
+
+
+def test_changes_are_the_history_in_commit_order(store: Storage) -> None:
+    insts = seeded(store, "D1", "D2")
+    store.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1)])
+    store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1)])
+    store.commit(
+        [(1, moved(insts["D1"], 2)), (1, moved(insts["D2"], 2))], [rec("D1", 2, "submit_info"), rec("D2", 2)]
+    )
+    feed = store.changes(CYCLE, 0, 10)
+    assert [(r.doctor, r.seq) for _, r in feed] == [("D2", 1), ("D1", 1), ("D1", 2), ("D2", 2)]
+    positions = [p for p, _ in feed]
+    assert positions == sorted(set(positions))
+    assert [(r.doctor, r.seq) for _, r in store.changes(CYCLE, positions[1], 1)] == [("D1", 2)]
+    assert store.changes(CYCLE, positions[-1], 10) == []
+    assert store.changes("another-cycle", 0, 10) == []
+
+
+def test_a_change_committed_late_is_not_passed_over(pg_url: str) -> None:
+    """PostgreSQL hands out ids at insert: a writer in flight holds the feed back until it commits, so a
+    reader never passes a position at which a record appears later.  (SQLite commits one writer at a
+    time, so its order needs no such wait.)"""
+    import psycopg
+
+    store = open_storage(pg_url)
+    try:
+        insts = seeded(store, "D1", "D2")
+        with psycopg.connect(pg_url) as slow:  # a transaction of its own, left open
+            slow.execute(
+                "UPDATE instances SET version = 1 WHERE cycle = %s AND doctor = 'D1'", (CYCLE,)
+            )
+            slow.execute(
+                "INSERT INTO history (cycle, doctor, seq, event, from_state, to_state, role, actor, at, data, "
+                "policy_version, hash) VALUES (%s, 'D1', 1, 'enroll', 's0', 's1', 'institution', 'H1', "
+                "'2021-04-20T09:00:00+08:00', '{}', '2021.1', 'h')",
+                (CYCLE,),
+            )
+            store.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1)])  # a higher id, committed first
+            t = threading.Timer(0.3, slow.commit)
+            t.start()
+            feed = store.changes(CYCLE, 0, 10)  # waits for the slow writer, then sees both in id order
+            t.join()
+        assert [r.doctor for _, r in feed] == ["D1", "D2"]
+    finally:
+        store.close()

@@ -61,10 +61,10 @@ def test_change_password_is_only_through_its_method(engine: renew_fsm.Engine) ->
 def test_an_institution_account_signs_in_as_the_agency_it_also_is(engine: renew_fsm.Engine) -> None:
     secret = activated(engine, "a1", "institution:H1", CITY)
     engine.change_password("a1", secret, "a new long secret")
-    assert code(lambda: engine.authenticate("a1", "a new long secret", role="agency")) == ("forbidden", None)
+    assert code(lambda: engine.authenticate("a1", "a new long secret", role="agency")) == ("forbidden", "role_not_held")
     engine.apply({"op": "agency", "id": "H1", "region": "NN-QX", "name": "H1 作为考核机构"})
     assert engine.authenticate("a1", "a new long secret", role="agency") == Actor("agency", "H1")
-    assert code(lambda: engine.authenticate("a1", "a new long secret", role="admin")) == ("forbidden", None)
+    assert code(lambda: engine.authenticate("a1", "a new long secret", role="admin")) == ("forbidden", "role_not_held")
 
 
 def test_delete_only_while_never_activated(engine: renew_fsm.Engine) -> None:
@@ -113,6 +113,8 @@ def test_the_superior_of_each_account(engine: renew_fsm.Engine) -> None:
         try:
             engine.case_fire(ACC, f"acc{n}", "create_account", actor, subject=holder)
             got = "ok"
+            # One account per holder: deleted, so the next row may create the holder's again.
+            engine.case_fire(ACC, f"acc{n}", "delete_account", actor)
         except Refused as refused:
             got = refused.code
         assert got == expected, (holder, actor)
@@ -124,9 +126,9 @@ def test_the_superior_of_each_account(engine: renew_fsm.Engine) -> None:
 
 
 def test_batch_activation(engine: renew_fsm.Engine) -> None:
-    for i in range(3):
-        engine.case_fire(ACC, f"b{i}", "create_account", COUNTY, subject="institution:H1")
-    results = engine.case_fire_many(ACC, [CaseFire(f"b{i}", "activate_account", COUNTY) for i in range(4)])
+    for i, holder in enumerate(("institution:H1", "doctor:D1", "admin:NN-QX")):
+        engine.case_fire(ACC, f"b{i}", "create_account", CITY if holder.startswith("admin") else COUNTY, subject=holder)
+    results = engine.case_fire_many(ACC, [CaseFire(f"b{i}", "activate_account", CITY) for i in range(4)])
     views = results[:3]
     assert [v.state for v in views] == ["must_change"] * 3  # type: ignore[union-attr]
     assert len({v.secret for v in views}) == 3  # type: ignore[union-attr]
@@ -142,12 +144,77 @@ def test_a_batch_item_that_is_not_a_case_fire_is_refused_in_its_place(engine: re
     assert engine.case_state(ACC, "b0").state == "must_change"
 
 
-def test_the_hash_is_scrypt_with_a_salt_of_its_own() -> None:
+def test_the_hash_is_argon2id_with_a_salt_of_its_own() -> None:
     a, b = hash_secret("same secret"), hash_secret("same secret")
-    assert a != b and a.startswith("scrypt$16384$8$1$")
+    assert a != b and a.startswith("$argon2id$")
     assert check_secret("same secret", a) and check_secret("same secret", b)
     assert not check_secret("other secret", a) and not check_secret("same secret", None)
     assert not check_secret("same secret", "garbage")
+    assert not check_secret("x" * 1025, a)
+
+
+def _scrypt_hash(secret: str) -> str:
+    """A hash as stores written before argon2id hold it."""
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, n=2**14, r=8, p=1)
+    return f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def test_an_older_scrypt_hash_still_signs_in_and_is_upgraded_then(engine: renew_fsm.Engine) -> None:
+    secret = activated(engine, "h1", "institution:H1", COUNTY)
+    engine.change_password("h1", secret, "a new long secret")
+    engine.storage.set_credential("h1", _scrypt_hash("a new long secret"))
+    assert code(lambda: engine.authenticate("h1", "wrong secret!")) == ("forbidden", None)
+    assert engine.storage.credential("h1").startswith("scrypt$")  # a failed sign-in changes nothing
+    assert engine.authenticate("h1", "a new long secret") == H1
+    assert engine.storage.credential("h1").startswith("$argon2id$")
+    assert engine.authenticate("h1", "a new long secret") == H1
+
+
+def test_a_new_secret_is_not_the_account_id_nor_too_long(engine: renew_fsm.Engine) -> None:
+    secret = activated(engine, "hospital-one", "institution:H1", COUNTY)
+    assert code(lambda: engine.change_password("hospital-one", secret, "hospital-one")) == ("bad_input", None)
+    assert code(lambda: engine.change_password("hospital-one", secret, "x" * 1025)) == ("bad_input", None)
+    assert engine.change_password("hospital-one", secret, "x" * 1024).state == "active"
+
+
+def test_one_account_per_holder(engine: renew_fsm.Engine) -> None:
+    activated(engine, "h1", "institution:H1", COUNTY)
+    assert code(lambda: engine.case_fire(ACC, "h1-again", "create_account", COUNTY, subject="institution:H1")) == (
+        "conflict",
+        None,
+    )
+    # Outside the jurisdiction the answer is forbidden, whether or not the holder has an account.
+    assert code(lambda: engine.case_fire(ACC, "h1-x", "create_account", H2, subject="institution:H1")) == (
+        "forbidden",
+        None,
+    )
+
+
+def test_a_one_time_secret_expires(tmp_path: Path) -> None:
+    e = make_engine(str(tmp_path / "c.db"))
+    try:
+        secret = activated(e, "h1", "institution:H1", COUNTY)
+        e.apply({"op": "clock", "at": "2021-06-01T09:00:00+08:00"})  # some six weeks later
+        assert code(lambda: e.change_password("h1", secret, "a new long secret")) == ("forbidden", "secret_expired")
+        assert code(lambda: e.authenticate("h1", secret)) == ("forbidden", "secret_expired")
+        again = e.case_fire(ACC, "h1", "reset_password", COUNTY).secret
+        assert e.change_password("h1", again, "a new long secret").state == "active"
+    finally:
+        e.close()
+
+
+def test_a_province_testing_app_account_acts_for_that_province(engine: renew_fsm.Engine) -> None:
+    secret = activated(engine, "exam-gx", "exam_system:GX", PROVINCE)
+    engine.change_password("exam-gx", secret, "a new long secret")
+    assert engine.authenticate("exam-gx", "a new long secret") == Actor("exam_system", "GX")
+    assert code(lambda: engine.case_fire(ACC, "exam-nn", "create_account", CITY, subject="exam_system:NN")) == (
+        "bad_input",
+        None,
+    )
 
 
 def _store_text(url: str, tmp_path: Path) -> bytes:
@@ -173,7 +240,7 @@ def test_no_secret_is_readable_from_the_store(sql_url: str, tmp_path: Path) -> N
     assert reset is not None
     e.close()
     stored = _store_text(sql_url, tmp_path)
-    assert b"institution:H1" in stored and b"scrypt$" in stored  # what is stored is read, the hash too ...
+    assert b"institution:H1" in stored and b"$argon2id$" in stored  # what is stored is read, the hash too ...
     for secret in (initial, chosen, reset):
         assert secret.encode() not in stored, secret  # ... and no secret, in clear, anywhere
     again = renew_fsm.open(sql_url)
@@ -183,3 +250,11 @@ def test_no_secret_is_readable_from_the_store(sql_url: str, tmp_path: Path) -> N
         assert verify(again).ok
     finally:
         again.close()
+
+
+def test_a_doctor_s_account_follows_the_doctor_to_another_institution(engine: renew_fsm.Engine) -> None:
+    secret = activated(engine, "d1", "doctor:D1", H1)
+    engine.change_password("d1", secret, "a new long secret")
+    engine.change_institution("D1", "H2", CITY)
+    assert code(lambda: engine.case_fire(ACC, "d1", "reset_password", H1)) == ("forbidden", None)
+    assert engine.case_fire(ACC, "d1", "reset_password", H2).state == "must_change"

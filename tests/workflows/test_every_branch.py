@@ -36,7 +36,7 @@ SYSTEM = Actor("system")
 #: its institution's, so each case gets an institution of its own (``CASE``), and an institution of
 #: its own to assign (``TARGET``); ``designate_agency`` makes that institution an industry organisation.
 CASE, TARGET = "<case>", "<target>"
-SUBJECTS = {"agency_application": CASE, "info_change": "D1", "account": "institution:H1", "export_request": "NN"}
+SUBJECTS = {"agency_application": CASE, "info_change": "D1", "account": f"institution:{CASE}", "export_request": "NN"}
 WITNESSES: dict[str, dict[str, tuple[Actor, dict[str, Any]]]] = {
     "agency_application": {
         "allow_application": (CITY, {}),
@@ -200,6 +200,8 @@ class Walker:
             kind = "industry_org" if "designate_agency" in events else "institution"
             self.e.apply({"op": "institution", "id": case_id, "region": "NN-XN", "name": case_id, "kind": kind})
             self.e.apply({"op": "institution", "id": f"{case_id}-T", "region": "NN-QX", "name": f"{case_id}-T"})
+        if self.machine == "account":  # one account per holder: each case its own institution
+            self.e.apply({"op": "institution", "id": case_id, "region": "NN-QX", "name": case_id})
         subject = placed[1] if placed else SUBJECTS[self.machine].replace(CASE, case_id)
         real = placed[0] if placed else case_id
         state = self.m.graph.initial

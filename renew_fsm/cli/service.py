@@ -1,0 +1,234 @@
+"""``renew-fsm serve``, ``renew-fsm sweep`` and ``renew-fsm account``: running a province's service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import typer
+
+from ..errors import Refused
+from ..model import Actor
+from ..workflows import ONE_TIME_DAYS_ENV
+from .common import DB_HELP, app, choose_db, console, fail, missing, open_db
+
+#: The sweeps, in the order their windows close; each refuses to run while its window is open.
+SWEEPS = ("close_first_round", "close_makeup", "close_reexam")
+SYSTEM = Actor("system")
+
+
+def _shown(url: str) -> str:
+    """``url`` for a log line: without its password."""
+    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def _existing(db: str | None, create: bool = False) -> str:
+    url = choose_db(db)
+    path = missing(url)
+    if path is not None and not create:
+        fail(f"no database at {path}: check --db (or give --create to start an empty store there)")
+    return str(url)
+
+
+@app.command()
+def serve(
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, help="TCP port"),
+    workers: int = typer.Option(1, min=1, help="Worker processes"),
+    pool_size: int | None = typer.Option(
+        None, "--pool-size", min=1, help="Database connections per worker (default: workers × pool ≤ 40)"
+    ),
+    create: bool = typer.Option(False, "--create", help="Create the store if the SQLite file does not exist"),
+    rehearsal: bool = typer.Option(
+        False, "--rehearsal", help="Serve a store whose clock a `clock` command pinned (a rehearsal, not live)"
+    ),
+    busy_timeout: float = typer.Option(2.0, "--busy-timeout", help="Seconds a SQLite write waits for a lock"),
+    token_hours: float = typer.Option(8.0, "--token-hours", help="How long a sign-in lasts"),
+    lockout_failures: int = typer.Option(5, "--lockout-failures", min=1, help="Failed sign-ins before a lock"),
+    lockout_minutes: float = typer.Option(15.0, "--lockout-minutes", help="How long an account stays locked"),
+    one_time_days: int = typer.Option(14, "--one-time-days", min=1, help="Days a one-time secret stays valid"),
+    jwt_issuer: str | None = typer.Option(None, "--jwt-issuer", help="Trusted issuer (single sign-on): its iss"),
+    jwt_audience: str | None = typer.Option(None, "--jwt-audience", help="Trusted issuer: the aud it signs for"),
+    jwt_public_key: str | None = typer.Option(
+        None, "--jwt-public-key", help="Trusted issuer: its public key (PEM file, RS256 or ES256)"
+    ),
+    openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI description and exit"),
+) -> None:
+    """Serve the store over HTTP: signed-in accounts, a bounded pool of database connections."""
+    try:
+        import uvicorn
+
+        from ..service import Settings, create_app, default_pool
+        from ..service.schemas import openapi_text
+    except ImportError as exc:
+        fail(f"the service needs its extra: pip install 'renew_fsm[service]' ({exc})")
+    if openapi:
+        print(openapi_text(create_app(Settings(db="memory:")).app), end="")  # type: ignore[attr-defined]
+        return
+    key = _issuer_key(jwt_issuer, jwt_audience, jwt_public_key)  # before anything is opened or made
+    url = _existing(db, create)
+    engine = open_db(url, create=create)
+    try:
+        pinned = engine.storage.get_meta("clock")
+    finally:
+        engine.close()
+    if pinned and not rehearsal:
+        fail(
+            f"this store's clock was pinned to {pinned} by a `clock` command (a rehearsal or a test): a live "
+            "service judges every window by the wall clock. Serve a live store, or give --rehearsal"
+        )
+    pool = pool_size or default_pool(workers)
+    settings = Settings(
+        db=url,
+        pool_size=pool,
+        busy_timeout=busy_timeout,
+        token_ttl=token_hours * 3600,
+        failures=lockout_failures,
+        lockout_minutes=lockout_minutes,
+        rehearsal=rehearsal,
+        jwt_issuer=jwt_issuer,
+        jwt_audience=jwt_audience,
+        jwt_public_key=key,
+    )
+    os.environ["RENEW_FSM_SERVICE"] = settings.to_env()
+    # Read by the engine when a one-time secret is used; the workers inherit it.
+    os.environ[ONE_TIME_DAYS_ENV] = str(one_time_days)
+    clock = f" · rehearsal clock {pinned}" if pinned else ""
+    clock += f" · trusted issuer {jwt_issuer}" if key else ""
+    print(
+        f"renew-fsm serve: http://{host}:{port} · db {_shown(url)} · {workers} worker(s) × pool {pool} "
+        f"= at most {workers * pool} database connections{clock}",
+        flush=True,
+    )
+    uvicorn.run(
+        "renew_fsm.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        # On SIGTERM, requests in flight get this long to finish; a client holding a connection open
+        # does not keep the service from stopping.
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _issuer_key(issuer: str | None, audience: str | None, key_file: str | None) -> str | None:
+    """The trusted issuer's public key, when all three settings are given (and none otherwise)."""
+    given = [issuer is not None, audience is not None, key_file is not None]
+    if not any(given):
+        return None
+    if not all(given):
+        fail("a trusted issuer needs all three: --jwt-issuer, --jwt-audience and --jwt-public-key")
+    try:
+        import jwt  # noqa: F401
+    except ImportError:
+        fail("a trusted issuer needs PyJWT: pip install 'renew_fsm[sso]'")
+    try:
+        text = Path(key_file).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    except OSError as exc:
+        fail(f"cannot read --jwt-public-key {key_file}: {exc.strerror or exc}")
+    if "PUBLIC KEY" not in text:
+        fail(f"--jwt-public-key {key_file} is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
+    return text
+
+
+@app.command()
+def sweep(
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    at: str | None = typer.Option(None, "--at", help="Judge as of this time, ISO 8601 (default: the store's clock)"),
+) -> None:
+    """The nightly job: close every window that has ended, and produce the requested exports.
+
+    Sweeps are idempotent and refuse to run before their window is over, so a
+    scheduler runs this every night: a night before a window closes does nothing,
+    the night after moves the doctors who did not finish, every later night finds nobody.
+    """
+    url = _existing(db)
+    when = None
+    if at is not None:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at {at!r} is not an ISO 8601 time (2021-06-28T00:10:00+08:00)")
+    engine = open_db(url, create=False)
+    try:
+        for event in SWEEPS:
+            try:
+                moved = engine.sweep(event, when)
+                console.print(f"{event}: {moved}", markup=False, highlight=False)
+            except Refused as refused:
+                if refused.rule != "window_still_open":
+                    raise
+                console.print(f"{event}: window still open", markup=False, highlight=False)
+        produced = 0
+        for case in engine.cases("export_request"):
+            if engine.case_state("export_request", case).state == "requested":
+                engine.case_fire("export_request", case, "produce_export", SYSTEM)
+                produced += 1
+        console.print(f"exports produced: {produced}", markup=False, highlight=False)
+        from ..service.sessions import purge
+
+        console.print(f"ended sessions removed: {purge(engine.storage)}", markup=False, highlight=False)
+    finally:
+        engine.close()
+
+
+account_app = typer.Typer(help="Accounts made on the server: a province's first admin, a reset.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+
+
+@account_app.command("create")
+def account_create(
+    account: str = typer.Argument(..., help="The new account's id (what its holder signs in with)"),
+    holder: str = typer.Option(
+        ...,
+        "--holder",
+        help="Whose it is: admin:<region>, institution:<id>, agency:<id>, doctor:<id>, exam_system:<province>",
+    ),
+    name: str | None = typer.Option(None, "--name", help="A display name"),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Create and activate an account as the system operator; prints its one-time secret, once.
+
+    For a province's first admin (admin:<province>) and its testing app
+    (exam_system:<province>); everyone else's account is made by their superior
+    through the service.  The holder signs in with the secret and must replace it first.
+    """
+    engine = open_db(_existing(db), create=False)
+    try:
+        engine.case_fire("account", account, "create_account", SYSTEM, {"name": name} if name else {}, subject=holder)
+        secret = engine.case_fire("account", account, "activate_account", SYSTEM).secret
+    finally:
+        engine.close()
+    _print_secret(account, holder, secret)
+
+
+@account_app.command("reset")
+def account_reset(
+    account: str = typer.Argument(..., help="The account whose password was forgotten"),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Reset an account's password as the system operator; prints a new one-time secret, once."""
+    engine = open_db(_existing(db), create=False)
+    try:
+        view = engine.case_fire("account", account, "reset_password", SYSTEM)
+    finally:
+        engine.close()
+    _print_secret(account, view.subject, view.secret)
+
+
+def _print_secret(account: str, holder: str, secret: str | None) -> None:
+    console.print(f"account {account} ({holder}) is active", markup=False, highlight=False)
+    console.print(f"one-time secret: {secret}", markup=False, highlight=False)
+    console.print(
+        "Hand it to the holder privately; it is shown only now. The first sign-in must replace it "
+        "(POST /session/password), and it expires unused.",
+        markup=False,
+        highlight=False,
+    )
