@@ -34,53 +34,13 @@ from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
 from ..simulate.profile import load as load_profile
 from ..simulate.runlock import Busy, hold
-from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
+from ..stats import LEVELS, OUTCOMES, STAGES, Sheet, Stats, compute, to_csv, to_xlsx
+from ..stats import stage as _stage
 from ..timeline import day_end
 from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db, out_path, write
 from .store import open_existing
 
 DEFAULT_SIM_DB = "renew-fsm-simulation.db"
-#: Stages the terminal shows (the CSV and Excel exports keep every state).
-STAGES = (
-    "未纳入",
-    "报名",
-    "程序评定",
-    "测评/免考",
-    "待评定",
-    "延期",
-    "合格",
-    "不合格",
-    "再次考核",
-    "再次考核合格",
-    "注销注册",
-)
-_FIXED = {
-    "not_enrolled": "未纳入",
-    "qualified": "合格",
-    "unqualified": "不合格",
-    "reexam_passed": "再次考核合格",
-    "registration_cancelled": "注销注册",
-    "deferred": "延期",
-}
-
-
-def _stage(state: str) -> str:
-    """The terminal's stage of a state id."""
-    if state in _FIXED:
-        return _FIXED[state]
-    if state in ("enrolled", "info_submitted", "info_approved", "registered"):
-        return "报名"
-    if state.startswith("deferral."):
-        return "延期"
-    if state.startswith("reexam."):
-        return "再次考核"
-    if state.endswith(".awaiting_grade"):
-        return "待评定"
-    if state.endswith((".testing", ".exemption.applied", ".exemption.institution_approved")):
-        return "测评/免考"
-    return "程序评定"
-
-
 def _progress_table(stats: Stats) -> Table:
     table = Table(title=f"考核进度统计（按{stats.progress.headers[0][:-2]}）")
     names = list(STAGES)
