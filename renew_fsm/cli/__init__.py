@@ -20,6 +20,7 @@ from . import forms as _forms  # noqa: F401
 from . import importer as _importer  # noqa: F401
 from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401
+from . import report as _report  # noqa: F401
 from . import results as _results  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from . import store as _store  # noqa: F401

@@ -18,6 +18,7 @@ from rich.table import Table
 from ..notice import notice as make_notice
 from ..notice import to_html, to_pdf, write_notices
 from ..paper import PDF_MISSING
+from ..report import Refusals, write_report
 from ..rules.policy import load as load_policy
 from ..simulate import (
     MAX_WORKERS,
@@ -41,6 +42,8 @@ from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db
 from .store import open_existing
 
 DEFAULT_SIM_DB = "renew-fsm-simulation.db"
+
+
 def _progress_table(stats: Stats) -> Table:
     table = Table(title=f"考核进度统计（按{stats.progress.headers[0][:-2]}）")
     names = list(STAGES)
@@ -104,6 +107,9 @@ def simulate(
         bool, typer.Option("--print-profile", help="Print the shipped behaviour profile (to copy and edit) and exit")
     ] = False,
     stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
+    report_file: Annotated[
+        str | None, typer.Option("--report", help="Write the cycle report (HTML, with the run's refusals) here too")
+    ] = None,
 ) -> None:
     """Play one province's cycle end to end and show the progress and result screens."""
     if print_profile:
@@ -124,6 +130,7 @@ def simulate(
         load_profile(profile)
     except ProfileError as exc:
         fail(str(exc))
+    report_to = out_path(report_file, "cycle-report.html") if report_file is not None else None
     url = choose_db(db, DEFAULT_SIM_DB)
     # Held from before the store is deleted or opened until the run ends: another run (or the
     # workers of one whose parent was killed) writing to it meanwhile is refused, not raced.
@@ -185,6 +192,8 @@ def simulate(
                     progress=report,
                     stop_after=stop_after,
                 )
+            if report_to is not None:  # a file that cannot be written: main()'s one line
+                write_report(engine, report_to, Refusals(result.refusals, result.samples))
         except (SimulationError, ProfileError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -207,6 +216,8 @@ def simulate(
         err.print(f"[yellow]{result.refusals} unplanned refusal(s), e.g.:[/yellow]")
         for sample in result.samples[:5]:
             err.print(f"  {sample}", markup=False)
+    if report_to is not None:
+        console.print(f"wrote {report_to} (cycle report)", markup=False, highlight=False)
     console.print(f"Next: renew-fsm stats --db {url} --format xlsx --out stats.xlsx; renew-fsm verify --db {url}")
 
 
