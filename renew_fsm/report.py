@@ -271,7 +271,7 @@ def chart(line: Timeline, policy: Policy) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" font-size="11" role="img" aria-label="各阶段人数变化">',
-        f'<rect x="{LEFT}" y="{PLOT_TOP}" width="{plot_width}" height="{PLOT_HEIGHT}" fill="#fff" stroke="#999"/>',
+        f'<rect x="{LEFT}" y="{PLOT_TOP}" width="{plot_width}" height="{PLOT_HEIGHT}" fill="#fff" stroke="#aaa"/>',
     ]
     # The windows, faint behind the lines and as labelled bars in lanes under the axis.
     for lane, (name, zh) in enumerate(WINDOWS):
