@@ -147,8 +147,9 @@ def test_a_gb18030_export_from_a_chinese_excel_and_a_utf8_bom_both_read(tmp_path
     [
         (b"", "empty"),
         (b"id,name\nH1,x\n", "missing column(s) region"),
-        ("编号,区划,名称\nH1,NN-QX,医院\n".encode(), "missing column(s) id, region, name"),
-        (b"PK\x03\x04\x00\x00binary", "NUL"),
+        ("代码,地方,医院\nH1,NN-QX,医院\n".encode(), "missing column(s) id (编号), region (行政区划), name (名称)"),
+        (b"PK\x03\x04\x00\x00binary", "not a readable Excel workbook (.xlsx)"),
+        (b"\x00\x01binary", "NUL"),
         (b"id,region,name\n\xff\xfe\xfa\xfb\x81\x30,NN,x\n", "neither UTF-8 nor GB18030"),
         (b"id,region,name,region\nH1,NN-QX,x,NN-QX\n", "appear twice"),
     ],
