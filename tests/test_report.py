@@ -18,6 +18,8 @@ from conftest import A1, EXAM, at, doctor_cmd, make_engine, register, to_testing
 import renew_fsm
 from renew_fsm.report import COLOURS, Refusals, render, report_days, timeline
 from renew_fsm.stats import STAGES
+from renew_fsm.stats import stage as stage_of
+from renew_fsm.timeline import day_end, instances_at
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NEEDS_CHROMIUM = pytest.mark.skipif(
@@ -61,6 +63,24 @@ def test_the_stages_each_day_are_rebuilt_from_the_history(moving: renew_fsm.Engi
     assert line.counts["合格"] == [0, 0, 0, 1]
     for index in range(len(days)):  # every doctor stands somewhere every day
         assert sum(counts[index] for counts in line.counts.values()) == 4
+
+
+def test_the_days_count_each_doctor_where_the_rebuilt_instance_stands(tmp_path: Path) -> None:
+    """The report reads each record's state instead of rebuilding an instance per day: the two agree,
+    on every day of a simulated cycle."""
+    from renew_fsm.simulate import simulate
+
+    engine = renew_fsm.open(str(tmp_path / "sim.db"))
+    simulate(engine, doctors=200, seed=11)
+    days = report_days(engine.policy)
+    rebuilt = {name: [0] * len(days) for name in STAGES}
+    for _doctor, instances in instances_at(engine, [day_end(engine.policy, d) for d in days]):
+        for index, instance in enumerate(instances):
+            rebuilt[stage_of(instance.state)][index] += 1
+    line = timeline(engine, days)
+    assert line.counts == rebuilt
+    assert len({tuple(c) for c in rebuilt.values() if any(c)}) >= 5  # a cycle that moved, not a flat one
+    engine.close()
 
 
 def series(page: str) -> dict[str, list[tuple[float, float]]]:
@@ -155,6 +175,13 @@ def test_simulate_writes_the_report_with_its_refusals(simulated: tuple[Path, sub
     counts = dict(zip(headers, re.findall(r"<td[^>]*>([^<]+)</td>", last), strict=True))
     assert int(counts["合格"].replace(",", "")) == summary["by_state"]["qualified"]
     assert sum(int(v.replace(",", "")) for k, v in counts.items() if k != "日期") == summary["doctors"]
+
+
+def test_simulate_refuses_a_report_it_could_not_write_before_it_runs(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    result = cli("simulate", "--doctors", "20", "--db", str(db), "--report", str(tmp_path / "no" / "r.html"))
+    assert result.returncode == 1 and "there is no folder" in result.stderr and "Traceback" not in result.stderr
+    assert not db.exists()
 
 
 def headless(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -131,6 +131,8 @@ def simulate(
     except ProfileError as exc:
         fail(str(exc))
     report_to = out_path(report_file, "cycle-report.html") if report_file is not None else None
+    if report_to is not None and not report_to.parent.is_dir():  # said now, not after the whole run
+        fail(f"--report {report_to}: there is no folder {report_to.parent}; create it first")
     url = choose_db(db, DEFAULT_SIM_DB)
     # Held from before the store is deleted or opened until the run ends: another run (or the
     # workers of one whose parent was killed) writing to it meanwhile is refused, not raced.
