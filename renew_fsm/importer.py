@@ -50,13 +50,14 @@ from typing import Any
 import attrs
 
 from . import idcard
-from .cells import csv_writer, xlsx_row
+from .cells import csv_writer
 from .commands import MAX_TEXT
 from .engine import Engine
 from .errors import Refused
 from .model import PRACTICE_CATEGORIES, SEXES
 from .ops import ID, DoctorOp, doctor_problem
 from .rules.policy import LICENSES, RECORDS
+from .stats import put_row
 from .world import Institution
 
 INSTITUTION_COLUMNS = ("id", "region", "name", "kind")
@@ -602,9 +603,8 @@ def write_rejects(report: Report, path: Path | str) -> Path:
     book = Workbook()
     ws = book.active
     ws.title = "待更正"
-    xlsx_row(ws, header)
-    for row in rows:
-        xlsx_row(ws, row)
+    for number, row in enumerate([header, *rows], 1):
+        put_row(ws, number, row)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .cells import csv_writer, xlsx_cell, xlsx_row
+from .cells import csv_writer, xlsx_cell
 from .engine import Engine
 from .machines.graph import Graph
 from .model import PRACTICE_CATEGORIES, Doctor, Instance
@@ -376,6 +376,14 @@ def totals_row(sheet: Sheet) -> list[Any]:
     return row
 
 
+def put_row(ws: Any, number: int, values: Sequence[Any]) -> list[Any]:
+    """Row ``number`` of a sheet as inert cells (``cells.xlsx_cell``); its cells.
+
+    By its number, not appended: openpyxl's ``max_row``, which finding an appended row takes, counts
+    every cell of the sheet each time, and a list of a million doctors would be read a million times."""
+    return [xlsx_cell(ws, number, column, value) for column, value in enumerate(values, 1)]
+
+
 def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str, *, totals: bool = False) -> None:
     """Sheets as one workbook (the writer of every Excel export: statistics, result lists).
 
@@ -397,12 +405,11 @@ def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str
         width = max(1, len(sheet.headers))
         if width > 1:
             ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=min(width, 14))
-        xlsx_row(ws, sheet.headers)
-        for row in sheet.rows:
-            xlsx_row(ws, row)
+        put_row(ws, TITLE_ROWS, sheet.headers)
+        for number, row in enumerate(sheet.rows, TITLE_ROWS + 1):
+            put_row(ws, number, row)
         if totals:
-            xlsx_row(ws, totals_row(sheet))
-            for cell in ws[ws.max_row]:
+            for cell in put_row(ws, TITLE_ROWS + len(sheet.rows) + 1, totals_row(sheet)):
                 cell.font = Font(bold=True)
         for cell in ws[TITLE_ROWS]:
             cell.font = Font(bold=True)
