@@ -274,7 +274,7 @@ def chart(line: Timeline, policy: Policy) -> str:
     """Lines of doctors per stage over the days, and one lane per window under the time axis."""
     days = line.days
     shown = [(name, COLOURS[i]) for i, name in enumerate(STAGES) if any(line.counts[name])]
-    top = max([1, *(max(line.counts[name]) for name, _ in shown)])
+    top = max([4, *(max(line.counts[name]) for name, _ in shown)])  # four grid steps of at least one
     top = _nice(top)
     plot_width = WIDTH - LEFT - RIGHT
     span = max(1, len(days) - 1)
