@@ -71,9 +71,9 @@ class Refusals:
         """(code, rule, samples) for the sampled refusals, most frequent first."""
         counts: Counter[tuple[str, str]] = Counter()
         for sample in self.samples:
+            # "<code> <rule> <message>": a refusal without a rule leaves its place empty ("<code>  <message>").
             words = sample.split(": ", 1)[-1].split(" ")
-            code = words[0] if words else "?"
-            rule = words[1] if len(words) > 1 and words[1] and not words[1][0].isupper() else ""
+            code, rule = words[0], words[1] if len(words) > 1 else ""
             counts[(code, rule)] += 1
         return [(code, rule, n) for (code, rule), n in counts.most_common()]
 

@@ -434,3 +434,17 @@ def test_the_command_says_where_the_rows_to_correct_are_in_one_line(tmp_path: Pa
     clean = cli("import", "doctors", str(late), "--db", db)
     assert clean.returncode == 0 and "rows to correct" not in clean.stdout
     assert not (tmp_path / "late.rejects.xlsx").exists()  # nothing to correct, no file
+
+
+def test_a_conflict_with_the_store_goes_to_the_rejects_too(tmp_path: Path) -> None:
+    engine = with_institutions("memory:", tmp_path)
+    import_doctors(engine, write(tmp_path, "d.csv", zh_doctors_csv()))
+    moved = zh_doctors_csv().splitlines()[1].replace(",H1,", ",H2,", 1)
+    report = import_doctors(engine, write(tmp_path, "moved.csv", f"{ZH_DOCTORS_HEADER}\n{moved}\n"))
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(write_rejects(report, tmp_path / "moved.rejects.xlsx")).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][:2] == ("D1", "H2") and rows[1][-4:-1] == (2, "冲突 conflict", "institution（机构）")
+    assert engine.storage.get_doctor("D1").institution == "H1"  # reported, never overwritten
+    engine.close()
