@@ -135,7 +135,9 @@ def to_xlsx(engine: Engine, sheet: Sheet, path: Path, region: str | None = None)
     qualified, unqualified = split(sheet)
     taken = dt.datetime.now(engine.policy.tz).isoformat(timespec="seconds")
     where = f"（{region}）" if region else ""
-    write_xlsx([sheet, qualified, unqualified], path, f"{engine.cycle} 考核结果名单{where}", f"导出时间 {taken}")
+    known = engine.world().regions.get(region) if region else None
+    place = f"{known.name or known.id}　" if known is not None else ""
+    write_xlsx([sheet, qualified, unqualified], path, f"{engine.cycle} 考核结果名单{where}", f"{place}导出时间 {taken}")
 
 
 __all__ = ["HEADERS", "RESULT_ZH", "result_day", "result_list", "rows", "split", "to_xlsx"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .cells import csv_writer, xlsx_row
+from .cells import csv_writer, xlsx_cell
 from .engine import Engine
 from .machines.graph import Graph
 from .model import PRACTICE_CATEGORIES, Doctor, Instance
@@ -62,6 +62,46 @@ OUTCOMES = (
     ("in_progress", "考核中"),
     ("not_enrolled", "未纳入"),
 )
+#: The screen's stages of 考核进度统计: states grouped as the terminal and the workbook show them
+#: first (the workbook keeps every state after them).
+STAGES = (
+    "未纳入",
+    "报名",
+    "程序评定",
+    "测评/免考",
+    "待评定",
+    "延期",
+    "合格",
+    "不合格",
+    "再次考核",
+    "再次考核合格",
+    "注销注册",
+)
+_FIXED_STAGE = {
+    "not_enrolled": "未纳入",
+    "qualified": "合格",
+    "unqualified": "不合格",
+    "reexam_passed": "再次考核合格",
+    "registration_cancelled": "注销注册",
+    "deferred": "延期",
+}
+
+
+def stage(state: str) -> str:
+    """The screen's stage (one of ``STAGES``) of a state id."""
+    if state in _FIXED_STAGE:
+        return _FIXED_STAGE[state]
+    if state in ("enrolled", "info_submitted", "info_approved", "registered"):
+        return "报名"
+    if state.startswith("deferral."):
+        return "延期"
+    if state.startswith("reexam."):
+        return "再次考核"
+    if state.endswith(".awaiting_grade"):
+        return "待评定"
+    if state.endswith((".testing", ".exemption.applied", ".exemption.institution_approved")):
+        return "测评/免考"
+    return "程序评定"
 
 
 def outcome(state: str, reason: str | None) -> str:
@@ -97,6 +137,10 @@ class Stats:
     #: Doctors whose result carries each reason (unqualified, in or after the re-exam).
     by_reason: dict[str, int]
     by_program: dict[str, dict[str, int]]
+    #: The province's name (the title row of the workbook).
+    region: str = ""
+    #: Each state's Chinese column header in the workbook ("简易程序·测评中"), by state id.
+    labels: dict[str, str] = attrs.Factory(dict)
 
     @property
     def doctors(self) -> int:
@@ -227,14 +271,32 @@ def _compute(engine: Engine, by: str, rows: Iterable[TallyRow], at: dt.datetime 
     return Stats(
         cycle,
         by,
-        dt.datetime.now(dt.UTC) if at is None else at,
+        dt.datetime.now(world.policy.tz if world.policy else dt.UTC) if at is None else at,
         progress_sheet,
         results_sheet,
         dict(sorted(by_state.items())),
         {key: by_outcome.get(key, 0) for key in _outcome_keys()},
         dict(sorted(by_reason.items())),
         {p: dict(c) for p, c in sorted(by_program.items())},
+        _province(world),
+        {s: state_label(graph, s) for s in states},
     )
+
+
+def _province(world: World) -> str:
+    """The name of the cycle's top region (a province; the first top region of a store that has several)."""
+    tops = sorted((r for r in world.regions.values() if r.parent is None), key=lambda r: r.id)
+    return (tops[0].name or tops[0].id) if tops else ""
+
+
+def state_label(graph: Graph, state: str) -> str:
+    """A state's Chinese name that no other state shares: a sub-state's is prefixed with its top state's
+    ("一般程序·测评中"), since both programs have a 测评中."""
+    node = graph.nodes[state]
+    top = state.split(".", 1)[0]
+    if top == state:
+        return node.zh
+    return f"{graph.nodes[top].zh}·{node.zh}"
 
 
 def _outcome_keys() -> list[str]:
@@ -262,32 +324,109 @@ def _width(value: Any) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
+def state_of(header: str) -> str:
+    """The state id of a progress sheet's column header ("合格（qualified）" → ``qualified``)."""
+    return header.rsplit("（", 1)[1].rstrip("）")
+
+
+def office_progress(stats: Stats) -> Sheet:
+    """考核进度统计 as an office reads it: 编号, 名称, the screen's stages (``STAGES``) and 合计 first,
+    then every state under its Chinese name — the ids stay in the CSV and JSON, which programs read."""
+    sheet = stats.progress
+    states = [state_of(h) for h in sheet.headers[2:-1]]
+    headers = [*sheet.headers[:2], *STAGES, "合计", *(stats.labels.get(s, s) for s in states)]
+    rows = []
+    for row in sheet.rows:
+        stages = dict.fromkeys(STAGES, 0)
+        for state, count in zip(states, row[2:-1], strict=True):
+            stages[stage(state)] += count
+        rows.append([*row[:2], *stages.values(), row[-1], *row[2:-1]])
+    return Sheet(sheet.title, headers, rows)
+
+
+def taken_at_text(stats: Stats) -> str:
+    """The statistics time as the sheet's title row says it (the policy's local time; the manual:
+    "此功能不是实时统计，请操作时注意系统展示的统计时间")."""
+    offset = stats.taken_at.strftime("%z")
+    zone = f"（UTC{offset[:3]}:{offset[3:]}）" if offset else ""
+    return f"{stats.taken_at:%Y-%m-%d %H:%M}{zone}"
+
+
 def to_xlsx(stats: Stats, path: Path) -> None:
-    """One workbook, one sheet per table: Chinese headers, frozen header row, fitted column widths."""
-    description = f"统计时间 {stats.taken_at.isoformat()}；按{LEVEL_ZH[stats.by]}统计"
-    write_xlsx([stats.progress, stats.results], path, f"{stats.cycle} 考核统计", description)
+    """The two screens as one workbook fit for an office: title rows, the grouped progress columns first,
+    a 合计 row, frozen headings, landscape pages one page wide."""
+    where = f"{stats.region}　" if stats.region else ""
+    description = f"{where}按{LEVEL_ZH[stats.by]}统计　统计时间 {taken_at_text(stats)}"
+    write_xlsx([office_progress(stats), stats.results], path, f"{stats.cycle} 考核统计", description, totals=True)
 
 
-def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str) -> None:
-    """Sheets as one workbook (the writer of every Excel export: statistics, result lists)."""
+#: Rows above the data: the title row (what, where, when) and the header row.
+TITLE_ROWS = 2
+#: Columns kept in view while scrolling right and printed on every page: the ones naming the row (编号, 名称).
+FIXED_COLUMNS = 2
+
+
+def totals_row(sheet: Sheet) -> list[Any]:
+    """合计: each column of counts added up; a column of text (names, 考核程序) is left empty (``None``)."""
+    row: list[Any] = ["合计"]
+    for index in range(1, len(sheet.headers)):
+        column = [r[index] for r in sheet.rows]
+        counts = all(isinstance(v, int) and not isinstance(v, bool) for v in column)
+        row.append(sum(column) if counts and index >= FIXED_COLUMNS else None)
+    return row
+
+
+def put_row(ws: Any, number: int, values: Sequence[Any]) -> list[Any]:
+    """Row ``number`` of a sheet as inert cells (``cells.xlsx_cell``); its cells.
+
+    By its number, not appended: openpyxl's ``max_row``, which finding an appended row takes, counts
+    every cell of the sheet each time, and a list of a million doctors would be read a million times."""
+    return [xlsx_cell(ws, number, column, value) for column, value in enumerate(values, 1)]
+
+
+def write_xlsx(sheets: Sequence[Sheet], path: Path, title: str, description: str, *, totals: bool = False) -> None:
+    """Sheets as one workbook (the writer of every Excel export: statistics, result lists).
+
+    Each sheet: a title row (the sheet's title and ``description``: region, statistics time), the
+    header row, the rows and with ``totals`` a 合计 row; headings frozen and repeated on every
+    printed page, printed landscape one page wide.  Every cell goes through ``cells`` (inert text).
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
 
     book = Workbook()
     book.remove(book.active)
     for sheet in sheets:
         ws = book.create_sheet(sheet.title)
-        xlsx_row(ws, sheet.headers)
-        for row in sheet.rows:
-            xlsx_row(ws, row)
-        for cell in ws[1]:
+        heading = xlsx_cell(ws, 1, 1, f"{sheet.title}　{description}")
+        heading.font = Font(bold=True, size=14)
+        width = max(1, len(sheet.headers))
+        if width > 1:
+            ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=min(width, 14))
+        put_row(ws, TITLE_ROWS, sheet.headers)
+        for number, row in enumerate(sheet.rows, TITLE_ROWS + 1):
+            put_row(ws, number, row)
+        if totals:
+            for cell in put_row(ws, TITLE_ROWS + len(sheet.rows) + 1, totals_row(sheet)):
+                cell.font = Font(bold=True)
+        for cell in ws[TITLE_ROWS]:
             cell.font = Font(bold=True)
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-        ws.freeze_panes = "A2"
+            cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+        ws.freeze_panes = ws.cell(TITLE_ROWS + 1, FIXED_COLUMNS + 1).coordinate
         for index, header in enumerate(sheet.headers, 1):
-            longest = max([_width(header), *(_width(r[index - 1]) for r in sheet.rows)])
-            ws.column_dimensions[get_column_letter(index)].width = min(40, max(8, longest + 2))
+            # The header wraps (a long state name takes two or three lines); the values fit on one.
+            values = max((_width(r[index - 1]) for r in sheet.rows), default=0)
+            ws.column_dimensions[get_column_letter(index)].width = min(40, max(8, min(_width(header), 16), values) + 2)
+        ws.row_dimensions[TITLE_ROWS].height = 48
+        ws.print_title_rows = f"1:{TITLE_ROWS}"
+        ws.print_title_cols = f"A:{get_column_letter(FIXED_COLUMNS)}"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0  # as many pages down as the rows need
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     book.properties.title = title
     book.properties.description = description
     book.save(path)

@@ -99,9 +99,11 @@ def test_the_workbook_holds_the_whole_list_and_the_two_reports(graded: renew_fsm
     to_xlsx(graded, sheet, tmp_path / "results.xlsx", "NN")
     book = load_workbook(tmp_path / "results.xlsx")
     assert book.sheetnames == ["考核结果名单", "合格名单", "不合格名单"]
-    values = [[c.value for c in row] for row in book["不合格名单"].iter_rows()]
+    values = [[c.value for c in row] for row in book["不合格名单"].iter_rows(min_row=2)]
     assert values[0] == HEADERS and [row[0] for row in values[1:]] == ["D2"]
-    assert [c.value for c in book["合格名单"]["A"]][1:] == ["D1"]
+    assert [c.value for c in book["合格名单"]["A"]][2:] == ["D1"]
+    # Above the header, what the list is and where: the region's name (NN is 南宁).
+    assert book["不合格名单"]["A1"].value.startswith("不合格名单　南宁　导出时间 ")
 
 
 # -- the command ------------------------------------------------------------------------------------------

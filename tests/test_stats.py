@@ -22,7 +22,7 @@ from conftest import A1, A2, EXAM, H1, at, doctor, doctor_cmd, make_engine, regi
 import renew_fsm
 from renew_fsm import Actor
 from renew_fsm.replay import replay
-from renew_fsm.stats import LEVELS, OUTCOMES, Stats, compute, outcome, to_csv, to_xlsx
+from renew_fsm.stats import LEVELS, OUTCOMES, STAGES, Stats, compute, outcome, to_csv, to_xlsx
 from renew_fsm.timeline import day_end
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
@@ -281,18 +281,65 @@ def test_the_workbook_is_what_an_office_opens_in_excel(counted: renew_fsm.Engine
     to_xlsx(stats, path)
     book = load_workbook(path)
     assert book.sheetnames == ["考核进度统计", "考核结果统计"]
-    for sheet in (stats.progress, stats.results):
-        ws = book[sheet.title]
-        values = [[c.value for c in row] for row in ws.iter_rows()]
-        assert values[0] == sheet.headers and values[1:] == sheet.rows
-        assert ws.freeze_panes == "A2"
-        assert all(c.font.bold for c in ws[1])
-        for index, header in enumerate(sheet.headers, 1):
-            width = ws.column_dimensions[ws.cell(1, index).column_letter].width
-            # A Chinese character takes two columns: the width fits the header, up to a cap of 40.
-            wide = sum(2 if ord(ch) > 0x2E80 else 1 for ch in header)
-            assert min(40, wide + 2) <= width <= 40, (header, width)
+    for title in book.sheetnames:
+        ws = book[title]
+        # The title row says what, where and when: the statistics are not live (the manual).
+        heading = ws["A1"].value
+        assert heading.startswith(title) and "　广西　" in heading and "按卫生机构统计" in heading
+        assert f"统计时间 {stats.taken_at:%Y-%m-%d %H:%M}" in heading and ws["A1"].font.bold
+        # Headings and the columns naming the row stay in view, and are printed on every page.
+        assert ws.freeze_panes == "C3"
+        assert ws.print_title_rows == "$1:$2" and ws.print_title_cols == "$A:$B"
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+        assert all(c.font.bold for c in ws[2])
     assert book.properties.title == "guangxi-2019-2020 考核统计"
+
+
+def test_the_progress_sheet_shows_the_screens_stages_first(counted: renew_fsm.Engine, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    stats = compute(counted, by="institution")
+    to_xlsx(stats, tmp_path / "s.xlsx")
+    ws = load_workbook(tmp_path / "s.xlsx")["考核进度统计"]
+    values = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    headers, body = values[0], values[1:-1]
+    assert headers[:14] == ["卫生机构编号", "卫生机构名称", *STAGES, "合计"]
+    # Every state follows under a Chinese name no other state shares, and no header is an id.
+    details = headers[14:]
+    assert len(details) == len(stats.progress.headers) - 3 == len(set(details))
+    assert "简易程序·测评中" in details and "一般程序·测评中" in details and "合格" in details
+    assert not any("（" in h and h.endswith("）") and h.rsplit("（", 1)[1][:-1].isascii() for h in headers)
+    by_id = {row[0]: row for row in body}
+    # H1: D1 qualified, D2 unqualified; H2: D3 registered, D6 unqualified; H3: D4 not enrolled, D5 qualified.
+    stage = {h: i for i, h in enumerate(headers[:14])}
+    assert by_id["H1"][stage["合格"]] == 1 and by_id["H1"][stage["不合格"]] == 1
+    assert by_id["H2"][stage["报名"]] == 1 and by_id["H2"][stage["不合格"]] == 1
+    assert by_id["H3"][stage["未纳入"]] == 1 and by_id["H3"][stage["合格"]] == 1
+    for row in body:  # the stages and the states each add up to the row's 合计
+        assert sum(row[2:13]) == row[13] == sum(row[14:])
+
+
+def test_the_total_row_adds_up_every_column_of_counts(counted: renew_fsm.Engine, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    stats = compute(counted, by="institution")
+    to_xlsx(stats, tmp_path / "s.xlsx")
+    book = load_workbook(tmp_path / "s.xlsx")
+    for title, first_count in (("考核进度统计", 2), ("考核结果统计", 3)):
+        values = [[c.value for c in row] for row in book[title].iter_rows(min_row=2)]
+        body, total = values[:-1], values[-1]  # body[0]: the header row
+        assert total[0] == "合计" and total[1:first_count] == [None] * (first_count - 1)
+        assert book[title].cell(book[title].max_row, 1).font.bold
+        for index in range(first_count, len(total)):
+            assert total[index] == sum(row[index] for row in body[1:]), (title, body[0][index])
+    results = [[c.value for c in row] for row in book["考核结果统计"].iter_rows(min_row=3)]
+    assert results[-1][3] == 7  # 人数
+    progress = [[c.value for c in row] for row in book["考核进度统计"].iter_rows(min_row=3)]
+    assert progress[-1][13] == 7  # seven doctors in all
+    # A count is a number the office can add up again, never text.
+    assert all(isinstance(v, int) for v in progress[-1][2:])
 
 
 # -- the command ------------------------------------------------------------------------------------------
@@ -327,8 +374,8 @@ def test_stats_writes_a_workbook_by_default_named_stats_xlsx(stored: Path, tmp_p
     result = cli("stats", "--db", str(stored), "--format", "xlsx", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     book = load_workbook(tmp_path / "stats.xlsx")
-    progress = [[c.value for c in row] for row in book["考核进度统计"].iter_rows(min_row=2)]
-    assert {row[0]: row[-1] for row in progress} == {"NN": 1, "GL": 1}
+    progress = [[c.value for c in row] for row in book["考核进度统计"].iter_rows(min_row=3)]
+    assert {row[0]: row[13] for row in progress} == {"NN": 1, "GL": 1, "合计": 2}
 
 
 def test_stats_writes_two_csv_files_next_to_out(stored: Path, tmp_path: Path) -> None:

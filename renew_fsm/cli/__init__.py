@@ -21,6 +21,7 @@ from . import importer as _importer  # noqa: F401
 from . import machines as _machines  # noqa: F401
 from . import policy as _policy  # noqa: F401
 from . import records as _records  # noqa: F401
+from . import report as _report  # noqa: F401
 from . import results as _results  # noqa: F401
 from . import service as _service  # noqa: F401
 from . import simulate as _simulate  # noqa: F401

@@ -18,6 +18,7 @@ from rich.table import Table
 from ..notice import notice as make_notice
 from ..notice import to_html, to_pdf, write_notices
 from ..paper import PDF_MISSING
+from ..report import Refusals, write_report
 from ..rules.policy import load as load_policy
 from ..simulate import (
     MAX_WORKERS,
@@ -34,51 +35,13 @@ from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
 from ..simulate.profile import load as load_profile
 from ..simulate.runlock import Busy, hold
-from ..stats import LEVELS, OUTCOMES, Sheet, Stats, compute, to_csv, to_xlsx
+from ..stats import LEVELS, OUTCOMES, STAGES, Sheet, Stats, compute, to_csv, to_xlsx
+from ..stats import stage as _stage
 from ..timeline import day_end
 from .common import DB_HELP, ENV_DB, app, choose_db, console, err, fail, open_db, out_path, write
 from .store import open_existing
 
 DEFAULT_SIM_DB = "renew-fsm-simulation.db"
-#: Stages the terminal shows (the CSV and Excel exports keep every state).
-STAGES = (
-    "未纳入",
-    "报名",
-    "程序评定",
-    "测评/免考",
-    "待评定",
-    "延期",
-    "合格",
-    "不合格",
-    "再次考核",
-    "再次考核合格",
-    "注销注册",
-)
-_FIXED = {
-    "not_enrolled": "未纳入",
-    "qualified": "合格",
-    "unqualified": "不合格",
-    "reexam_passed": "再次考核合格",
-    "registration_cancelled": "注销注册",
-    "deferred": "延期",
-}
-
-
-def _stage(state: str) -> str:
-    """The terminal's stage of a state id."""
-    if state in _FIXED:
-        return _FIXED[state]
-    if state in ("enrolled", "info_submitted", "info_approved", "registered"):
-        return "报名"
-    if state.startswith("deferral."):
-        return "延期"
-    if state.startswith("reexam."):
-        return "再次考核"
-    if state.endswith(".awaiting_grade"):
-        return "待评定"
-    if state.endswith((".testing", ".exemption.applied", ".exemption.institution_approved")):
-        return "测评/免考"
-    return "程序评定"
 
 
 def _progress_table(stats: Stats) -> Table:
@@ -144,6 +107,9 @@ def simulate(
         bool, typer.Option("--print-profile", help="Print the shipped behaviour profile (to copy and edit) and exit")
     ] = False,
     stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
+    report_file: Annotated[
+        str | None, typer.Option("--report", help="Write the cycle report (HTML, with the run's refusals) here too")
+    ] = None,
 ) -> None:
     """Play one province's cycle end to end and show the progress and result screens."""
     if print_profile:
@@ -164,6 +130,9 @@ def simulate(
         load_profile(profile)
     except ProfileError as exc:
         fail(str(exc))
+    report_to = out_path(report_file, "cycle-report.html") if report_file is not None else None
+    if report_to is not None and not report_to.parent.is_dir():  # said now, not after the whole run
+        fail(f"--report {report_to}: there is no folder {report_to.parent}; create it first")
     url = choose_db(db, DEFAULT_SIM_DB)
     # Held from before the store is deleted or opened until the run ends: another run (or the
     # workers of one whose parent was killed) writing to it meanwhile is refused, not raced.
@@ -225,6 +194,8 @@ def simulate(
                     progress=report,
                     stop_after=stop_after,
                 )
+            if report_to is not None:  # a file that cannot be written: main()'s one line
+                write_report(engine, report_to, Refusals(result.refusals, result.samples))
         except (SimulationError, ProfileError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -247,6 +218,8 @@ def simulate(
         err.print(f"[yellow]{result.refusals} unplanned refusal(s), e.g.:[/yellow]")
         for sample in result.samples[:5]:
             err.print(f"  {sample}", markup=False)
+    if report_to is not None:
+        console.print(f"wrote {report_to} (cycle report)", markup=False, highlight=False)
     console.print(f"Next: renew-fsm stats --db {url} --format xlsx --out stats.xlsx; renew-fsm verify --db {url}")
 
 

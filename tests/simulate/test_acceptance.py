@@ -24,7 +24,7 @@ import pytest
 
 import renew_fsm
 from renew_fsm.simulate import END_STATES
-from renew_fsm.stats import LEVELS
+from renew_fsm.stats import LEVELS, STAGES
 
 from .conftest import ACCEPTANCE_DOCTORS, Run, cli
 
@@ -102,32 +102,34 @@ def test_the_workbook_has_one_sheet_per_screen_with_chinese_headers(workbook: tu
     book, stats = workbook
     assert book.sheetnames == ["考核进度统计", "考核结果统计"]
     progress, results = book["考核进度统计"], book["考核结果统计"]
-    assert [c.value for c in progress[1]] == stats["progress"]["headers"]
-    assert [c.value for c in results[1]] == stats["results"]["headers"]
-    assert progress["A1"].value == "市编号" and progress["B1"].value == "市名称"
-    assert "合格（qualified）" in stats["progress"]["headers"] and progress.cell(1, progress.max_column).value == "合计"
-    assert [c.value for c in results[1]][:4] == ["市编号", "市名称", "考核程序", "人数"]
+    # Row 1 the title; row 2 the headers: the screen's stages first, then every state by its Chinese name.
+    assert [c.value for c in progress[2]][:14] == ["市编号", "市名称", *STAGES, "合计"]
+    assert len([c.value for c in progress[2]]) == len(stats["progress"]["headers"]) + len(STAGES)
+    assert [c.value for c in results[2]] == stats["results"]["headers"]
+    assert [c.value for c in results[2]][:4] == ["市编号", "市名称", "考核程序", "人数"]
     for ws in (progress, results):
-        assert ws.freeze_panes == "A2"
+        assert ws.freeze_panes == "C3"
         for column in range(1, ws.max_column + 1):
-            letter = ws.cell(1, column).column_letter
+            letter = ws.cell(2, column).column_letter
             assert ws.column_dimensions[letter].width and ws.column_dimensions[letter].width >= 8, letter
-        assert ws.cell(1, 1).font.bold
+        assert ws.cell(2, 1).font.bold
 
 
 def test_the_workbook_holds_the_same_numbers(workbook: tuple[Any, dict[str, Any]], acceptance: Run) -> None:
     book, stats = workbook
-    for title, key in (("考核进度统计", "progress"), ("考核结果统计", "results")):
-        rows = [[c.value for c in row] for row in book[title].iter_rows(min_row=2)]
-        assert rows == stats[key]["rows"], title
-    progress = [[c.value for c in row] for row in book["考核进度统计"].iter_rows(min_row=2)]
-    assert sum(row[-1] for row in progress) == N
+    # Rows 3… are the JSON's rows (the progress sheet's states after its stages), then the 合计 row.
+    results = [[c.value for c in row] for row in book["考核结果统计"].iter_rows(min_row=3)]
+    assert results[:-1] == stats["results"]["rows"] and results[-1][0] == "合计"
+    progress = [[c.value for c in row] for row in book["考核进度统计"].iter_rows(min_row=3)]
+    assert [[*row[:2], *row[14:], row[13]] for row in progress[:-1]] == stats["progress"]["rows"]
+    progress = progress[:-1]
+    assert sum(row[13] for row in progress) == N
     # A state's column in the workbook adds up to the run's own count of that state.
     headers = stats["progress"]["headers"]
     for state, count in acceptance.summary["by_state"].items():
         column = next(i for i, h in enumerate(headers) if h.endswith(f"（{state}）"))
-        assert sum(row[column] for row in progress) == count, state
-    results = [[c.value for c in row] for row in book["考核结果统计"].iter_rows(min_row=2)]
+        assert sum(row[column + len(STAGES) + 1] for row in progress) == count, state
+    results = results[:-1]
     assert sum(row[3] for row in results) == N
     qualified = stats["results"]["headers"].index("合格")
     assert sum(row[qualified] for row in results) == acceptance.summary["by_outcome"]["qualified"]
