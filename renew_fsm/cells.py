@@ -81,10 +81,19 @@ def xlsx_cell(ws: Any, row: int, column: int, value: Any) -> Any:
 
 
 def xlsx_row(ws: Any, values: Iterable[Any]) -> None:
-    """Append one row of inert cells to an openpyxl worksheet (what ``ws.append`` does, made safe)."""
-    ws.append(inert_row(values))
-    for cell in ws[ws.max_row]:
+    """Append one row of inert cells to an openpyxl worksheet (what ``ws.append`` does, made safe).
+
+    The cells are made and typed before they are appended: finding the appended row again
+    (``ws.max_row``) counts every cell of the sheet, which made a long export quadratic.
+    """
+    from openpyxl.cell import Cell
+
+    cells = []
+    for value in inert_row(values):
+        cell = Cell(ws, value=value)
         _as_text(cell)
+        cells.append(cell)
+    ws.append(cells)
 
 
 def _as_text(cell: Any) -> None:
