@@ -106,8 +106,8 @@ def test_office_steps_happen_in_office_hours(at: dt.datetime, becomes: dt.dateti
 )
 def test_a_delay_from_the_tables_is_the_delay_built(n: int) -> None:
     """The plans' delays come from tables of hours, seconds and days; beyond them (or below zero), built."""
-    assert b._seconds(n) == dt.timedelta(seconds=n)
-    assert b._days(n) == dt.timedelta(days=n)
+    assert b.delta_seconds(n) == dt.timedelta(seconds=n)
+    assert b.delta_days(n) == dt.timedelta(days=n)
 
 
 def test_the_draws_are_a_pure_function_of_seed_doctor_and_purpose() -> None:
