@@ -12,13 +12,13 @@ import re
 from typing import Any
 
 import attrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from .commands import MAX_TEXT, text_problem
 from .errors import BAD_INPUT, Refused, bad_input
 from .model import PRACTICE_CATEGORIES, SEXES, Actor, is_id
 from .rules.policy import LICENSES
-from .structure import converter as object_converter
+from .structure import INVALID, describe
+from .structure import converter as make_converter
 
 ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
@@ -248,74 +248,7 @@ OPS: dict[str, type] = {
 }
 
 
-def _str(value: Any, _: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def _date(value: Any, _: Any) -> dt.date:
-    if not isinstance(value, str):
-        raise ValueError("expected a date like 1961-05-02")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date like 1961-05-02") from None
-
-
-def _datetime(value: Any, _: Any) -> dt.datetime:
-    if not isinstance(value, str):
-        raise ValueError("expected a time like 2021-04-20T09:00:00+08:00")
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a time like 2021-04-20T09:00:00+08:00") from None
-
-
-def _bool(value: Any, _: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _dict(value: Any, _: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("expected an object")
-    return value
-
-
-def _list_of_str(value: Any, _: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of ids")
-    return value
-
-
-converter = object_converter("an object")
-converter.register_structure_hook(str, _str)
-converter.register_structure_hook(dt.date, _date)
-converter.register_structure_hook(dt.datetime, _datetime)
-converter.register_structure_hook(bool, _bool)
-converter.register_structure_hook_func(lambda t: t == dict[str, Any], _dict)
-converter.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
-converter.register_structure_hook_func(
-    lambda t: t == list[str] | None, lambda v, _: None if v is None else _list_of_str(v, _)
-)
-
-
-def _describe(exc: BaseException, path: str = "") -> str:
-    if isinstance(exc, ClassValidationError):
-        parts = []
-        for sub in exc.exceptions:
-            note = next((n for n in getattr(sub, "__notes__", []) if isinstance(n, str)), "")
-            m = re.search(r"attribute (\w+)", note)
-            name = m.group(1) if m else ""
-            parts.append(_describe(sub, f"{path}.{name}" if path and name else name or path))
-        return "; ".join(parts)
-    if isinstance(exc, ForbiddenExtraKeysError):
-        return f"{path + ': ' if path else ''}unknown field(s) {', '.join(sorted(exc.extra_fields))}"
-    if isinstance(exc, KeyError):
-        return f"{path or exc.args[0]}: is required"
-    return f"{path}: {exc}" if path else str(exc)
+converter = make_converter("json")
 
 
 def parse(raw: Any) -> Any:
@@ -327,8 +260,8 @@ def parse(raw: Any) -> Any:
     body = {k: v for k, v in raw.items() if k != "op"}
     try:
         value = converter.structure(body, OPS[op])
-    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        raise bad_input(f"{op}: {_describe(exc)}") from None
+    except INVALID as exc:
+        raise bad_input(f"{op}: {'; '.join(describe(exc))}") from None
     for name in ("id", "doctor", "institution", "region", "event", "machine", "account", "subject"):
         v = getattr(value, name, None)
         if isinstance(v, str) and not ID.match(v):

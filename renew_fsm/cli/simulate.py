@@ -20,16 +20,7 @@ from ..notice import to_html, to_pdf, write_notices
 from ..paper import PDF_MISSING
 from ..report import Refusals, write_report
 from ..rules.policy import load as load_policy
-from ..simulate import (
-    MAX_WORKERS,
-    PHASES,
-    SimulationError,
-    check_size,
-    discard,
-    remove_store,
-    sqlite_path,
-    store_kind,
-)
+from ..simulate import MAX_WORKERS, PHASES, SimulationError, check_size, prepare
 from ..simulate import simulate as run_simulation
 from ..simulate.profile import ProfileError
 from ..simulate.profile import default_text as default_profile_text
@@ -137,28 +128,11 @@ def simulate(
     # Held from before the store is deleted or opened until the run ends: another run (or the
     # workers of one whose parent was killed) writing to it meanwhile is refused, not raced.
     with _alone(url):
-        path = sqlite_path(url)
         try:
-            if replace:
-                discard(url)
-            elif (
-                not resume
-                and url.source == "default"
-                and path is not None
-                and store_kind(path) != "cycle"
-                and not Path(path).is_dir()
-            ):
-                # The default file is the simulation's own scratch file, started again by each run
-                # whatever an earlier one left there — but never a real cycle someone stored under its name.
-                remove_store(path)
-            kind = store_kind(path) if path is not None else "missing"
+            # The default file is the simulation's own scratch file, started again by each run.
+            path = prepare(url, replace=replace, resume=resume, scratch=url.source == "default")
         except SimulationError as exc:
             fail(str(exc))
-        # Refused before it is opened: opening gives a file our tables, or upgrades an older store.
-        if kind == "foreign":
-            fail(f"{path} is not a renew-fsm database; choose another --db")
-        if kind == "cycle":
-            fail(f"{path} holds a cycle that is not a simulation; choose another --db")
         engine = open_db(url)
         if not resume and engine.storage.get_meta("simulation") is not None:
             engine.close()

@@ -17,10 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from ..model import is_id
-from ..structure import converter
+from ..structure import INVALID, converter
+from ..structure import problems as structure_problems
 
 LICENSES = ("physician", "assistant")
 RECORDS = ("good", "none", "bad")
@@ -179,67 +179,7 @@ class Policy:
         return attrs.evolve(self, business_exemptions=merged)
 
 
-_converter = converter("a table")
-_converter.register_structure_hook(dt.date, lambda v, _: _as_date(v))
-_converter.register_structure_hook(float, lambda v, _: _as_number(v))
-_converter.register_structure_hook(int, lambda v, _: _as_int(v))
-_converter.register_structure_hook(str, lambda v, _: _as_str(v))
-_converter.register_structure_hook(bool, lambda v, _: _as_bool(v))
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValueError(f"expected a date like 2021-04-19, got {value!r}")
-    return value
-
-
-def _as_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _as_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected text, got {value!r}")
-    return value
-
-
-def _as_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _flatten(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
-    """cattrs nests its errors by field; turn them into (dotted path, problem) pairs."""
-    if isinstance(exc, ClassValidationError | IterableValidationError):
-        out: list[tuple[str, str]] = []
-        for sub in exc.exceptions:
-            note = next((n for n in getattr(sub, "__notes__", []) if isinstance(n, str)), "")
-            name = getattr(note, "name", None)
-            if name is None:
-                m = re.search(r"(?:attribute|key|index) ([^ ]+)", note)
-                name = m.group(1).strip("'\"") if m else ""
-            out += _flatten(sub, f"{path}.{name}" if path and name else name or path)
-        return out
-    if isinstance(exc, ForbiddenExtraKeysError):
-        return [(f"{path}.{key}" if path else key, "is not a known field") for key in sorted(exc.extra_fields)]
-    if isinstance(exc, ZoneInfoNotFoundError):  # a KeyError too: it must not read as a missing key
-        return [("policy.timezone", f"not a known time zone, use an IANA name like Asia/Shanghai ({exc.args[0]})")]
-    if isinstance(exc, KeyError):
-        key = str(exc.args[0]) if exc.args else "?"
-        # cattrs already names the missing attribute in its note: do not name it twice.
-        if path.rsplit(".", 1)[-1] == key:
-            return [(path, "is missing")]
-        return [(f"{path}.{key}" if path else key, "is missing")]
-    return [(path, str(exc))]
+_converter = converter("toml")
 
 
 def _line_of(text: str, dotted: str) -> int | None:
@@ -280,9 +220,9 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(source, [f"not valid TOML: {exc}"]) from None
     try:
         policy = _converter.structure(raw, Policy)
-    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+    except INVALID as exc:
         problems = []
-        for path, problem in _flatten(exc):
+        for path, problem in structure_problems(exc):
             line = _line_of(text, path)
             problems.append(f"{path or '(top level)'}: {problem}" + (f" (line {line})" if line else ""))
         raise PolicyError(source, problems) from None

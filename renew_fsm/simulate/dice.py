@@ -39,10 +39,10 @@ class Dice:
     (seed, doctor, phase, block number).
 
     Seeding a Mersenne Twister per doctor and phase costs more than the few
-    draws a phase makes.  splitmix64 on Python integers seeded in 0.9 µs and drew
-    in 0.3 µs (each of its multiplications makes a 128-bit integer); one BLAKE2b
-    block, hashed in C, gives eight draws, and a draw is an index into them: about
-    half the time for both, and a generator with no known statistical defect.
+    draws a phase makes.  splitmix64 on Python integers was slow to seed and to draw
+    from (each of its multiplications makes a 128-bit integer); one BLAKE2b
+    block, hashed in C, gives eight draws, and a draw is an index into them: less
+    time for both, and a generator with no known statistical defect.
     """
 
     __slots__ = ("_block", "_doctor", "_draws", "_next", "_salt", "_seed")

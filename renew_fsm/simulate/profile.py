@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
-from cattrs.v import format_exception, transform_error
+
+from ..structure import INVALID, converter, describe
 
 
 def _probability(_: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -114,38 +113,7 @@ class ProfileError(ValueError):
     """A profile file that cannot drive a simulation; the message names the file and the field."""
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
-
-
-def _number(value: Any, _: type) -> float:
-    """A TOML integer or float; cattrs alone would take ``true`` as 1.0 and the text "0.5" as 0.5."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _whole(value: Any, _: type) -> int:
-    """A TOML integer; cattrs alone would truncate 60.5 to 60 without a word."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return value
-
-
-_converter.register_structure_hook(float, _number)
-_converter.register_structure_hook(int, _whole)
-
-
-def _describe(exc: BaseException, type_: type | None) -> str:
-    """cattrs' wording, except that our own validators' messages are kept.
-
-    cattrs reports a validator's ``ValueError`` as a bare "invalid value" at the
-    table, which hides which field is wrong and why.
-    """
-    if isinstance(exc, ValueError) and str(exc).startswith("expected a"):
-        return str(exc)
-    if isinstance(exc, ValueError) and type_ is None and str(exc):
-        return str(exc)
-    return format_exception(exc, type_)
+_converter = converter("toml")
 
 
 def parse(text: str, source: str = "<profile>") -> Profile:
@@ -154,11 +122,8 @@ def parse(text: str, source: str = "<profile>") -> Profile:
         profile = _converter.structure(raw, Profile)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
-    except (ClassValidationError, ForbiddenExtraKeysError, ValueError) as exc:
-        messages = (
-            transform_error(exc, format_exception=_describe) if isinstance(exc, ClassValidationError) else [str(exc)]
-        )
-        raise ProfileError(f"{source}: " + "; ".join(messages)) from None
+    except INVALID as exc:
+        raise ProfileError(f"{source}: " + "; ".join(describe(exc))) from None
     problems = _inconsistencies(profile)
     if problems:
         raise ProfileError(f"{source}: " + "; ".join(problems))

@@ -20,7 +20,7 @@ import pytest
 
 import renew_fsm
 import renew_fsm.simulate as sim
-from renew_fsm.simulate import Result, simulate
+from renew_fsm.simulate import Result, phases, pool, simulate
 from renew_fsm.simulate import behaviour as b
 from renew_fsm.simulate.profile import load as load_profile
 from renew_fsm.storage import StorageError
@@ -88,7 +88,7 @@ def test_the_parent_copies_the_log_back_while_two_workers_write_and_a_failed_cop
         if len(calls) == 3:
             raise StorageError("disk I/O error")
 
-    monkeypatch.setattr(sim, "COPY_BACK_EVERY", 0.0)
+    monkeypatch.setattr(pool, "COPY_BACK_EVERY", 0.0)
     monkeypatch.setattr(SQLiteStorage, "checkpoint", copy_back)
     engine = renew_fsm.open(str(tmp_path / "copied.db"))
     try:
@@ -187,7 +187,7 @@ def test_a_pass_plays_the_cycle_its_phases_play_one_by_one(
 ) -> None:
     """Each doctor taken through a pass's phases in one go: the records of a phase-by-phase run."""
     db, whole = whole_2000
-    monkeypatch.setattr(sim, "passes", one_phase_a_pass)
+    monkeypatch.setattr(phases, "passes", one_phase_a_pass)
     engine = renew_fsm.open(str(tmp_path / "phases.db"))
     result = simulate(engine, 2000, 7)
     engine.close()
@@ -266,7 +266,7 @@ def test_a_resumed_first_pass_drives_doctors_an_older_setup_stored_in_other_chun
     short after 600 doctors): the first pass drives the chunks of 250 that are wholly stored, adds
     the rest of the one that is half stored (500–749) and drives it, and adds the others as it goes."""
     db, whole = whole_2000
-    monkeypatch.setattr(sim, "SETUP_CHUNK", 300)
+    monkeypatch.setattr(phases, "SETUP_CHUNK", 300)
     added = 0
 
     def cut(name: str, seen: int, accepted: int) -> None:
@@ -335,14 +335,14 @@ def test_two_workers_report_every_doctor_before_a_phase_ends_and_leave_the_colle
 def test_a_worker_that_dies_stops_the_run_instead_of_hanging_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = sim._run_pages
+    real = phases.run_pages
 
     def dies_in_the_first_round(job, names, claim, report, cache):  # type: ignore[no-untyped-def]
         if "first_round" in names and claim() == 0:
             os._exit(3)
         return real(job, names, claim, report, cache)
 
-    monkeypatch.setattr(sim, "_run_pages", dies_in_the_first_round)  # the forked workers inherit it
+    monkeypatch.setattr(phases, "run_pages", dies_in_the_first_round)  # the forked workers inherit it
     engine = renew_fsm.open(str(tmp_path / "dies.db"))
     try:
         with pytest.raises(BrokenProcessPool):
@@ -357,8 +357,8 @@ def test_workers_taking_pages_from_one_counter_take_every_doctor_once() -> None:
     pages instead of keeping the other core idle at the end; no doctor is taken twice or left."""
     counter = multiprocessing.get_context("fork").Value("q", 0)
     first, second = (
-        sim._pages(lambda: sim._claim(counter), 100, 1050),
-        sim._pages(lambda: sim._claim(counter), 100, 1050),
+        pool.pages(lambda: pool.claim(counter), 100, 1050),
+        pool.pages(lambda: pool.claim(counter), 100, 1050),
     )
     taken: dict[str, list[tuple[int, int]]] = {"first": [], "second": []}
     for who, source in itertools.cycle([("first", first), ("first", first), ("second", second)]):

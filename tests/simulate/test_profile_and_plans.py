@@ -50,11 +50,14 @@ def test_every_field_is_in_its_table_of_the_shipped_file(table: str, field: str)
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        (("enrolled = 0.985", "enrolled = -0.1"), "enrolled is a probability (0–1), got -0.1"),
-        (("retry = 0.97", "retry = true"), "expected a number, got True @ $.tests.retry"),
-        (("doctors_per_institution = 60", "doctors_per_institution = 60.5"), "expected a whole number, got 60.5"),
-        (("age_60 = 0.85", 'age_60 = "0.85"'), "expected a number, got '0.85' @ $.exemptions.age_60"),
-        (("[proctoring]", "[proctoring]\nwatchful = 1"), "extra fields found (watchful) @ $.proctoring"),
+        (("enrolled = 0.985", "enrolled = -0.1"), "registration: enrolled is a probability (0–1), got -0.1"),
+        (("retry = 0.97", "retry = true"), "tests.retry: expected a number, got true"),
+        (
+            ("doctors_per_institution = 60", "doctors_per_institution = 60.5"),
+            "province.doctors_per_institution: expected a whole number, got 60.5",
+        ),
+        (("age_60 = 0.85", 'age_60 = "0.85"'), "exemptions.age_60: expected a number, got '0.85'"),
+        (("[proctoring]", "[proctoring]\nwatchful = 1"), "proctoring.watchful: is not a known field"),
         (("age_mode = 42", "age_mode = 80"), "age_min ≤ age_mode ≤ age_max"),
         (("bad_record_share = 0.02", "bad_record_share = 0.40"), "good_record_share + bad_record_share"),
         (("business_sd = 9", "business_sd = -9"), "tests.business_sd cannot be negative"),
@@ -106,8 +109,8 @@ def test_office_steps_happen_in_office_hours(at: dt.datetime, becomes: dt.dateti
 )
 def test_a_delay_from_the_tables_is_the_delay_built(n: int) -> None:
     """The plans' delays come from tables of hours, seconds and days; beyond them (or below zero), built."""
-    assert b._seconds(n) == dt.timedelta(seconds=n)
-    assert b._days(n) == dt.timedelta(days=n)
+    assert b.delta_seconds(n) == dt.timedelta(seconds=n)
+    assert b.delta_days(n) == dt.timedelta(days=n)
 
 
 def test_the_draws_are_a_pure_function_of_seed_doctor_and_purpose() -> None:
