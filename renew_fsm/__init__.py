@@ -10,19 +10,32 @@ view = engine.fire("D1", "enroll", Actor("institution", "H1"))
 
 from __future__ import annotations
 
+from typing import Any
+
 from .engine import Engine, Fire
 from .errors import CODES, Refused
 from .model import Actor, CaseView, Record, View
 
 __version__ = "0.1.0"
+#: ``open``'s default key: the one the environment names.
+FROM_ENV: Any = object()
 
 
-def open(url: str = "renew-fsm.db", *, create: bool = True) -> Engine:
+def open(url: str = "renew-fsm.db", *, create: bool = True, key: Any = FROM_ENV) -> Engine:
     """An engine over the store at ``url`` (see ``renew_fsm.storage.open_storage``); ``create=False``
-    for a tool that only reads: a file or database that is not a renew_fsm store is refused, untouched."""
+    for a tool that only reads: a file or database that is not a renew_fsm store is refused, untouched.
+
+    ``key``: the history key (``renew_fsm.keys``) — raw bytes, a ``HistoryKey``, ``None`` for the old
+    unkeyed rule; by default the one ``RENEW_FSM_KEY_FILE`` or ``RENEW_FSM_KEY`` names, if any
+    (an unusable one raises ``renew_fsm.keys.KeyError_`` before the store is opened).
+    """
+    from . import keys
     from .storage import open_storage
 
-    return Engine(open_storage(url, create=create))
+    chosen = keys.from_env() if key is FROM_ENV else keys.HistoryKey(key) if isinstance(key, bytes) else key
+    storage = open_storage(url, create=create)
+    storage.key = chosen
+    return Engine(storage)
 
 
 __all__ = ["CODES", "Actor", "CaseView", "Engine", "Fire", "Record", "Refused", "View", "open"]

@@ -82,7 +82,12 @@ def missing(url: str) -> str | None:
 def open_db(url: str, *, create: bool = True) -> renew_fsm.Engine:
     """``create=False`` for commands that only read, or that need a store already set up."""
     # A plain str: the store keeps the URL and hands it to worker processes, which unpickle it.
-    return renew_fsm.open(str(url), create=create)
+    from ..keys import KeyError_
+
+    try:
+        return renew_fsm.open(str(url), create=create)
+    except KeyError_ as exc:
+        fail(f"{exc} (the history key named by RENEW_FSM_KEY_FILE or RENEW_FSM_KEY)", 2)
 
 
 def out_path(out: str, default_name: str) -> Path:

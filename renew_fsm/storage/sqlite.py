@@ -38,6 +38,7 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
+    doctor_digests,
     doctor_from_row,
     doctor_row,
     guarded,
@@ -45,11 +46,13 @@ from .base import (
     instance_row,
     new_doctor_rows,
     page_end,
+    policy_text_sha256,
     record_from_row,
     same_doctor,
     scan_keyset,
 )
-from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2
+from .registry import row_digest
+from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2, migrate_5
 
 try:
     import fcntl
@@ -156,9 +159,15 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
 
 
 #: The schema version since which a SQLite file has not changed (later steps are PostgreSQL's).
-SAME_FILE_SINCE = 3
+SAME_FILE_SINCE = 5
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, migrate_2, _migrate_3, _migrate_4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_1,
+    migrate_2,
+    _migrate_3,
+    _migrate_4,
+    migrate_5,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -474,6 +483,7 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO regions (id, level, name, parent) VALUES (?, ?, ?, ?)",
                 (region.id, region.level, region.name, region.parent),
             )
+            self._log_rows(c, "regions", [(region.id,)])
             self._bump(c)
 
     def put_institution(self, institution: Institution) -> None:
@@ -483,24 +493,31 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
                 (i.id, i.region, i.name, i.kind),
             )
+            self._log_rows(c, "institutions", [(i.id,)])
             self._bump(c)
 
     def put_agency(self, agency: Agency) -> None:
         a = agency
         with self._write() as c:
             c.execute("INSERT OR REPLACE INTO agencies (id, region, name) VALUES (?, ?, ?)", (a.id, a.region, a.name))
+            held = [r[0] for r in c.execute("SELECT institution FROM assignments WHERE agency = ?", (a.id,))]
             c.execute("DELETE FROM assignments WHERE agency = ?", (a.id,))
             c.executemany(
                 "INSERT INTO assignments (agency, institution) VALUES (?, ?)",
                 [(a.id, inst) for inst in sorted(a.institutions)],
             )
+            self._log_rows(c, "agencies", [(a.id,)])
+            self._log_rows(c, "assignments", [(a.id, inst) for inst in sorted({*held, *a.institutions})])
             self._bump(c)
 
     def put_policy(self, policy_id: str, version: str, text: str) -> None:
         with self._write() as c:
+            # The first text stays: records already judged under this id and version name its SHA-256
+            # (the engine refuses other rules under a stored name; a re-worded copy changes nothing).
             c.execute(
-                "INSERT OR REPLACE INTO policies (id, version, text, loaded_at) VALUES (?, ?, ?, ?)",
-                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+                "INSERT INTO policies (id, version, text, loaded_at, sha256) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(id, version) DO NOTHING",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat(), policy_text_sha256(text)),
             )
             c.execute(
                 "INSERT INTO meta (key, value) VALUES ('policy', ?) "
@@ -522,14 +539,18 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                 (cycle, reason_id, reason.text, int(reason.open)),
             )
+            self._log_rows(c, "exemption_reasons", [(cycle, reason_id)])
             self._bump(c)
 
     def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
         with self._write() as c:
+            before = c.total_changes
             c.executemany(
                 "INSERT OR IGNORE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                 [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
             )
+            if c.total_changes != before:
+                self._log_rows(c, "exemption_reasons", [(cycle, rid) for rid in reasons])
             self._bump(c)
 
     # -- doctors and instances ------------------------------------------------------------------
@@ -550,10 +571,9 @@ class SQLiteStorage(SQLiteCases):
                         if not same_doctor(old[doc.id], doc):
                             raise ConflictError(f"doctor {doc.id!r} already exists with other details")
                         present.append(doc.id)
-            c.executemany(
-                INSERT_DOCTOR.replace("INSERT", "INSERT OR IGNORE", 1),
-                [doctor_row(d) for d in doctors],
-            )
+            rows = [doctor_row(d) for d in doctors]
+            c.executemany(INSERT_DOCTOR.replace("INSERT", "INSERT OR IGNORE", 1), rows)
+            self._log(c, "doctors", doctor_digests(r for r in rows if r[0] not in present))
             if cycle:
                 cols, values = _fresh_instance(cycle)
                 c.executemany(
@@ -572,6 +592,8 @@ class SQLiteStorage(SQLiteCases):
                 c.executemany(INSERT_DOCTOR, doctor_rows)
                 c.executemany(INSERT_INSTANCE, instance_rows)
                 c.executemany(INSERT_HISTORY, map(tuple, records))
+                # One registry entry for the batch, not one per doctor: the bulk path's only extra row.
+                self._log(c, "doctors", doctor_digests(doctor_rows))
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"a new doctor, instance or record is already stored ({exc})") from None
 
@@ -857,6 +879,9 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
                 [(i.id, i.region, i.name, i.kind) for i in institutions],
             )
+            # Digests of the rows as written, not read back: a nation's import writes 80,000 at once.
+            rows = ({"id": i.id, "region": i.region, "name": i.name, "kind": i.kind} for i in institutions)
+            self._log(c, "institutions", {row["id"]: row_digest(row) for row in rows})
             self._bump(c)
 
 
