@@ -35,6 +35,8 @@ def open(url: str = "renew-fsm.db", *, create: bool = True, key: Any = FROM_ENV)
     chosen = keys.from_env() if key is FROM_ENV else keys.HistoryKey(key) if isinstance(key, bytes) else key
     storage = open_storage(url, create=create)
     storage.key = chosen
+    if chosen is not None:
+        keys.adopt(storage, chosen)
     return Engine(storage)
 
 

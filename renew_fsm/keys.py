@@ -14,12 +14,14 @@ unkeyed rule, and ``verify`` says it could not check their authenticity.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ENV_KEY_FILE = "RENEW_FSM_KEY_FILE"
 ENV_KEY = "RENEW_FSM_KEY"
@@ -103,6 +105,30 @@ def init(path: str | Path) -> str:
     return key_id(key)
 
 
+#: The store's meta key naming the id of the key its records are signed with.
+META_KEY_ID = "key_id"
+
+
+def adopt(storage: Any, key: HistoryKey) -> None:
+    """Mark ``storage`` as signed with ``key`` (its id, never the key), or refuse another key.
+
+    A store opened with the wrong key would go on writing records that verify, given the right
+    one, reports as forged; so the mismatch is refused before anything is written.  The mark also
+    tells ``verify`` without a key that keyed records are expected (it cannot check them); a store
+    never marked is checked by the old rule alone, every record of it.
+    """
+    stored = storage.get_meta(META_KEY_ID)
+    if stored is None:
+        with contextlib.suppress(Exception):  # a read-only copy: nothing to mark, nothing written
+            storage.set_meta(META_KEY_ID, key.id)
+    elif stored != key.id:
+        storage.close()
+        raise KeyError_(
+            f"the records of {storage.url} are signed with the key whose id is {stored}; the key given has id "
+            f"{key.id}: give the store's own key"
+        )
+
+
 def key_id(key: bytes) -> str:
     """A short public name of a key (an HMAC of a fixed text): tells two keys apart without showing either."""
     return hmac.new(key, b"renew-fsm key id", hashlib.sha256).hexdigest()[:16]
@@ -114,6 +140,7 @@ __all__ = [
     "KEY_BYTES",
     "HistoryKey",
     "KeyError_",
+    "adopt",
     "from_env",
     "from_file",
     "init",

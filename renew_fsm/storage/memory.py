@@ -122,11 +122,12 @@ class MemoryStorage(MemoryCases):
                     raise ConflictError(f"doctor {doc.id!r} already exists with other details")
                 if old is not None:
                     present.append(doc.id)
-            self._log("doctors", [(doc.id,) for doc in doctors if doc.id not in self.doctors])
+            fresh = [(doc.id,) for doc in doctors if doc.id not in self.doctors]
             for doc in doctors:
                 self.doctors.setdefault(doc.id, doc)
                 if cycle:
                     self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
+            self._log("doctors", fresh)
             return present
 
     def put_new_doctors(
