@@ -63,6 +63,8 @@ class Seal:
     keyed: int = 0
     legacy: int = 0
     unchecked: int = 0
+    #: The chains (cycle, id) whose records follow the old rule (each starts so: see ``check``).
+    legacy_chains: list[tuple[str, str]] = attrs.Factory(list)
 
     def check(self, rec: Record, prev: str, policy_sha256: str, newer: bool) -> tuple[bool, str | None]:
         """(whether the chain has left the old rule by this record, the problem with it or ``None``)."""
@@ -76,6 +78,8 @@ class Seal:
                     "not: rehashed without the key"
                 )
             self.legacy += 1
+            if rec.seq == 1:
+                self.legacy_chains.append((rec.cycle, rec.doctor))
             return False, None
         if self.key is not None or not self.keyed_store:
             return newer, f"record {rec.seq} ({rec.event}) does not match its hash: the chain is broken"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -110,23 +111,60 @@ META_KEY_ID = "key_id"
 
 
 def adopt(storage: Any, key: HistoryKey) -> None:
-    """Mark ``storage`` as signed with ``key`` (its id, never the key), or refuse another key.
+    """Mark ``storage`` as signed with ``key``, or refuse another key.
 
-    A store opened with the wrong key would go on writing records that verify, given the right
-    one, reports as forged; so the mismatch is refused before anything is written.  The mark also
-    tells ``verify`` without a key that keyed records are expected (it cannot check them); a store
-    never marked is checked by the old rule alone, every record of it.
+    The mark names the key's id (never the key) and how many records and registry-log entries
+    the store already held by the old unkeyed rule, with an HMAC over both: those are the only
+    old-rule records ``verify`` accepts from then on, so a chain rehashed by the old rule by
+    someone without the key is found, not counted as written before the key.  A store opened
+    with the wrong key would go on writing records the right one reports as forged, so that is
+    refused before anything is written.  Without a key, the mark tells ``verify`` that keyed
+    records are expected (it cannot check them); a store never marked is judged by the old rule.
     """
-    stored = storage.get_meta(META_KEY_ID)
-    if stored is None:
+    mark = read_mark(storage)
+    if mark is None:
+        from .machines import CASE_MACHINES
+        from .model import CASE_PREFIX
+
+        chains = [*storage.cycles(), *(CASE_PREFIX + m for m in CASE_MACHINES)]
+        fields = {
+            "id": key.id,
+            "legacy_records": sum(storage.count_history(c) for c in chains),
+            "legacy_entries": len(storage.registry_log()),
+        }
+        mark = {**fields, "mac": key.mac(_mark_text(fields))}
         with contextlib.suppress(Exception):  # a read-only copy: nothing to mark, nothing written
-            storage.set_meta(META_KEY_ID, key.id)
-    elif stored != key.id:
+            storage.set_meta(META_KEY_ID, json.dumps(mark, sort_keys=True))
+    elif mark.get("id") != key.id:
         storage.close()
         raise KeyError_(
-            f"the records of {storage.url} are signed with the key whose id is {stored}; the key given has id "
-            f"{key.id}: give the store's own key"
+            f"the records of {storage.url} are signed with the key whose id is {mark.get('id')}; the key given "
+            f"has id {key.id}: give the store's own key"
         )
+
+
+def _mark_text(fields: Mapping[str, Any]) -> bytes:
+    return json.dumps({k: fields[k] for k in ("id", "legacy_records", "legacy_entries")}, sort_keys=True).encode()
+
+
+def read_mark(storage: Any) -> dict[str, Any] | None:
+    """The store's key mark (see ``adopt``), or ``None`` if it was never opened with a key."""
+    raw = storage.get_meta(META_KEY_ID)
+    if raw is None:
+        return None
+    try:
+        mark = json.loads(raw)
+    except ValueError:
+        return {"id": raw}
+    return mark if isinstance(mark, dict) else {"id": raw}
+
+
+def mark_holds(mark: Mapping[str, Any], key: HistoryKey) -> bool:
+    """Whether the mark's counts are the ones signed with ``key`` when it was adopted."""
+    try:
+        return hmac.compare_digest(str(mark["mac"]), key.mac(_mark_text(mark)))
+    except KeyError:
+        return False
 
 
 def key_id(key: bytes) -> str:
@@ -145,5 +183,7 @@ __all__ = [
     "from_file",
     "init",
     "key_id",
+    "mark_holds",
     "parse",
+    "read_mark",
 ]

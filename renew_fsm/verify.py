@@ -30,7 +30,7 @@ import attrs
 from . import anchor as anchors
 from .engine import Engine
 from .history import Finding, Seal, case_differences, differences, rebuild, rebuild_case
-from .keys import META_KEY_ID
+from .keys import mark_holds, read_mark
 from .machines import CASE_MACHINES, compiled
 from .model import CASE_PREFIX, Doctor, Instance, Record
 from .rules.policy import Policy
@@ -74,7 +74,8 @@ def verify(
     checked = records = 0
     findings: list[Finding] = []
     policies: dict[tuple[str, str], Policy | None] = {}
-    keyed_store = storage.get_meta(META_KEY_ID) is not None
+    mark = read_mark(storage)
+    keyed_store = mark is not None
     seal = Seal(engine.key, keyed_store)
     pinned = anchors.load(anchor) if anchor is not None else None
     if pinned is not None:
@@ -132,9 +133,12 @@ def verify(
         records += case_records
     if pinned is not None:  # chains an anchor pinned that the passes above never met
         for (cycle, chain), pins in sorted(pinned.chains.items()):
-            what = f"{cycle[len(CASE_PREFIX) :]}/{chain}" if cycle.startswith(CASE_PREFIX) else chain
+            what = _chain_name(cycle, chain)
             findings += [Finding(what, f"[{cycle}] {p}") for p in anchors.check_chain(pins, [], when)]
+    legacy_records = seal.legacy
     entries, rows = _verify_registry(engine, findings, seal, pinned, when)
+    if mark is not None and engine.key is not None:
+        findings += _legacy_beyond_mark(mark, engine, seal, legacy_records, seal.legacy - legacy_records)
     return Report(
         checked,
         records,
@@ -148,6 +152,48 @@ def verify(
         anchor_lines=pinned.lines if pinned is not None else 0,
         anchored_at=pinned.newest if pinned is not None else None,
     )
+
+
+#: How many chains a finding about old-rule records names before it says "and N more".
+NAMED = 20
+
+
+def _legacy_beyond_mark(mark: dict[str, Any], engine: Engine, seal: Seal, records: int, entries: int) -> list[Finding]:
+    """Old-rule records beyond those the store held when its key was adopted: chains rehashed by
+    someone without the key (the old rule is the one anyone can compute)."""
+    if not mark_holds(mark, engine.key):  # type: ignore[arg-type]
+        return [Finding("meta key_id", "the key mark was edited: its counts are not the ones signed with the key")]
+    out = []
+    allowed = int(mark.get("legacy_records", 0))
+    if records > allowed:
+        chains = [_chain_name(cycle, chain) for cycle, chain in seal.legacy_chains]
+        if allowed == 0:
+            why = "its records follow the old unkeyed rule in a store keyed from the start: rehashed without the key"
+            out += [Finding(name, why) for name in chains]
+        else:
+            named = ", ".join(chains[:NAMED]) + (f" and {len(chains) - NAMED} more" if len(chains) > NAMED else "")
+            out.append(
+                Finding(
+                    "history",
+                    f"{records} records follow the old unkeyed rule, but the store held {allowed} when its key was "
+                    f"adopted: some of these chains were rehashed without the key: {named}",
+                )
+            )
+    allowed_entries = int(mark.get("legacy_entries", 0))
+    if entries > allowed_entries:
+        out.append(
+            Finding(
+                "registry_log",
+                f"{entries} entries follow the old unkeyed rule, but the log held {allowed_entries} when the key was "
+                "adopted: entries were rehashed without the key",
+            )
+        )
+    return out
+
+
+def _chain_name(cycle: str, chain: str) -> str:
+    """How findings name a chain: the doctor's id, or a case as machine/id."""
+    return f"{cycle[len(CASE_PREFIX) :]}/{chain}" if cycle.startswith(CASE_PREFIX) else chain
 
 
 def _policy_shas(storage: Any, findings: list[Finding], pinned: anchors.Anchors | None) -> dict[str, str]:
