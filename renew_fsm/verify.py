@@ -135,6 +135,11 @@ def verify(
         for (cycle, chain), pins in sorted(pinned.chains.items()):
             what = _chain_name(cycle, chain)
             findings += [Finding(what, f"[{cycle}] {p}") for p in anchors.check_chain(pins, [], when)]
+    guards = getattr(storage, "guards_missing", None)  # (the SQL stores: memory has no database to guard)
+    if guards is not None and (gone := guards()):
+        findings.append(
+            Finding("database", f"the triggers refusing rewrites of history are gone or disabled: {', '.join(gone)}")
+        )
     legacy_records = seal.legacy
     entries, rows = _verify_registry(engine, findings, seal, pinned, when)
     if mark is not None and engine.key is not None:

@@ -7,7 +7,7 @@ the same contract as SQLite's ``sqlite_cases``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -40,6 +40,8 @@ MIGRATION_2: list[str] = [
     "CREATE TABLE IF NOT EXISTS case_files (machine text, id text, name text, content text, PRIMARY KEY (machine, id))",
 ]
 
+#: Rows of a logged table ``registry_rows`` reads at a time.
+REGISTRY_PAGE = 5000
 INSERT_LOG = f"INSERT INTO registry_log ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))})"
 #: The role the service connects as (the guide's "database role"): it may read and append to the
 #: append-only tables, never update, delete or truncate them; the rest of the store it may change.
@@ -59,6 +61,9 @@ def _baseline(cur: psycopg.Cursor[Any]) -> None:
             cur.execute(INSERT_LOG, new_entry(None, tail, table, changes))  # type: ignore[arg-type]
 
 
+#: The guard triggers by name: each append-only table refuses rewrites row by row and truncation.
+GUARDS = [f"{table}_{what}_refused" for table in APPEND_ONLY for what in ("rewrite", "truncate")]
+
 #: 5: the registry log, each policy's SHA-256, triggers refusing to rewrite the append-only tables
 #: (whoever asks, the owner too), and the application role with INSERT and SELECT only on them.
 MIGRATION_5: list[str | Callable[[psycopg.Cursor[Any]], None]] = [
@@ -69,7 +74,7 @@ MIGRATION_5: list[str | Callable[[psycopg.Cursor[Any]], None]] = [
     _baseline,
     "CREATE OR REPLACE FUNCTION renew_fsm_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "RAISE EXCEPTION '% is append-only: its rows are never updated or deleted', TG_TABLE_NAME; END $$",
-    *(
+    *(  # (the names of GUARDS)
         f"CREATE OR REPLACE TRIGGER {table}_{what}_refused BEFORE {verb} ON {table} FOR EACH {each} "
         "EXECUTE FUNCTION renew_fsm_append_only()"
         for table in APPEND_ONLY
@@ -133,12 +138,30 @@ class PostgresCases:
         sql = f"SELECT {', '.join(LOG_COLUMNS)} FROM registry_log ORDER BY seq"
         return self.conn.execute(sql).fetchall()  # type: ignore[arg-type]
 
-    def registry_rows(self, table: str) -> list[dict[str, Any]]:
+    def registry_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """Streamed in pages along the key (a nation's doctors are millions of rows)."""
         if table not in REGISTRY_KEYS:
             raise ValueError(f"{table!r} is not a logged table")
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {table}")  # type: ignore[arg-type]
-            return list(dict_rows([d[0] for d in cur.description or ()], cur.fetchall()))
+        keys = REGISTRY_KEYS[table]
+        order = ", ".join(keys)
+        after: tuple[Any, ...] | None = None
+        while True:
+            where = f"WHERE ({order}) > ({', '.join(['%s'] * len(keys))})" if after is not None else ""
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT * FROM {table} {where} ORDER BY {order} LIMIT {REGISTRY_PAGE}", after)  # type: ignore[arg-type]
+                page = list(dict_rows([d[0] for d in cur.description or ()], cur.fetchall()))
+            yield from page
+            if len(page) < REGISTRY_PAGE:
+                return
+            after = tuple(page[-1][k] for k in keys)
+
+    def guards_missing(self) -> list[str]:
+        """The guard triggers not in the database, or disabled (the owner may do either)."""
+        rows = self.conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid IN (to_regclass('history'), to_regclass('registry_log'))"
+            " AND tgenabled <> 'D'"
+        ).fetchall()
+        return sorted(set(GUARDS) - {r[0] for r in rows})
 
     def policies(self) -> list[tuple[str, str, str, str | None]]:
         return self.conn.execute("SELECT id, version, text, sha256 FROM policies ORDER BY id, version").fetchall()

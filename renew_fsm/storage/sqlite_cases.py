@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -43,6 +44,8 @@ _UPDATE_CASE = (
 )
 
 
+#: Rows of a logged table ``registry_rows`` reads at a time.
+REGISTRY_PAGE = 5000
 INSERT_LOG = f"INSERT INTO registry_log ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
 #: What the database refuses on the append-only tables, whoever asks: the triggers' names and bodies.
 GUARDS = {
@@ -140,12 +143,25 @@ class SQLiteCases:
         with self._lock:
             return self.conn.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM registry_log ORDER BY seq").fetchall()
 
-    def registry_rows(self, table: str) -> list[dict[str, Any]]:
+    def registry_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """Streamed in pages along the key (a nation's doctors are millions of rows)."""
         if table not in REGISTRY_KEYS:
             raise ValueError(f"{table!r} is not a logged table")
-        with self._lock:
-            cur = self.conn.execute(f"SELECT * FROM {table}")
-            return list(dict_rows([d[0] for d in cur.description], cur.fetchall()))
+        keys = REGISTRY_KEYS[table]
+        order = ", ".join(keys)
+        after: tuple[Any, ...] | None = None
+        while True:
+            where = f"WHERE ({order}) > ({', '.join('?' * len(keys))})" if after is not None else ""
+            with self._lock:
+                cur = self.conn.execute(
+                    f"SELECT * FROM {table} {where} ORDER BY {order} LIMIT {REGISTRY_PAGE}", after or ()
+                )
+                names = [d[0] for d in cur.description]
+                page = list(dict_rows(names, cur.fetchall()))
+            yield from page
+            if len(page) < REGISTRY_PAGE:
+                return
+            after = tuple(page[-1][k] for k in keys)
 
     def policies(self) -> list[tuple[str, str, str, str | None]]:
         with self._lock:

@@ -346,6 +346,25 @@ def test_the_database_itself_refuses_to_rewrite_history(store: str, sql: str) ->
         conn.close()
 
 
+def test_guards_taken_off_and_left_off_are_named(store: str) -> None:
+    if store.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(store, autocommit=True) as conn:
+            conn.execute("ALTER TABLE history DISABLE TRIGGER history_rewrite_refused")
+        gone = "history_rewrite_refused"
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(store)
+        conn.execute("DROP TRIGGER history_update_refused")
+        conn.close()
+        gone = "history_update_refused"
+    result = verify_cli(store)
+    assert_caught(result, "database")
+    assert gone in result.stderr
+
+
 def test_the_application_role_runs_the_engine(pg_store: str) -> None:
     """The service connects as a login role granted renew_fsm_app (the guide's): it fires, and
     cannot rewrite."""
