@@ -21,13 +21,15 @@ __version__ = "0.1.0"
 FROM_ENV: Any = object()
 
 
-def open(url: str = "renew-fsm.db", *, create: bool = True, key: Any = FROM_ENV) -> Engine:
+def open(url: str = "renew-fsm.db", *, create: bool = True, key: Any = FROM_ENV, adopt_key: bool = True) -> Engine:
     """An engine over the store at ``url`` (see ``renew_fsm.storage.open_storage``); ``create=False``
     for a tool that only reads: a file or database that is not a renew_fsm store is refused, untouched.
 
     ``key``: the history key (``renew_fsm.keys``) — raw bytes, a ``HistoryKey``, ``None`` for the old
     unkeyed rule; by default the one ``RENEW_FSM_KEY_FILE`` or ``RENEW_FSM_KEY`` names, if any
-    (an unusable one raises ``renew_fsm.keys.KeyError_`` before the store is opened).
+    (an unusable one raises ``renew_fsm.keys.KeyError_`` before the store is opened).  A store first
+    opened with a key is marked with it (``keys.adopt``); ``adopt_key=False`` leaves an unmarked store
+    as it is — what ``verify`` does, so checking a store never vouches for it.
     """
     from . import keys
     from .storage import open_storage
@@ -36,7 +38,7 @@ def open(url: str = "renew-fsm.db", *, create: bool = True, key: Any = FROM_ENV)
     storage = open_storage(url, create=create)
     storage.key = chosen
     if chosen is not None:
-        keys.adopt(storage, chosen)
+        keys.adopt(storage, chosen, mark=adopt_key)
     return Engine(storage)
 
 

@@ -110,7 +110,7 @@ def init(path: str | Path) -> str:
 META_KEY_ID = "key_id"
 
 
-def adopt(storage: Any, key: HistoryKey) -> None:
+def adopt(storage: Any, key: HistoryKey, *, mark: bool = True) -> None:
     """Mark ``storage`` as signed with ``key``, or refuse another key.
 
     The mark names the key's id (never the key) and how many records and registry-log entries
@@ -121,8 +121,8 @@ def adopt(storage: Any, key: HistoryKey) -> None:
     refused before anything is written.  Without a key, the mark tells ``verify`` that keyed
     records are expected (it cannot check them); a store never marked is judged by the old rule.
     """
-    mark = read_mark(storage)
-    if mark is None:
+    stored = read_mark(storage)
+    if stored is None and mark:
         from .machines import CASE_MACHINES
         from .model import CASE_PREFIX
 
@@ -132,13 +132,13 @@ def adopt(storage: Any, key: HistoryKey) -> None:
             "legacy_records": sum(storage.count_history(c) for c in chains),
             "legacy_entries": len(storage.registry_log()),
         }
-        mark = {**fields, "mac": key.mac(_mark_text(fields))}
+        signed = {**fields, "mac": key.mac(_mark_text(fields))}
         with contextlib.suppress(Exception):  # a read-only copy: nothing to mark, nothing written
-            storage.set_meta(META_KEY_ID, json.dumps(mark, sort_keys=True))
-    elif mark.get("id") != key.id:
+            storage.set_meta(META_KEY_ID, json.dumps(signed, sort_keys=True))
+    elif stored is not None and stored.get("id") != key.id:
         storage.close()
         raise KeyError_(
-            f"the records of {storage.url} are signed with the key whose id is {mark.get('id')}; the key given "
+            f"the records of {storage.url} are signed with the key whose id is {stored.get('id')}; the key given "
             f"has id {key.id}: give the store's own key"
         )
 

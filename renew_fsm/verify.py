@@ -144,6 +144,10 @@ def verify(
     entries, rows = _verify_registry(engine, findings, seal, pinned, when)
     if mark is not None and engine.key is not None:
         findings += _legacy_beyond_mark(mark, engine, seal, legacy_records, seal.legacy - legacy_records)
+    elif mark is None and engine.key is not None and seal.keyed:
+        # Every open with a key marks the store first: keyed records without a mark mean it was removed,
+        # which would let old-rule rehashes pass as records from before the key.
+        findings.append(Finding("meta key_id", "the key mark is gone, though records are signed with the key"))
     return Report(
         checked,
         records,

@@ -31,12 +31,12 @@ def no_database(url: Where, hint: str = "") -> str:
     return f"no database at {missing(url)}: give --db, or set {ENV_DB}{hint}"
 
 
-def open_existing(url: Where) -> Engine:
+def open_existing(url: Where, *, adopt_key: bool = True) -> Engine:
     """The engine over an existing store: reading commands never create a store, nor add our tables
-    to a file or schema that holds none."""
+    to a file or schema that holds none (``adopt_key=False``: nor mark it with the history key)."""
     if missing(url) is not None:
         fail(no_database(url))
-    return open_db(url, create=False)
+    return open_db(url, create=False, adopt_key=adopt_key)
 
 
 def _counting_bar(label: str, *, disable: bool = False) -> Progress:
@@ -135,7 +135,7 @@ def verify(
     """
     if anchor is not None and not anchor.is_file():
         fail(f"no anchor file at {anchor}: make one with renew-fsm anchor --db URL --out FILE", 2)
-    engine = open_existing(choose_db(db))
+    engine = open_existing(choose_db(db), adopt_key=False)
     try:
         # The bar's total: a count of each cycle's instances, a pass far quicker than the rebuild.
         total = sum(row[-1] for cycle in engine.storage.cycles() for row in engine.storage.tally(cycle))
@@ -194,7 +194,7 @@ def anchor(
         fail(f"{out} is not a file", 2)
     if not out.parent.is_dir():
         fail(f"no folder {out.parent} for the anchor file", 2)
-    engine = open_existing(choose_db(db))
+    engine = open_existing(choose_db(db), adopt_key=False)
     try:
         line = anchor_store(engine.storage, out)
     finally:

@@ -200,6 +200,18 @@ def test_the_stored_policy_text_changed_under_the_same_version(store: str) -> No
     assert "does not match its hash" in again.stderr
 
 
+def test_the_key_mark_removed_to_pass_old_rule_rehashes_as_old_records(store: str) -> None:
+    assert tamper(store, "DELETE FROM meta WHERE key = 'key_id'") == 1
+    _edited_and_rehashed(store, _old_rule)
+    assert_caught(verify_cli(store), "meta key_id")
+    # Checking a store never vouches for it: verify did not mark it again.
+    e = renew_fsm.open(store, key=None, create=False)
+    try:
+        assert e.storage.get_meta("key_id") is None
+    finally:
+        e.close()
+
+
 # -- the registry -----------------------------------------------------------------------------
 
 REGISTRY_EDITS: dict[str, tuple[str, str]] = {
