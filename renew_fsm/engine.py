@@ -34,6 +34,7 @@ from .model import Actor, Doctor, Instance, Record, View, is_id, iso_time
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .runtime import advance, allowed_events, decide, dumps
 from .storage import ConflictError, Storage
+from .storage.base import policy_text_sha256
 from .workflows import Workflows
 from .world import LEVELS, Agency, Institution, Region, World
 
@@ -93,6 +94,11 @@ Plan = Generator["Fire", "View | Refused", None]
 class Engine(Workflows):
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        #: The history key (``renew_fsm.keys``) the store was opened with: records are HMACs with it;
+        #: ``None``, they follow the old unkeyed rule.
+        self.key = getattr(storage, "key", None)
+        #: The SHA-256 of each policy text a record is judged under, by text (computed once).
+        self._policy_shas: dict[str, str] = {}
         #: The doctor's cycle: instances are created in its initial state.  The workflow machines
         #: (``case_fire``) and the re-exam machine's diagram are compiled from the same data.
         self.machine: Compiled = compiled("doctor")
@@ -137,6 +143,13 @@ class Engine(Workflows):
         if cached is None:
             cached = self._policies[text] = parse(text, "<stored policy>")
         return cached
+
+    def policy_sha256(self, policy: Policy) -> str:
+        """The SHA-256 of ``policy``'s text: what a keyed record names, so the stored text cannot change under it."""
+        sha = self._policy_shas.get(policy.text)
+        if sha is None:
+            sha = self._policy_shas[policy.text] = policy_text_sha256(policy.text)
+        return sha
 
     def policy_for(self, policy_id: str, version: str) -> Policy | None:
         """The policy a history record was judged under (for rebuilding and verifying)."""
@@ -415,7 +428,18 @@ class Engine(Workflows):
             changes, step = decide(self.machine, world, policy, before, pair[1], name, actor, data, at)
         except Refused as refused:
             return refused
-        new, record = advance(before, changes, step, actor, dumps(data), iso_time(at), policy.version, key)
+        new, record = advance(
+            before,
+            changes,
+            step,
+            actor,
+            dumps(data),
+            iso_time(at),
+            policy.version,
+            key,
+            self.key,
+            self._policy_shas.get(policy.text) or self.policy_sha256(policy),
+        )
         read_versions.setdefault(doctor_id, before.version)
         current[doctor_id] = new
         records.append(record)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
+from .keys import HistoryKey
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
 from .model import Actor, Command, Doctor, Instance, Record, canonical, new_tuple, replace
@@ -50,10 +51,49 @@ def chain_hash(
     data: str,
     policy_version: str,
 ) -> str:
+    """The old, unkeyed rule: a SHA-256 over the record and the previous hash (anyone can recompute it)."""
     text = SEPARATOR.join(
         (prev, cycle, doctor, str(seq), event, from_state, to_state, role, actor or "", at, data, policy_version)
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chain_mac(
+    key: HistoryKey,
+    prev: str,
+    cycle: str,
+    doctor: str,
+    seq: int,
+    event: str,
+    from_state: str,
+    to_state: str,
+    role: str,
+    actor: str | None,
+    at: str,
+    data: str,
+    policy_version: str,
+    policy_sha256: str,
+) -> str:
+    """The keyed rule: an HMAC-SHA256 with the history key over the same fields, and the SHA-256 of
+    the policy text the record was judged under (so the stored text cannot change under it)."""
+    text = SEPARATOR.join(
+        (
+            prev,
+            cycle,
+            doctor,
+            str(seq),
+            event,
+            from_state,
+            to_state,
+            role,
+            actor or "",
+            at,
+            data,
+            policy_version,
+            policy_sha256,
+        )
+    )
+    return key.mac(text.encode())
 
 
 def effect_changes(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> dict[str, Any]:
@@ -184,29 +224,41 @@ def advance(
     at_iso: str,
     policy_version: str,
     idempotency_key: str | None = None,
+    key: HistoryKey | None = None,
+    policy_sha256: str = "",
 ) -> tuple[Instance, Record]:
-    """The new instance and its history record, chained to the previous record."""
+    """The new instance and its history record, chained to the previous record.
+
+    With ``key`` the record's hash is ``chain_mac`` (covering ``policy_sha256``, the SHA-256 of
+    the policy text it was judged under); without, the old ``chain_hash``.
+    """
     to_state = step.target or before.state
     seq = before.version + 1
-    # chain_hash, inlined: this runs once per accepted event.
-    digest = _sha256(
-        _SEP.join(
-            (
-                before.head,
-                before.cycle,
-                before.doctor,
-                str(seq),
-                step.event,
-                before.state,
-                to_state,
-                actor.role,
-                actor.id or "",
-                at_iso,
-                data_json,
-                policy_version,
-            )
-        ).encode()
-    ).hexdigest()
+    # chain_mac / chain_hash, inlined: this runs once per accepted event.
+    text = _SEP.join(
+        (
+            before.head,
+            before.cycle,
+            before.doctor,
+            str(seq),
+            step.event,
+            before.state,
+            to_state,
+            actor.role,
+            actor.id or "",
+            at_iso,
+            data_json,
+            policy_version,
+        )
+    )
+    if key is None:
+        digest = _sha256(text.encode()).hexdigest()
+    else:
+        inner = key.inner.copy()
+        inner.update(f"{text}{_SEP}{policy_sha256}".encode())
+        outer = key.outer.copy()
+        outer.update(inner.digest())
+        digest = outer.hexdigest()
     record = new_tuple(
         Record,
         (

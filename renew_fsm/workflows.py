@@ -654,7 +654,7 @@ class Workflows:
                 changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         # The first record of a case names its subject, so the subject is covered by the chain too.
         recorded = checked if case.version else {"subject": case.subject, **checked}
-        new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "")
+        new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "", None, self.key)
         writes, secret = (
             kind.writes(self, world, case, new, subject, actor, event, checked, carry)
             if kind.writes is not None
@@ -903,6 +903,8 @@ class Workflows:
             iso_time(when),
             policy.version,
             idempotency_key,
+            self.key,
+            self.policy_sha256(policy),
         )
         try:
             self.storage.move_doctor(inst.version, new, record, target.id)

@@ -49,6 +49,10 @@ RUN: list[tuple[str, int]] = [
     ("renew-fsm doctors list --as admin:NN --db cycle.db", 0),
     ("renew-fsm doctors list --as admin:NN --out doctors.xlsx --db cycle.db", 0),
     ("renew-fsm photos list --as admin:GX --below 60 --db cycle.db", 0),
+    ("renew-fsm key init --out history.key", 0),
+    ("RENEW_FSM_KEY_FILE=history.key renew-fsm verify --db cycle.db", 0),
+    ("RENEW_FSM_KEY_FILE=history.key renew-fsm anchor --db cycle.db --out anchors.jsonl", 0),
+    ("RENEW_FSM_KEY_FILE=history.key renew-fsm verify --db cycle.db --anchor anchors.jsonl", 0),
 ]
 #: Run against the guide's service (started with the guide's command, on a free port instead of 8000).
 SERVICE = "renew-fsm serve --db cycle.db --rehearsal --host 127.0.0.1 --port 8000"
@@ -106,7 +110,8 @@ def test_every_command_in_the_guide_is_run_here_or_says_why_not(guide: Path) -> 
 def test_the_chinese_guide_covers_the_same_steps() -> None:
     english, chinese = commands(GUIDES[0]), commands(GUIDES[1])
     for step in ("replay province.jsonl", "import institutions", "import doctors", "account create",
-                 "renew-fsm serve", "/session", "renew-fsm sweep", ".backup", "verify", "pg_dump"):  # fmt: skip
+                 "renew-fsm serve", "/session", "renew-fsm sweep", ".backup", "verify", "pg_dump",
+                 "key init", "anchor"):  # fmt: skip
         assert any(step in c for c in chinese) and any(step in c for c in english), step
 
 

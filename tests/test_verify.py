@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import A1, EXAM, H1, at, doctor, doctor_cmd, make_engine, to_testing
+from tamperkit import REGUARD_PG, REGUARD_SQLITE, UNGUARD_PG, UNGUARD_SQLITE
 
 import renew_fsm
 from renew_fsm.verify import verify
@@ -93,7 +94,7 @@ def test_a_hand_edited_copy_is_reported(original: Path, tmp_path: Path, edit: st
     sql, culprit = TAMPERING[edit]
     target = copy(original, tmp_path)
     conn = sqlite3.connect(target)
-    conn.executescript(sql)
+    conn.executescript(UNGUARD_SQLITE + sql + ";" + REGUARD_SQLITE)
     assert conn.total_changes >= 1
     conn.close()
     result = cli("verify", "--db", str(target))
@@ -129,7 +130,9 @@ def test_verify_reports_hand_edits_on_postgres(pg_url: str, edit: str) -> None:
     assert verify(e).ok
     sql, culprit = PG_EDITS[edit]
     with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(UNGUARD_PG)
         assert conn.execute(sql).rowcount == 1
+        conn.execute(REGUARD_PG)
     report = verify(e)
     assert not report.ok
     assert {f.doctor for f in report.findings} == {culprit}

@@ -94,10 +94,15 @@ def missing(url: str) -> str | None:
     return path if path is not None and not Path(path).exists() else None
 
 
-def open_db(url: str, *, create: bool = True) -> renew_fsm.Engine:
+def open_db(url: str, *, create: bool = True, adopt_key: bool = True) -> renew_fsm.Engine:
     """``create=False`` for commands that only read, or that need a store already set up."""
     # A plain str: the store keeps the URL and hands it to worker processes, which unpickle it.
-    return renew_fsm.open(str(url), create=create)
+    from ..keys import KeyError_
+
+    try:
+        return renew_fsm.open(str(url), create=create, adopt_key=adopt_key)
+    except KeyError_ as exc:
+        fail(f"{exc} (the history key named by RENEW_FSM_KEY_FILE or RENEW_FSM_KEY)", 2)
 
 
 def out_path(out: str, default_name: str) -> Path:

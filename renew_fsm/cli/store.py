@@ -1,4 +1,4 @@
-"""Commands over a database: ``replay``, ``verify``, ``history``, ``state``."""
+"""Commands over a database: ``replay``, ``verify``, ``anchor``, ``key init``, ``history``, ``state``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..anchor import write as anchor_store
 from ..engine import Engine
+from ..keys import ENV_KEY, ENV_KEY_FILE
+from ..keys import init as init_key
 from ..replay import ReplayStop, replay_file
 from ..simulate import sqlite_path
+from ..verify import Report as VerifyReport
 from ..verify import verify as verify_store
 from .common import DB_HELP, ENV_DB, Where, app, choose_db, console, err, fail, missing, open_db
 
@@ -27,12 +31,12 @@ def no_database(url: Where, hint: str = "") -> str:
     return f"no database at {missing(url)}: give --db, or set {ENV_DB}{hint}"
 
 
-def open_existing(url: Where) -> Engine:
+def open_existing(url: Where, *, adopt_key: bool = True) -> Engine:
     """The engine over an existing store: reading commands never create a store, nor add our tables
-    to a file or schema that holds none."""
+    to a file or schema that holds none (``adopt_key=False``: nor mark it with the history key)."""
     if missing(url) is not None:
         fail(no_database(url))
-    return open_db(url, create=False)
+    return open_db(url, create=False, adopt_key=adopt_key)
 
 
 def _counting_bar(label: str, *, disable: bool = False) -> Progress:
@@ -115,24 +119,117 @@ def replay(
 
 
 @app.command()
-def verify(db: Annotated[str | None, typer.Option(help=DB_HELP)] = None) -> None:
-    """Rebuild every instance from its history and check the hash chains; exit 1 on any mismatch."""
-    engine = open_existing(choose_db(db))
+def verify(
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="An anchor file (renew-fsm anchor): prove nothing it pinned has changed since", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Rebuild every instance from its history and check the hash chains; exit 1 on any mismatch.
+
+    With the history key (RENEW_FSM_KEY_FILE or RENEW_FSM_KEY) each record's HMAC is checked; without
+    it only the structure is, and verify says so.
+    """
+    if anchor is not None and not anchor.is_file():
+        fail(f"no anchor file at {anchor}: make one with renew-fsm anchor --db URL --out FILE", 2)
+    engine = open_existing(choose_db(db), adopt_key=False)
     try:
         # The bar's total: a count of each cycle's instances, a pass far quicker than the rebuild.
         total = sum(row[-1] for cycle in engine.storage.cycles() for row in engine.storage.tally(cycle))
         with _counting_bar("verifying") as bar:
             task = bar.add_task("verify", total=total)
-            report = verify_store(engine, progress=lambda n: bar.advance(task, n))
+            report = verify_store(engine, progress=lambda n: bar.advance(task, n), anchor=anchor)
+        key = engine.key
     finally:
         engine.close()
     for finding in report.findings:
         err.print(f"  ✗ {finding}", markup=False)
-    summary = f"{report.checked} instance(s), {report.records} history record(s)"
+    summary = (
+        f"{report.checked} instance(s), {report.records} history record(s), "
+        f"{report.registry_rows} registry row(s) in {report.registry_entries} log entr(ies)"
+    )
+    out = err if report.findings else console
+    for line in _authenticity(report, key.id if key is not None else None):
+        out.print(line, markup=False, highlight=False)
     if report.findings:
         err.print(f"[red]✗ {summary}: {len(report.findings)} problem(s)[/red]")
         raise typer.Exit(1)
     console.print(f"[green]✓ {summary}: every state matches its history, every chain holds[/green]")
+
+
+def _authenticity(report: VerifyReport, key_id: str | None) -> list[str]:
+    """What the hashes proved: by the key, by the old rule, or nothing beyond the structure."""
+    old = (
+        f"; {report.legacy} by the old unkeyed rule (written before the key, or rewritten without it)"
+        if report.legacy
+        else ""
+    )
+    if key_id is not None:
+        lines = [f"authenticity: {report.keyed} record(s) and log entries carry a valid HMAC with key {key_id}{old}"]
+    else:
+        lines = [
+            f"authenticity NOT checked: no history key ({ENV_KEY_FILE} or {ENV_KEY}); "
+            f"{report.unchecked} keyed record(s) and log entries checked for structure only{old}"
+        ]
+    if report.anchor_lines:
+        lines.append(f"anchor: {report.anchor_lines} line(s), the newest of {report.anchored_at}: checked")
+    return lines
+
+
+@app.command()
+def anchor(
+    out: Annotated[Path, typer.Option(help="The anchor file: one line is appended per run", dir_okay=False)],
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+) -> None:
+    """Pin the head of every chain: a heads file beside OUT, and one line appended to OUT.
+
+    The line (its time, counts and the heads file's SHA-256) is what to print, sign or send away;
+    verify --anchor OUT then proves nothing before it changed, even to someone who has the key.
+    Run verify first: an anchor pins what is there, tampered or not.
+    """
+    if out.exists() and not out.is_file():
+        fail(f"{out} is not a file", 2)
+    if not out.parent.is_dir():
+        fail(f"no folder {out.parent} for the anchor file", 2)
+    engine = open_existing(choose_db(db), adopt_key=False)
+    try:
+        line = anchor_store(engine.storage, out)
+    finally:
+        engine.close()
+    print(json.dumps(line, ensure_ascii=False, sort_keys=True))
+    err.print(
+        f"anchored {line['chains']} chain(s), {line['records']} record(s): {line['heads']} beside {out}; "
+        "keep both, and send the line above away",
+        markup=False,
+        highlight=False,
+    )
+
+
+key_app = typer.Typer(help="The history key that makes each record's hash an HMAC.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("init")
+def key_init(
+    out: Annotated[Path, typer.Option(help="Where to write the new key (refused if it exists)", dir_okay=False)],
+) -> None:
+    """Make a new random key in OUT (mode 0600); name it in RENEW_FSM_KEY_FILE for every renew-fsm process."""
+    try:
+        key_id = init_key(out)
+    except FileExistsError:
+        fail(f"{out} exists: a key is never overwritten (records signed with it would stop verifying)", 2)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}", 2)
+    print(f"key {key_id} written to {out} (readable by you only)")
+    err.print(
+        f"set {ENV_KEY_FILE}={out} for the service, the simulator and verify; keep a copy where the "
+        "database's administrators cannot read it",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -18,14 +19,17 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from ..keys import HistoryKey
 from ..model import Case, Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
+from .registry import row_digest
 
 #: 2: the appeal's days on ``instances``; workflow ``cases``, ``credentials`` and ``case_files``.
 #: 3: each instance's institution.  4: PostgreSQL compares ids by code point, as SQLite always did.
 #: 5: the doctors' sex, certificate numbers and category of practice; an index on the id-card number.
-SCHEMA_VERSION = 5
+#: 6: the registry log, each policy's SHA-256, and triggers refusing to rewrite history.
+SCHEMA_VERSION = 6
 
 
 class ConflictError(Exception):
@@ -47,8 +51,20 @@ class WorldRows:
     reasons: dict[str, ExemptionReason]
 
 
+def policy_text_sha256(text: str) -> str:
+    """The SHA-256 of a policy's text: what a keyed record names, and the ``policies`` table keeps."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: The tables a store only ever appends to: the database refuses to update or delete their rows.
+APPEND_ONLY = ("history", "registry_log")
+
+
 class Storage(Protocol):
     url: str
+    #: The history key the store was opened with (``renew_fsm.keys``): the registry log's entries are
+    #: HMACs with it, as the engine's records are.
+    key: HistoryKey | None
 
     def close(self) -> None: ...
 
@@ -181,6 +197,19 @@ class Storage(Protocol):
 
     def put_institutions(self, institutions: Sequence[Institution]) -> None:
         """Insert or replace many institutions in one transaction, bumping the world version once."""
+        ...
+
+    # -- integrity -------------------------------------------------------------------------------
+    def registry_log(self) -> Iterable[tuple[int, str, str, str, str]]:
+        """Every registry-log entry (seq, at, table, rows as JSON, hash), oldest first."""
+        ...
+
+    def registry_rows(self, table: str) -> Iterable[dict[str, Any]]:
+        """Every row of a logged table (``registry.REGISTRY_KEYS``) as stored, column by column."""
+        ...
+
+    def policies(self) -> list[tuple[str, str, str, str | None]]:
+        """Every stored policy: (id, version, text, the SHA-256 stored when it was loaded)."""
         ...
 
 
@@ -374,6 +403,11 @@ def doctor_from_row(row: Sequence[Any]) -> Doctor:
         ({} if profile == "{}" else json.loads(profile)) if isinstance(profile, str) else (profile or {}),
         *registry,
     )
+
+
+def doctor_digests(rows: Iterable[Sequence[Any]]) -> dict[str, str | None]:
+    """The registry log's changes for doctor rows (``doctor_row``'s tuples) about to be written."""
+    return {row[0]: row_digest(dict(zip(DOCTOR_COLUMNS, row, strict=True))) for row in rows}
 
 
 def record_row(rec: Record) -> tuple[Any, ...]:

@@ -8,7 +8,15 @@ from collections.abc import Iterable, Sequence
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from ..world import Agency, Institution, Region
-from .base import ConflictError, WorldRows, check_doctor_batch, check_new_doctors, guarded, same_doctor
+from .base import (
+    ConflictError,
+    WorldRows,
+    check_doctor_batch,
+    check_new_doctors,
+    guarded,
+    policy_text_sha256,
+    same_doctor,
+)
 from .memory_cases import MemoryCases
 
 
@@ -21,7 +29,8 @@ class MemoryStorage(MemoryCases):
         self.regions: dict[str, Region] = {}
         self.institutions: dict[str, Institution] = {}
         self.agencies: dict[str, Agency] = {}
-        self.policies: dict[tuple[str, str], str] = {}
+        #: (id, version) → (text, its SHA-256 when loaded).
+        self.policies_by_id: dict[tuple[str, str], tuple[str, str]] = {}
         self.reasons: dict[str, dict[str, ExemptionReason]] = {}
         self.doctors: dict[str, Doctor] = {}
         #: Id-card number → doctor id (the SQL stores' index on ``doctors (id_card)``).
@@ -64,7 +73,7 @@ class MemoryStorage(MemoryCases):
     def load_world(self, cycle: str | None) -> WorldRows:
         with self._lock:
             current = self.meta.get("policy")
-            text = self.policies.get(tuple(current.split("@", 1))) if current else None  # type: ignore[arg-type]
+            text = self.policy_text(*current.split("@", 1)) if current else None
             return WorldRows(
                 self.world_version(),
                 list(self.regions.values()),
@@ -77,37 +86,47 @@ class MemoryStorage(MemoryCases):
     def put_region(self, region: Region) -> None:
         with self._lock:
             self.regions[region.id] = region
+            self._log("regions", [(region.id,)])
             self._bump()
 
     def put_institution(self, institution: Institution) -> None:
         with self._lock:
             self.institutions[institution.id] = institution
+            self._log("institutions", [(institution.id,)])
             self._bump()
 
     def put_agency(self, agency: Agency) -> None:
         with self._lock:
+            old = self.agencies.get(agency.id)
             self.agencies[agency.id] = agency
+            self._log("agencies", [(agency.id,)])
+            held = old.institutions if old is not None else frozenset()
+            self._log("assignments", [(agency.id, i) for i in sorted(held | agency.institutions)])
             self._bump()
 
     def put_policy(self, policy_id: str, version: str, text: str) -> None:
         with self._lock:
-            self.policies[(policy_id, version)] = text
+            self.policies_by_id.setdefault((policy_id, version), (text, policy_text_sha256(text)))
             self.meta["policy"] = f"{policy_id}@{version}"
             self._bump()
 
     def policy_text(self, policy_id: str, version: str) -> str | None:
-        return self.policies.get((policy_id, version))
+        stored = self.policies_by_id.get((policy_id, version))
+        return stored[0] if stored is not None else None
 
     def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None:
         with self._lock:
             self.reasons.setdefault(cycle, {})[reason_id] = reason
+            self._log("exemption_reasons", [(cycle, reason_id)])
             self._bump()
 
     def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
         with self._lock:
             listing = self.reasons.setdefault(cycle, {})
-            for rid, reason in reasons.items():
-                listing.setdefault(rid, reason)
+            fresh = [rid for rid in reasons if rid not in listing]
+            for rid in fresh:
+                listing[rid] = reasons[rid]
+            self._log("exemption_reasons", [(cycle, rid) for rid in fresh])
             self._bump()
 
     def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
@@ -120,10 +139,12 @@ class MemoryStorage(MemoryCases):
                     raise ConflictError(f"doctor {doc.id!r} already exists with other details")
                 if old is not None:
                     present.append(doc.id)
+            fresh = [(doc.id,) for doc in doctors if doc.id not in self.doctors]
             for doc in doctors:
                 self._cards.setdefault(self.doctors.setdefault(doc.id, doc).id_card, doc.id)
                 if cycle:
                     self.instances.setdefault((cycle, doc.id), Instance(doc.id, cycle))
+            self._log("doctors", fresh)
             return present
 
     def put_new_doctors(
@@ -141,6 +162,7 @@ class MemoryStorage(MemoryCases):
                 self._cards.setdefault(doc.id_card, doc.id)
             for inst in instances:
                 self.instances[(inst.cycle, inst.doctor)] = inst
+            self._log("doctors", [(doc.id,) for doc in doctors])
 
     def get_doctor(self, doctor_id: str) -> Doctor | None:
         return self.doctors.get(doctor_id)
@@ -275,4 +297,5 @@ class MemoryStorage(MemoryCases):
         with self._lock:
             for institution in institutions:
                 self.institutions[institution.id] = institution
+            self._log("institutions", [(i.id,) for i in institutions])
             self._bump()

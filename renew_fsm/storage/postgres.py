@@ -17,7 +17,7 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,6 +39,7 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
+    doctor_digests,
     doctor_from_row,
     doctor_row,
     guarded,
@@ -46,12 +47,14 @@ from .base import (
     instance_row,
     new_doctor_rows,
     page_end,
+    policy_text_sha256,
     record_from_row,
     record_row,
     same_doctor,
     scan_keyset,
 )
-from .postgres_cases import INSERT_HISTORY, MIGRATION_2, UPDATE_INSTANCE, PostgresCases
+from .postgres_cases import INSERT_HISTORY, MIGRATION_2, MIGRATION_6, UPDATE_INSTANCE, PostgresCases
+from .registry import row_digest
 
 _NUMERIC = {
     "version": "integer",
@@ -66,7 +69,7 @@ _NUMERIC = {
 _INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in V1_INSTANCE_COLUMNS)
 _HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in V1_HISTORY_COLUMNS)
 
-MIGRATIONS: list[list[str]] = [
+MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] = [
     [
         "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text)",
         "CREATE TABLE IF NOT EXISTS regions (id text PRIMARY KEY, level text, name text, parent text)",
@@ -109,6 +112,8 @@ MIGRATIONS: list[list[str]] = [
         f"ALTER TABLE doctors {', '.join(f'ADD COLUMN IF NOT EXISTS {c} text' for c in V5_DOCTOR_COLUMNS)}",
         "CREATE INDEX IF NOT EXISTS idx_doctors_id_card ON doctors (id_card)",
     ],
+    # 6: the registry log, each policy's SHA-256, the guard triggers and the application role.
+    MIGRATION_6,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -266,7 +271,10 @@ class PostgresStorage(PostgresCases):
             have = self._schema_version(cur)  # again, under the lock: another process may have migrated
             for version in range(have, SCHEMA_VERSION):
                 for statement in MIGRATIONS[version]:
-                    cur.execute(statement)  # type: ignore[arg-type]
+                    if callable(statement):  # a step SQL alone cannot take (digests computed here)
+                        statement(cur)
+                    else:
+                        cur.execute(statement)  # type: ignore[arg-type]
             cur.execute(_UPSERT_META, ("schema_version", str(SCHEMA_VERSION)))
             cur.execute("INSERT INTO meta (key, value) VALUES ('world_version', '0') ON CONFLICT DO NOTHING")
 
@@ -394,6 +402,7 @@ class PostgresStorage(PostgresCases):
                 "SET level = excluded.level, name = excluded.name, parent = excluded.parent",
                 (region.id, region.level, region.name, region.parent),
             )
+            self._log_rows(cur, "regions", [(region.id,)])
             self._bump(cur)
 
     def put_institution(self, institution: Institution) -> None:
@@ -404,6 +413,7 @@ class PostgresStorage(PostgresCases):
                 "SET region = excluded.region, name = excluded.name, kind = excluded.kind",
                 (i.id, i.region, i.name, i.kind),
             )
+            self._log_rows(cur, "institutions", [(i.id,)])
             self._bump(cur)
 
     def put_agency(self, agency: Agency) -> None:
@@ -414,20 +424,24 @@ class PostgresStorage(PostgresCases):
                 "SET region = excluded.region, name = excluded.name",
                 (a.id, a.region, a.name),
             )
+            held = [r[0] for r in cur.execute("SELECT institution FROM assignments WHERE agency = %s", (a.id,))]
             cur.execute("DELETE FROM assignments WHERE agency = %s", (a.id,))
             if a.institutions:
                 cur.executemany(
                     "INSERT INTO assignments (agency, institution) VALUES (%s, %s)",
                     [(a.id, inst) for inst in sorted(a.institutions)],
                 )
+            self._log_rows(cur, "agencies", [(a.id,)])
+            self._log_rows(cur, "assignments", [(a.id, inst) for inst in sorted({*held, *a.institutions})])
             self._bump(cur)
 
     def put_policy(self, policy_id: str, version: str, text: str) -> None:
         with self._write() as cur:
+            # The first text stays: records already judged under this id and version name its SHA-256.
             cur.execute(
-                "INSERT INTO policies (id, version, text, loaded_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (id, version) DO UPDATE SET text = excluded.text, loaded_at = excluded.loaded_at",
-                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+                "INSERT INTO policies (id, version, text, loaded_at, sha256) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (id, version) DO NOTHING",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat(), policy_text_sha256(text)),
             )
             cur.execute(_UPSERT_META, ("policy", f"{policy_id}@{version}"))
             self._bump(cur)
@@ -445,16 +459,19 @@ class PostgresStorage(PostgresCases):
                 "ON CONFLICT (cycle, id) DO UPDATE SET text = excluded.text, open = excluded.open",
                 (cycle, reason_id, reason.text, int(reason.open)),
             )
+            self._log_rows(cur, "exemption_reasons", [(cycle, reason_id)])
             self._bump(cur)
 
     def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
         with self._write() as cur:
             if reasons:
+                held = {r[0] for r in cur.execute("SELECT id FROM exemption_reasons WHERE cycle = %s", (cycle,))}
                 cur.executemany(
                     "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT DO NOTHING",
                     [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
                 )
+                self._log_rows(cur, "exemption_reasons", [(cycle, rid) for rid in reasons if rid not in held])
             self._bump(cur)
 
     # -- doctors and instances ---------------------------------------------------------------
@@ -476,7 +493,9 @@ class PostgresStorage(PostgresCases):
                     present.append(doc.id)
             fresh = [d for d in doctors if d.id not in old]
             if fresh:
-                cur.executemany(f"{INSERT_DOCTOR} ON CONFLICT DO NOTHING", [doctor_row(d) for d in fresh])
+                rows = [doctor_row(d) for d in fresh]
+                cur.executemany(f"{INSERT_DOCTOR} ON CONFLICT DO NOTHING", rows)
+                self._log(cur, "doctors", doctor_digests(rows))
             if cycle and doctors:
                 cur.executemany(
                     f"{INSERT_INSTANCE} ON CONFLICT DO NOTHING",
@@ -546,6 +565,8 @@ class PostgresStorage(PostgresCases):
                     _execute(cur, INSERT_DOCTOR, doctor_rows)
                     _execute(cur, INSERT_INSTANCE, instance_rows)
                 _insert_records(cur, records)
+                # One registry entry for the batch, not one per doctor.
+                self._log(cur, "doctors", doctor_digests(doctor_rows))
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(
                 f"a new doctor, instance or record is already stored ({exc.diag.message_primary})"
@@ -683,6 +704,8 @@ class PostgresStorage(PostgresCases):
                     "DO UPDATE SET region = excluded.region, name = excluded.name, kind = excluded.kind",
                     [(i.id, i.region, i.name, i.kind) for i in institutions],
                 )
+                rows = ({"id": i.id, "region": i.region, "name": i.name, "kind": i.kind} for i in institutions)
+                self._log(cur, "institutions", {row["id"]: row_digest(row) for row in rows})
             self._bump(cur)
 
 

@@ -39,6 +39,7 @@ from .base import (
     StorageError,
     WorldRows,
     check_doctor_batch,
+    doctor_digests,
     doctor_from_row,
     doctor_row,
     guarded,
@@ -46,11 +47,13 @@ from .base import (
     instance_row,
     new_doctor_rows,
     page_end,
+    policy_text_sha256,
     record_from_row,
     same_doctor,
     scan_keyset,
 )
-from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2
+from .registry import row_digest
+from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2, migrate_6
 
 try:
     import fcntl
@@ -166,9 +169,9 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
     db["doctors"].create_index(["id_card"], if_not_exists=True)
 
 
-#: The schema version from which a read-only SQLite file opens as it is (4 changed PostgreSQL
-#: alone; 5's doctor columns are read as empty, see ``_read_without_registry_columns``).
-SAME_FILE_SINCE = 3
+#: The schema version since which a SQLite file has not changed (6 added the registry log and the
+#: guard triggers, which a read-only copy from before cannot be given).
+SAME_FILE_SINCE = 6
 #: Schema upgrades, applied in order on open; the position is the version it brings the file to.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_1,
@@ -176,6 +179,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_3,
     _migrate_4,
     _migrate_5,
+    migrate_6,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -407,24 +411,7 @@ class SQLiteStorage(SQLiteCases):
         have = self._schema_version()
         if have == SCHEMA_VERSION:
             return
-        if have >= SAME_FILE_SINCE:
-            # Since then a file changed only by migration 5's optional doctor columns: it is upgraded
-            # where it can be written, and a read-only copy opens as it is, read through a view.
-            try:
-                self._migrate()
-            except StorageError:
-                if have < 5:
-                    self._read_without_registry_columns()
-            return
         self._migrate()
-
-    def _read_without_registry_columns(self) -> None:
-        """Read a schema-3 or -4 file that cannot be written: a temporary view named ``doctors``, which
-        SQLite finds before the file's table, adds the columns migration 5 would, empty (the
-        temporary schema is the connection's own, so nothing is written to the file)."""
-        have = {row[1] for row in self.conn.execute("PRAGMA main.table_info(doctors)")}
-        columns = [c if c in have else f"NULL AS {c}" for c in DOCTOR_COLUMNS]
-        self.conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS doctors AS SELECT {', '.join(columns)} FROM main.doctors")
 
     def _migrate(self) -> None:
         with self._write():
@@ -526,6 +513,7 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO regions (id, level, name, parent) VALUES (?, ?, ?, ?)",
                 (region.id, region.level, region.name, region.parent),
             )
+            self._log_rows(c, "regions", [(region.id,)])
             self._bump(c)
 
     def put_institution(self, institution: Institution) -> None:
@@ -535,24 +523,31 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
                 (i.id, i.region, i.name, i.kind),
             )
+            self._log_rows(c, "institutions", [(i.id,)])
             self._bump(c)
 
     def put_agency(self, agency: Agency) -> None:
         a = agency
         with self._write() as c:
             c.execute("INSERT OR REPLACE INTO agencies (id, region, name) VALUES (?, ?, ?)", (a.id, a.region, a.name))
+            held = [r[0] for r in c.execute("SELECT institution FROM assignments WHERE agency = ?", (a.id,))]
             c.execute("DELETE FROM assignments WHERE agency = ?", (a.id,))
             c.executemany(
                 "INSERT INTO assignments (agency, institution) VALUES (?, ?)",
                 [(a.id, inst) for inst in sorted(a.institutions)],
             )
+            self._log_rows(c, "agencies", [(a.id,)])
+            self._log_rows(c, "assignments", [(a.id, inst) for inst in sorted({*held, *a.institutions})])
             self._bump(c)
 
     def put_policy(self, policy_id: str, version: str, text: str) -> None:
         with self._write() as c:
+            # The first text stays: records already judged under this id and version name its SHA-256
+            # (the engine refuses other rules under a stored name; a re-worded copy changes nothing).
             c.execute(
-                "INSERT OR REPLACE INTO policies (id, version, text, loaded_at) VALUES (?, ?, ?, ?)",
-                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+                "INSERT INTO policies (id, version, text, loaded_at, sha256) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(id, version) DO NOTHING",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat(), policy_text_sha256(text)),
             )
             c.execute(
                 "INSERT INTO meta (key, value) VALUES ('policy', ?) "
@@ -574,14 +569,18 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                 (cycle, reason_id, reason.text, int(reason.open)),
             )
+            self._log_rows(c, "exemption_reasons", [(cycle, reason_id)])
             self._bump(c)
 
     def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
         with self._write() as c:
+            before = c.total_changes
             c.executemany(
                 "INSERT OR IGNORE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                 [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
             )
+            if c.total_changes != before:
+                self._log_rows(c, "exemption_reasons", [(cycle, rid) for rid in reasons])
             self._bump(c)
 
     # -- doctors and instances ------------------------------------------------------------------
@@ -602,10 +601,9 @@ class SQLiteStorage(SQLiteCases):
                         if not same_doctor(old[doc.id], doc):
                             raise ConflictError(f"doctor {doc.id!r} already exists with other details")
                         present.append(doc.id)
-            c.executemany(
-                INSERT_DOCTOR.replace("INSERT", "INSERT OR IGNORE", 1),
-                [doctor_row(d) for d in doctors],
-            )
+            rows = [doctor_row(d) for d in doctors]
+            c.executemany(INSERT_DOCTOR.replace("INSERT", "INSERT OR IGNORE", 1), rows)
+            self._log(c, "doctors", doctor_digests(r for r in rows if r[0] not in present))
             if cycle:
                 cols, values = _fresh_instance(cycle)
                 c.executemany(
@@ -624,6 +622,8 @@ class SQLiteStorage(SQLiteCases):
                 c.executemany(INSERT_DOCTOR, doctor_rows)
                 c.executemany(INSERT_INSTANCE, instance_rows)
                 c.executemany(INSERT_HISTORY, map(tuple, records))
+                # One registry entry for the batch, not one per doctor: the bulk path's only extra row.
+                self._log(c, "doctors", doctor_digests(doctor_rows))
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"a new doctor, instance or record is already stored ({exc})") from None
 
@@ -919,6 +919,9 @@ class SQLiteStorage(SQLiteCases):
                 "INSERT OR REPLACE INTO institutions (id, region, name, kind) VALUES (?, ?, ?, ?)",
                 [(i.id, i.region, i.name, i.kind) for i in institutions],
             )
+            # Digests of the rows as written, not read back: a nation's import writes 80,000 at once.
+            rows = ({"id": i.id, "region": i.region, "name": i.name, "kind": i.kind} for i in institutions)
+            self._log(c, "institutions", {row["id"]: row_digest(row) for row in rows})
             self._bump(c)
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlite_utils
 
+from ..keys import HistoryKey
 from ..model import CORRECTABLE, Case, Instance, Record
 from .base import (
+    APPEND_ONLY,
     CASE_COLUMNS,
     HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
@@ -24,7 +27,9 @@ from .base import (
     case_from_row,
     case_row,
     instance_row,
+    policy_text_sha256,
 )
+from .registry import LOG_COLUMNS, REGISTRY_KEYS, dict_rows, key_name, new_entry, row_digest, row_name
 
 _SET = ", ".join(f"{c} = ?" for c in INSTANCE_COLUMNS[2:])
 UPDATE_INSTANCE = f"UPDATE instances SET {_SET} WHERE cycle = ? AND doctor = ? AND version = ?"
@@ -38,6 +43,45 @@ _UPDATE_CASE = (
     "UPDATE cases SET subject = ?, state = ?, version = ?, flags = ?, data = ?, head = ? "
     "WHERE machine = ? AND id = ? AND version = ?"
 )
+
+
+#: Rows of a logged table ``registry_rows`` reads at a time.
+REGISTRY_PAGE = 5000
+INSERT_LOG = f"INSERT INTO registry_log ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+#: What the database refuses on the append-only tables, whoever asks: the triggers' names and bodies.
+GUARDS = {
+    f"{table}_{verb.lower()}_refused": (
+        f"CREATE TRIGGER IF NOT EXISTS {table}_{verb.lower()}_refused BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: its rows are never updated or deleted'); END"
+    )
+    for table in APPEND_ONLY
+    for verb in ("UPDATE", "DELETE")
+}
+
+
+def migrate_6(db: sqlite_utils.Database) -> None:
+    """The registry log (with a first entry per table holding the rows already there, by the
+    unkeyed rule: the store had no log before), each policy's SHA-256, and the guard triggers."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS registry_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, tbl TEXT NOT NULL,"
+        " rows TEXT NOT NULL, hash TEXT NOT NULL)"
+    )
+    if "sha256" not in db["policies"].columns_dict:
+        db.execute("ALTER TABLE policies ADD COLUMN sha256 TEXT")
+    for pid, version, text in db.execute("SELECT id, version, text FROM policies").fetchall():
+        db.execute(
+            "UPDATE policies SET sha256 = ? WHERE id = ? AND version = ?", (policy_text_sha256(text), pid, version)
+        )
+    already = db.execute("SELECT 1 FROM registry_log LIMIT 1").fetchone() is not None
+    for table in REGISTRY_KEYS if not already else ():
+        cur = db.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        changes = {row_name(table, r): row_digest(r) for r in dict_rows(names, cur.fetchall())}
+        if changes:
+            tail = db.execute("SELECT seq, hash FROM registry_log ORDER BY seq DESC LIMIT 1").fetchone()
+            db.execute(INSERT_LOG, new_entry(None, tail, table, changes))
+    for sql in GUARDS.values():
+        db.execute(sql)
 
 
 def migrate_2(db: sqlite_utils.Database) -> None:
@@ -75,6 +119,60 @@ def migrate_2(db: sqlite_utils.Database) -> None:
 class SQLiteCases:
     conn: sqlite3.Connection
     _lock: Any
+    key: HistoryKey | None = None
+
+    # -- the registry log (see ``registry``) -------------------------------------------------------
+    def _log(self, c: sqlite3.Connection, table: str, changes: dict[str, str | None]) -> None:
+        """Append the entry for ``changes`` (row name → digest, ``None``: gone); inside the writer's
+        turn, so the tail read here is still the tail when the entry lands."""
+        if changes:
+            tail = c.execute("SELECT seq, hash FROM registry_log ORDER BY seq DESC LIMIT 1").fetchone()
+            c.execute(INSERT_LOG, new_entry(self.key, tail, table, changes))
+
+    def _log_rows(self, c: sqlite3.Connection, table: str, keys: list[tuple[Any, ...]]) -> None:
+        """Log the rows named by ``keys`` as they now stand (read back: what is stored is what is logged)."""
+        where = " AND ".join(f"{k} = ?" for k in REGISTRY_KEYS[table])
+        changes: dict[str, str | None] = {}
+        for key in keys:
+            cur = c.execute(f"SELECT * FROM {table} WHERE {where}", key)
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+            changes[key_name(key)] = row_digest(dict(zip(names, row, strict=True))) if row else None
+        self._log(c, table, changes)
+
+    def registry_log(self) -> list[tuple[int, str, str, str, str]]:
+        with self._lock:
+            return self.conn.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM registry_log ORDER BY seq").fetchall()
+
+    def registry_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """Streamed in pages along the key (a nation's doctors are millions of rows)."""
+        if table not in REGISTRY_KEYS:
+            raise ValueError(f"{table!r} is not a logged table")
+        keys = REGISTRY_KEYS[table]
+        order = ", ".join(keys)
+        after: tuple[Any, ...] | None = None
+        while True:
+            where = f"WHERE ({order}) > ({', '.join('?' * len(keys))})" if after is not None else ""
+            with self._lock:
+                cur = self.conn.execute(
+                    f"SELECT * FROM {table} {where} ORDER BY {order} LIMIT {REGISTRY_PAGE}", after or ()
+                )
+                names = [d[0] for d in cur.description]
+                page = list(dict_rows(names, cur.fetchall()))
+            yield from page
+            if len(page) < REGISTRY_PAGE:
+                return
+            after = tuple(page[-1][k] for k in keys)
+
+    def policies(self) -> list[tuple[str, str, str, str | None]]:
+        with self._lock:
+            return self.conn.execute("SELECT id, version, text, sha256 FROM policies ORDER BY id, version").fetchall()
+
+    def guards_missing(self) -> list[str]:
+        """The guard triggers not in the database (someone with the file dropped them)."""
+        with self._lock:
+            have = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        return sorted(set(GUARDS) - have)
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStorage
     def _bump(self, c: sqlite3.Connection) -> None: ...
@@ -88,6 +186,7 @@ class SQLiteCases:
                 c.execute("UPDATE doctors SET institution = ? WHERE id = ?", (institution, inst.doctor))
                 c.execute("UPDATE instances SET institution = ? WHERE doctor = ?", (institution, inst.doctor))
                 c.execute(INSERT_HISTORY, tuple(record))
+                self._log_rows(c, "doctors", [(inst.doctor,)])
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None
 
@@ -121,16 +220,20 @@ class SQLiteCases:
                 "ON CONFLICT(id) DO UPDATE SET region = excluded.region, name = excluded.name",
                 (a.id, a.region, a.name),
             )
+            self._log_rows(c, "agencies", [(a.id,)])
         if w.assign is not None:
             c.execute("INSERT OR IGNORE INTO assignments (agency, institution) VALUES (?, ?)", w.assign)
+            self._log_rows(c, "assignments", [w.assign])
         if w.unassign is not None:
             c.execute("DELETE FROM assignments WHERE agency = ? AND institution = ?", w.unassign)
+            self._log_rows(c, "assignments", [w.unassign])
         if w.profile is not None:
             doctor, profile = w.profile
             c.execute(
                 "UPDATE doctors SET profile = ? WHERE id = ?",
                 (json.dumps(profile, ensure_ascii=False, sort_keys=True), doctor),
             )
+            self._log_rows(c, "doctors", [(doctor,)])
         if w.registry is not None:
             doctor, fields = w.registry
             columns = [c for c in CORRECTABLE if c in fields]  # names from our list, never the caller's
@@ -139,18 +242,23 @@ class SQLiteCases:
                     f"UPDATE doctors SET {', '.join(f'{col} = ?' for col in columns)} WHERE id = ?",
                     (*(fields[col] for col in columns), doctor),
                 )
+                self._log_rows(c, "doctors", [(doctor,)])
         if w.credential is not None:
             c.execute("INSERT OR REPLACE INTO credentials (account, hash) VALUES (?, ?)", w.credential)
+            self._log_rows(c, "credentials", [(w.credential[0],)])
         if w.file is not None:
             c.execute(
                 "INSERT OR REPLACE INTO case_files (machine, id, name, content) VALUES (?, ?, ?, ?)",
                 (case.machine, case.id, *w.file),
             )
+            self._log_rows(c, "case_files", [(case.machine, case.id)])
         if w.policy is not None:
             policy_id, version, text = w.policy
+            # The first text stays, as ``put_policy`` keeps it: records judged under it name its SHA-256.
             c.execute(
-                "INSERT OR REPLACE INTO policies (id, version, text, loaded_at) VALUES (?, ?, ?, ?)",
-                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat()),
+                "INSERT INTO policies (id, version, text, loaded_at, sha256) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(id, version) DO NOTHING",
+                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat(), policy_text_sha256(text)),
             )
             c.execute(
                 "INSERT INTO meta (key, value) VALUES ('policy', ?) "
@@ -163,6 +271,7 @@ class SQLiteCases:
                 "INSERT OR IGNORE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                 [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
             )
+            self._log_rows(c, "exemption_reasons", [(cycle, rid) for rid in reasons])
         if w.reason is not None:
             cycle, rid, reason = w.reason
             if reason is None:
@@ -172,9 +281,13 @@ class SQLiteCases:
                     "INSERT OR REPLACE INTO exemption_reasons (cycle, id, text, open) VALUES (?, ?, ?, ?)",
                     (cycle, rid, reason.text, int(reason.open)),
                 )
+            self._log_rows(c, "exemption_reasons", [(cycle, rid)])
         if w.revoke is not None:
+            released = c.execute("SELECT agency, institution FROM assignments WHERE agency = ?", (w.revoke,)).fetchall()
             c.execute("DELETE FROM assignments WHERE agency = ?", (w.revoke,))
             c.execute("DELETE FROM agencies WHERE id = ?", (w.revoke,))
+            self._log_rows(c, "assignments", [tuple(row) for row in released])
+            self._log_rows(c, "agencies", [(w.revoke,)])
         if w.world:
             self._bump(c)
 
@@ -190,6 +303,7 @@ class SQLiteCases:
         """Replace an account's hash alone (a sign-in upgrading it to the current parameters)."""
         with self._write() as c:
             c.execute("UPDATE credentials SET hash = ? WHERE account = ?", (hashed, account))
+            self._log_rows(c, "credentials", [(account,)])
 
     def credential(self, account: str) -> str | None:
         with self._lock:
@@ -204,4 +318,4 @@ class SQLiteCases:
         return (row[0], row[1]) if row else None
 
 
-__all__ = ["SQLiteCases", "migrate_2"]
+__all__ = ["GUARDS", "SQLiteCases", "migrate_2", "migrate_6"]

@@ -8,6 +8,7 @@ the contract the engine relies on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -143,7 +144,12 @@ def test_policies_are_kept_by_id_and_version(store: Storage) -> None:
     assert store.load_world(CYCLE).policy_text == "second"
     store.put_policy(CYCLE, "2021.1", "first again")
     assert store.get_meta("policy") == f"{CYCLE}@2021.1"
-    assert store.load_world(CYCLE).policy_text == "first again"
+    # The first text stays: records judged under 2021.1 name its SHA-256 (the engine refuses other rules).
+    assert store.load_world(CYCLE).policy_text == "first"
+    assert [(p[0], p[1], p[3]) for p in store.policies()] == [
+        (CYCLE, "2021.1", hashlib.sha256(b"first").hexdigest()),
+        (CYCLE, "2021.2", hashlib.sha256(b"second").hexdigest()),
+    ]
 
 
 def test_seeding_exemption_reasons_keeps_what_the_province_changed(store: Storage) -> None:
@@ -645,6 +651,9 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "case_file": (case.machine, case.id),
         "work_queue": (CYCLE, [("not_enrolled", frozenset(), frozenset())], None, None, None, 10),
         "put_institutions": ([],),
+        "registry_log": (),
+        "registry_rows": ("doctors",),
+        "policies": (),
     }
 
 

@@ -25,6 +25,7 @@ from conftest import H1, make_engine
 
 import renew_fsm
 from renew_fsm.storage.base import SCHEMA_VERSION
+from renew_fsm.verify import verify
 
 CHILD = r"""
 import json, sys
@@ -129,31 +130,33 @@ def test_the_cli_verifies_a_read_only_copy(folder: Path) -> None:
     assert "every chain holds" in done.stdout
 
 
-def test_a_copy_from_the_release_before_opens_read_only_too(folder: Path) -> None:
-    """Schema 4 changed PostgreSQL alone: a schema-3 file is current but for its number, which a
-    read-only copy cannot be given — it opens as it is, and a writable one is brought up to date."""
+def test_a_copy_from_the_release_before_is_upgraded_where_it_can_be_written(folder: Path) -> None:
+    """Schema 6 changed the file (the registry log, the guard triggers): a copy from before cannot be
+    read as it is.  A read-only one is refused saying so, nothing changed; a writable one is brought
+    up to date and verifies."""
     path = _store(folder)
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.close()
     _read_only(folder)
     seen = _child(path)
-    assert seen["state"] == "enrolled" and seen["verified"] is True
+    assert "can only be read here" in str(seen["open_error"])
     with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
     conn.close()
     folder.chmod(stat.S_IRWXU)
     (folder / "backup.db").chmod(0o644)
     engine = renew_fsm.open(path)
     assert engine.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert verify(engine).ok
     engine.close()
 
 
-def test_a_schema_4_copy_without_the_registry_columns_opens_read_only_and_is_upgraded_when_writable(
+def test_a_schema_4_copy_without_the_registry_columns_is_refused_read_only_and_upgraded_when_writable(
     folder: Path,
 ) -> None:
-    """Schema 5 added the doctors' optional registry columns: a read-only copy made before reads them
-    as empty (nothing written to it), a writable one gains them."""
+    """Schema 5 added the doctors' optional registry columns and 6 the registry log: a read-only copy
+    made before both is refused saying so, untouched; a writable one gains the columns."""
     path = _store(folder)
     with sqlite3.connect(path) as conn:
         for column in ("sex", "qualification_no", "license_no", "practice_category"):
@@ -163,7 +166,7 @@ def test_a_schema_4_copy_without_the_registry_columns_opens_read_only_and_is_upg
     conn.close()
     _read_only(folder)
     seen = _child(path)
-    assert seen["state"] == "enrolled" and seen["verified"] is True
+    assert "can only be read here" in str(seen["open_error"])
     with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(doctors)")]
     conn.close()
@@ -174,5 +177,6 @@ def test_a_schema_4_copy_without_the_registry_columns_opens_read_only_and_is_upg
     try:
         assert engine.storage.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert engine.storage.get_doctor("D1").practice_category is None  # type: ignore[union-attr]
+        assert verify(engine).ok
     finally:
         engine.close()

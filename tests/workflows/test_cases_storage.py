@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 from conftest import COUNTY, H1, doctor, make_engine, register
+from tamperkit import tamper
 
 import renew_fsm
 from renew_fsm import Refused
@@ -106,14 +107,7 @@ def test_commit_case_checks_the_version_and_writes_nothing_on_a_conflict(url: st
 
 
 def _tamper(url: str, sql: str) -> None:
-    if url.startswith("postgresql"):
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.replace("?", "%s"))  # type: ignore[arg-type]
-        return
-    with sqlite3.connect(url) as conn:
-        conn.execute(sql)
+    tamper(url, sql)
 
 
 @pytest.mark.parametrize(
