@@ -72,7 +72,7 @@ def _general(e, d: str, business: float, humanities: float = 80, inst: Actor = H
 
 def _evaluated(e, d: str, work: str, ethics: str) -> None:
     register(e, d)
-    e.fire(d, "choose_general", doctor(d))
+    e.fire(d, "choose_general", doctor(d), {"self_evaluation": "完成本职工作"})
     e.fire(d, "approve_program", H1, {"work_performance": work, "ethics": ethics})
     e.fire(d, "confirm_program", A1)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from . import conditions, effects, guards, records
+from . import conditions, effects, guards
 from .verdict import PASS, Verdict
 
 
@@ -62,14 +62,14 @@ GUARDS: dict[str, Rule] = {
     "assigned": Rule(guards.assigned, reads_data=True),
     "assigned_nowhere_else": Rule(guards.assigned_nowhere_else, reads_data=True),
     "registered_in_cycle": Rule(guards.registered_in_cycle),
-    # the organisations' own records (``rules/records.py``)
-    "attempt_recorded": Rule(records.attempt_recorded, reads_data=True),
-    "reason_unused": Rule(records.reason_unused, reads_data=True),
-    "cycle_not_confirmed": Rule(records.cycle_not_confirmed, reads_data=True),
-    "second_level": Rule(records.second_level),
-    "doctor_in_no_department": Rule(records.doctor_in_no_department, reads_data=True),
-    "doctor_here": Rule(records.doctor_here, reads_data=True),
-    "department_unused": Rule(records.department_unused, reads_data=True),
+    # the organisations' own records
+    "attempt_recorded": Rule(guards.attempt_recorded, reads_data=True),
+    "reason_unused": Rule(guards.reason_unused, reads_data=True),
+    "cycle_not_confirmed": Rule(guards.cycle_not_confirmed, reads_data=True),
+    "second_level": Rule(guards.second_level),
+    "doctor_in_no_department": Rule(guards.doctor_in_no_department, reads_data=True),
+    "doctor_here": Rule(guards.doctor_here, reads_data=True),
+    "department_unused": Rule(guards.department_unused, reads_data=True),
 }
 
 CONDITIONS: dict[str, Rule] = {
@@ -121,15 +121,15 @@ EFFECTS: dict[str, Rule] = {
     "store_export": Rule(effects.store_export),
     "count": Rule(effects.count, param="key"),
     # the organisations' own records
-    "store_photos": Rule(records.store_photos),
-    "store_policy": Rule(records.store_policy),
-    "count_reasons": Rule(records.count_reasons, param="change"),
-    "store_info": Rule(records.store_info),
-    "store_members": Rule(records.store_members, param="body"),
-    "confirm_cycle": Rule(records.confirm_cycle),
-    "store_department": Rule(records.store_department),
-    "place_doctor": Rule(records.place_doctor),
-    "remove_doctor": Rule(records.remove_doctor),
+    "store_photos": Rule(effects.store_photos),
+    "store_policy": Rule(effects.store_policy),
+    "count_reasons": Rule(effects.count_reasons, param="change"),
+    "store_info": Rule(effects.store_info),
+    "store_members": Rule(effects.store_members, param="body"),
+    "confirm_cycle": Rule(effects.confirm_cycle),
+    "store_department": Rule(effects.store_department),
+    "place_doctor": Rule(effects.place_doctor),
+    "remove_doctor": Rule(effects.remove_doctor),
 }
 
 KINDS: dict[str, dict[str, Rule]] = {"guard": GUARDS, "condition": CONDITIONS, "effect": EFFECTS}

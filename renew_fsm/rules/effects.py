@@ -287,3 +287,69 @@ def store_export(case: Case, policy: Policy | None, cmd: Command, at: dt.datetim
 def count(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, key: str) -> Changes:
     """How many times it happened (downloads, password resets)."""
     return _data(case, **{key: case.values.get(key, 0) + 1})
+
+
+# -- the organisations' own records: proctoring photos, settings, 本机构信息, departments ---------------
+# Like every case rule these read only the case and the command's data (and a guard may read its
+# subject): facts the engine looks up in storage (how many doctors use an exemption reason, which
+# sub-departments a department has) are added to the data by the system before the decision
+# (``workflows.Kind.complete``), so they are in the record and the history rebuilds the case alone.
+
+
+def store_photos(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    """The attempt's photo references, capture times and similarity; ``lowest`` is its 最低相似度."""
+    d = cmd.data
+    lowest = min([d["similarity"], *(p["similarity"] for p in d["photos"] if "similarity" in p)])
+    return _data(
+        case, test=d["test"], attempt=d["attempt"], similarity=d["similarity"], lowest=lowest, photos=d["photos"]
+    )
+
+
+# -- 本周期考核设置, 免考设置 -------------------------------------------------------------------------
+
+
+def store_policy(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    """Which policy the province loaded (its id, version and the SHA-256 of its text)."""
+    if "sha256" not in cmd.data:
+        return {}
+    return _data(case, cycle=cmd.data["policy"], version=cmd.data["version"], sha256=cmd.data["sha256"])
+
+
+def count_reasons(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, change: str) -> Changes:
+    """How many reasons the province has added, edited, opened, closed or deleted: a running tally."""
+    tally = dict(case.values.get("reason_changes", {}))
+    tally[change] = tally.get(change, 0) + 1
+    return _data(case, reason_changes=tally)
+
+
+# -- 本机构信息 ---------------------------------------------------------------------------------------
+
+
+def store_info(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    """The organisation's own fields (address, contact, phone…): the new ones over the old."""
+    return _data(case, info={**case.values.get("info", {}), **cmd.data})
+
+
+def store_members(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, body: str) -> Changes:
+    """The members of the 考核管理委员会 (``committee``) or 考核办公室 (``office``), as saved."""
+    return _data(case, **{body: cmd.data["members"]})
+
+
+def confirm_cycle(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    return _data(case, confirmed=sorted({*case.values.get("confirmed", ()), cmd.data["cycle"]}))
+
+
+# -- 科室信息维护 -------------------------------------------------------------------------------------
+
+
+def store_department(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    d = cmd.data
+    return _data(case, name=d["name"], intro=d.get("intro"), parent=d.get("parent"), level=2 if d.get("parent") else 1)
+
+
+def place_doctor(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    return _data(case, doctors=sorted({*case.values.get("doctors", ()), cmd.data["doctor"]}))
+
+
+def remove_doctor(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Changes:
+    return _data(case, doctors=sorted(set(case.values.get("doctors", ())) - {cmd.data["doctor"]}))

@@ -9,6 +9,7 @@ rule reads the clock: ``at`` is the command's time.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from ..model import Case, Command, Instance
 from .policy import Policy, Window
@@ -317,7 +318,7 @@ SCORE_REASONS = frozenset(TEST_REASON.values())
 
 
 def _last_day(iso_day: str, days: int) -> dt.date:
-    """"之日起30日内": the day itself is not counted, so day + 30 is the last day."""
+    """ "之日起30日内": the day itself is not counted, so day + 30 is the last day."""
     return dt.date.fromisoformat(iso_day) + dt.timedelta(days=days)
 
 
@@ -478,4 +479,96 @@ def registered_in_cycle(case: Case, policy: Policy | None, cmd: Command, at: dt.
         "not_eligible",
         "仅本周期已报名的医师可申请修改信息",
         f"only a doctor registered in the cycle may change their details ({cmd.subject.id} is {state})",
+    )
+
+
+# -- the organisations' own records: proctoring photos, settings, 本机构信息, departments ---------------
+# Like every case rule these read only the case and the command's data (and a guard may read its
+# subject): facts the engine looks up in storage (how many doctors use an exemption reason, which
+# sub-departments a department has) are added to the data by the system before the decision
+# (``workflows.Kind.complete``), so they are in the record and the history rebuilds the case alone.
+
+
+# -- 监考照片 -----------------------------------------------------------------------------------------
+
+
+def attempt_recorded(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """The testing app sends an attempt's photos after its score: the attempt must have been recorded."""
+    inst = cmd.subject.instance
+    test, attempt = cmd.data["test"], cmd.data["attempt"]
+    done = 0 if inst is None else getattr(inst, f"{test}_attempts") + inst.reexam_attempts
+    if attempt <= done:
+        return PASS
+    return refuse(
+        "not_eligible",
+        f"该医师的{'医学人文' if test == 'humanities' else '业务水平'}第 {attempt} 次测评尚无成绩",
+        f"attempt {attempt} of the {test} test has no recorded score ({done} recorded)",
+    )
+
+
+def reason_unused(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """A reason a doctor has applied with cannot be deleted: their application would name nothing.
+
+    ``used`` is filled in by the system (judged first without it, then with it)."""
+    used = cmd.data.get("used", 0)
+    if not used:
+        return PASS
+    return refuse(
+        "reason_in_use",
+        f"免考理由 {cmd.data['reason_id']} 已被 {used} 名医师使用，不能删除（可关闭申请）",
+        f"{used} doctor(s) applied with {cmd.data['reason_id']!r}; close it instead of deleting it",
+    )
+
+
+def cycle_not_confirmed(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    cycle = cmd.data.get("cycle")
+    if cycle not in case.values.get("confirmed", ()):
+        return PASS
+    return refuse("not_eligible", f"已确认考核周期 {cycle}", f"cycle {cycle} is already confirmed")
+
+
+def second_level(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """A doctor works in a second-level department (一级科室、二级科室都必须创建)."""
+    if case.values.get("level") == 2:
+        return PASS
+    return refuse(
+        "not_eligible",
+        "医师须归入二级科室",
+        f"{case.id} is a first-level department: place doctors in its second level",
+    )
+
+
+def doctor_in_no_department(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """A doctor is in one department: moved out of the old one first (``elsewhere`` filled by the system)."""
+    other = cmd.data.get("elsewhere")
+    if not other:
+        if cmd.data["doctor"] in case.values.get("doctors", ()):
+            return refuse(
+                "not_eligible", f"医师 {cmd.data['doctor']} 已在该科室", f"{cmd.data['doctor']} is already here"
+            )
+        return PASS
+    return refuse(
+        "not_eligible",
+        f"医师 {cmd.data['doctor']} 已在科室 {other}，须先移出",
+        f"{cmd.data['doctor']} is in department {other}; remove them there first",
+    )
+
+
+def doctor_here(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    if cmd.data["doctor"] in case.values.get("doctors", ()):
+        return PASS
+    return refuse("not_eligible", f"医师 {cmd.data['doctor']} 不在该科室", f"{cmd.data['doctor']} is not in {case.id}")
+
+
+def department_unused(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+    """新建科室一旦被医师使用，无法直接删除: no doctor in it, and no second-level department under it
+    (``children`` filled by the system)."""
+    doctors: list[Any] = case.values.get("doctors", [])
+    children = cmd.data.get("children", 0)
+    if not doctors and not children:
+        return PASS
+    return refuse(
+        "department_in_use",
+        f"科室 {case.id} 仍有 {len(doctors)} 名医师、{children} 个二级科室，须先调整到其他科室",
+        f"{case.id} still has {len(doctors)} doctor(s) and {children} sub-department(s): move them first",
     )

@@ -131,7 +131,7 @@ def test_a_wrong_licence_is_corrected_before_the_tests_and_the_pass_line_follows
     assert (doc.license, doc.practice_category, doc.license_no) == ("assistant", "dental", "210450100003512")
     assert doc.profile == {"title": "主治医师"}  # the registry fields go to their columns, not the profile
     # 55 passes an assistant (it would fail a physician, line 60).
-    engine.fire("D1", "choose_general", doctor())
+    engine.fire("D1", "choose_general", doctor(), {"self_evaluation": "完成本职工作"})
     engine.fire("D1", "approve_program", H1, {"work_performance": "pass", "ethics": "pass"})
     engine.fire("D1", "confirm_program", A1)
     day = at("2021-06-02")
