@@ -136,7 +136,7 @@ class Instance(NamedTuple):
 INSTANCE_FIELDS: tuple[str, ...] = Instance._fields
 _INDEX = {name: i for i, name in enumerate(INSTANCE_FIELDS)}
 #: ``new_tuple(Record, values)`` is ``Record(*values)`` without the named tuple's ``__new__``, a
-#: Python function (0.1–0.2 µs) — for the values of every field, on paths that build one per event.
+#: Python function — for the values of every field, on paths that build one per event.
 new_tuple = tuple.__new__
 
 
@@ -264,8 +264,7 @@ def json_encoder(*, allow_nan: bool = True) -> Callable[[Any], str]:
     """Canonical JSON (sorted keys, no spaces, text as it is) from one C encoder built here, once.
 
     ``json.dumps`` and ``JSONEncoder.encode`` build a new encoder on every
-    call, which was half the cost of encoding an event's data (2.1 µs against
-    0.6 for a one-field object).  The text is the same (tested).
+    call, which was most of the cost of encoding an event's data.  The text is the same (tested).
     """
     if json.encoder.c_make_encoder is None:  # a Python built without the _json accelerator
         return json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=allow_nan).encode
@@ -304,9 +303,9 @@ def iso_time(at: dt.datetime) -> str:
     """``at.isoformat()``, the same text (tested), as a record stores it and its hash covers it.
 
     ``isoformat`` formats each field through C's ``printf``, and the offset
-    through another: 10.3 k instructions, 7 % of a simulated event.  With the
-    day's text and the offset's remembered from ``isoformat`` itself, only the
-    time of day is put between them: 4.6 k fewer a record (callgrind).  A time
+    through another, on every event.  With the day's text and the offset's
+    remembered from ``isoformat`` itself, only the time of day is put between
+    them.  A time
     with microseconds, or a ``datetime`` subclass (which may format itself),
     is formatted by ``isoformat``.
     """

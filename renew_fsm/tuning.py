@@ -2,9 +2,9 @@
 
 A streamed phase of a simulation or a statistics pass makes millions of short-lived tuples and
 lists and no reference cycles worth chasing; at the default thresholds (700, 10, 10) the collector
-kept walking them — 7 % of a 200,000-doctor simulation, a third of the statistics' roll-up at a
-million doctors.  Garbage between collections stays bounded (one collection per 50,000 new
-containers), and the caller's settings come back afterwards.
+kept walking them, a visible share of a long simulation and of the statistics' roll-up.
+Garbage between collections stays bounded (one collection per 50,000 new containers), and the
+caller's settings come back afterwards.
 """
 
 from __future__ import annotations

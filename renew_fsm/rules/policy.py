@@ -156,8 +156,7 @@ class Policy:
     text: str = attrs.field(default="", repr=False, eq=False)
     tz: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
     #: ``policy.id`` and ``policy.version``, kept as attributes rather than properties: the batch
-    #: path reads the version for every record, and a property is a Python call each time (0.4 %
-    #: of a simulation's instructions, callgrind).
+    #: path reads the version for every record, and a property is a Python call each time.
     id: str = attrs.field(init=False, repr=False, eq=False)
     version: str = attrs.field(init=False, repr=False, eq=False)
 
