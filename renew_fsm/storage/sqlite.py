@@ -54,6 +54,7 @@ from .base import (
 )
 from .registry import row_digest
 from .sqlite_cases import INSERT_HISTORY, UPDATE_INSTANCE, SQLiteCases, migrate_2, migrate_6
+from .url import StoreURL
 
 try:
     import fcntl
@@ -61,13 +62,18 @@ except ImportError:  # Windows: no flock; writers wait in SQLite's busy handler 
     fcntl = None  # type: ignore[assignment]
 
 #: How ``sqlite3`` binds a ``None``: it looks the object up as one to adapt — its adapters, then
-#: ``__adapt__`` and ``__conform__`` — before binding NULL: 0.4 µs against 0.05 for an int, and a
-#: simulated event binds two on average (its instance's update, its record).  Adapted to itself,
-#: it binds the same NULL after one lookup (0.15 µs): 2 % of a simulation's time.  No value a
-#: program binds changes, and a ``None`` adapter the host registered first is kept.
+#: ``__adapt__`` and ``__conform__`` — before binding NULL, several times the cost of an int, and
+#: a simulated event binds two on average (its instance's update, its record).  Adapted to itself,
+#: it binds the same NULL after one lookup.  No value a program binds changes, and a ``None``
+#: adapter the host registered first is kept.  Registered when a store is opened, not at import:
+#: importing the package leaves the host's ``sqlite3`` as it was.
 _NONE_ADAPTER = {}.get
-if (type(None), sqlite3.PrepareProtocol) not in getattr(sqlite3, "adapters", {}):
-    sqlite3.register_adapter(type(None), _NONE_ADAPTER)
+
+
+def _register_none_adapter() -> None:
+    if (type(None), sqlite3.PrepareProtocol) not in getattr(sqlite3, "adapters", {}):
+        sqlite3.register_adapter(type(None), _NONE_ADAPTER)
+
 
 CHUNK = 500
 #: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").  16 MiB
@@ -297,47 +303,47 @@ def _frozen_copy(path: str, failure: Exception) -> str | None:
 
 @guarded
 class SQLiteStorage(SQLiteCases):
-    def __init__(self, path: str, *, timeout: float = 30.0, create: bool = True) -> None:
-        if not path.strip():
-            # SQLite reads "" as a temporary database, gone at close: a service whose setting is set
-            # but empty would run on it, writing a stray "-writer" file, and lose every write.
-            raise StorageError(
-                f"an empty database path ({path!r}; a setting that is set but empty?): give a file such as "
-                "cycle.db, ':memory:' or a postgresql:// URL"
-            )
-        self.url = path
+    def __init__(self, path: str | StoreURL, *, timeout: float = 30.0, create: bool = True) -> None:
+        """``path``: a SQLite file, ``:memory:`` or a ``file:`` URI, read by ``StoreURL.parse``."""
+        where = path if isinstance(path, StoreURL) else StoreURL.parse(path)
+        if where.kind != "sqlite":
+            raise StorageError(f"{where.text!r} is not a SQLite database: open it with renew_fsm.open")
+        _register_none_adapter()
+        # What error messages name and worker processes reopen: the file as given, without sqlite:///.
+        self.url = where.text.removeprefix("sqlite:///")
+        self.where = where
         self._lock = threading.RLock()
         self._turn = WriterTurn(None, timeout)
-        failure = self._open(path, timeout, create=create)
-        if failure is not None:
-            frozen = _frozen_copy(path, failure)
+        target, uri = where.sqlite_target()
+        failure = self._open(target, timeout, create=create and not where.read_only, uri=uri)
+        if failure is not None and where.path is not None and not where.read_only:
+            frozen = _frozen_copy(where.path, failure)
             if frozen is not None:
-                failure = self._open(frozen, timeout, create=create, immutable=True)
+                failure = self._open(frozen, timeout, create=create, uri=True)
         if isinstance(failure, StorageError):
             raise failure
         if failure is not None:
-            raise StorageError(f"cannot open SQLite database {path!r}: {failure}")
+            raise StorageError(f"cannot open SQLite database {self.url!r}: {failure}")
 
     def _open(
-        self, target: str, timeout: float, *, create: bool, immutable: bool = False
+        self, target: str, timeout: float, *, create: bool, uri: bool = False
     ) -> sqlite3.Error | StorageError | None:
         """None once ``target`` is open; else why not, with the file let go (a second try may follow)."""
         try:
-            self._connect(target, timeout, immutable=immutable, create=create)
+            self._connect(target, timeout, uri=uri, create=create)
         except (sqlite3.Error, StorageError) as exc:
             self._release()
             return exc
         return None
 
-    def _connect(self, target: str, timeout: float, *, immutable: bool = False, create: bool = True) -> None:
-        """Open ``target`` with our pragmas, give a new file its schema; ``immutable``: a read-only copy;
-        ``create=False``: refuse a file without our tables before anything is written to it."""
+    def _connect(self, target: str, timeout: float, *, uri: bool = False, create: bool = True) -> None:
+        """Open ``target`` with our pragmas, give a new file its schema; ``uri``: a read-only file or copy
+        (no write-ahead log, no writers' queue); ``create=False``: refuse a file without our tables
+        before anything is written to it."""
         #: What another connection to the same file opens (``all_history`` reads on its own).
-        self._target, self._uri = target, immutable
-        self.conn = c = sqlite3.connect(
-            target, isolation_level=None, check_same_thread=False, timeout=timeout, uri=immutable
-        )
-        in_memory = target == ":memory:" or target.startswith("file::memory:")
+        self._target, self._uri = target, uri
+        self.conn = c = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=timeout, uri=uri)
+        in_memory, read_only = self.where.in_memory, uri
         c.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         # Before the WAL pragma (it rewrites a file's header) and the lock file beside it: a store is
         # made only in a new or empty file, never among another program's tables.
@@ -346,7 +352,7 @@ class SQLiteStorage(SQLiteCases):
         if ours is None and (others or not create) and not in_memory:
             why = "it holds another program's tables" if others else "none of its tables are there"
             raise StorageError(f"{self.url} is not a renew_fsm store ({why}); nothing was changed")
-        if not in_memory and not immutable:
+        if not in_memory and not read_only:
             c.execute("PRAGMA journal_mode = WAL")
         c.execute("PRAGMA synchronous = NORMAL")
         # A bounded page cache keeps memory flat at any size; the OS caches the file anyway.
@@ -354,7 +360,7 @@ class SQLiteStorage(SQLiteCases):
         c.execute("PRAGMA temp_store = MEMORY")
         # Only beside a file SQLite has read as a database (the pragmas above) — no litter
         # next to a file someone mistook for one.  A read-only copy has no writers to queue.
-        if not in_memory and not immutable:
+        if not in_memory and not read_only:
             self._turn = WriterTurn(target, timeout)
             if self._turn.fd is not None:
                 c.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
@@ -741,7 +747,7 @@ class SQLiteStorage(SQLiteCases):
     def all_history(self, cycle: str) -> Iterable[Record]:
         conn = (
             sqlite3.connect(self._target, check_same_thread=False, uri=self._uri)
-            if self.url != ":memory:"
+            if not self.where.in_memory
             else self.conn
         )
         try:
