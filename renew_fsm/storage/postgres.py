@@ -24,11 +24,10 @@ import psycopg
 
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
+from . import sql as shared
 from .base import (
-    DOCTOR_COLUMNS,
     HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
-    SCHEMA_VERSION,
     ConflictError,
     StorageError,
     doctor_from_row,
@@ -37,29 +36,18 @@ from .base import (
     record_from_row,
     record_row,
 )
-from .postgres_migrations import GUARDS, MIGRATIONS
-from .sql import (
-    INSERT_DOCTOR,
-    INSERT_HISTORY,
-    INSERT_INSTANCE,
-    INSERT_REASON_IF_NEW,
-    POSTGRES,
-    SELECT_PAIR,
-    UPDATE_INSTANCE,
-    UPSERT_META,
-    QueueAsk,
-    SQLStore,
-    clause_sql,
-    pairs,
-)
+from .postgres_migrations import GUARDS, MIGRATIONS, SCHEMA_VERSION
+from .sql import POSTGRES, SELECT_PAIR, QueueAsk, SQLStore, pairs
 
 #: The shared statements with PostgreSQL's placeholder.
-_UPDATE_INSTANCE, _INSERT_HISTORY = POSTGRES(UPDATE_INSTANCE), POSTGRES(INSERT_HISTORY)
-_INSERT_DOCTOR, _INSERT_INSTANCE = POSTGRES(INSERT_DOCTOR), POSTGRES(INSERT_INSTANCE)
-_UPSERT_META = POSTGRES(UPSERT_META)
+_UPDATE_INSTANCE, _INSERT_HISTORY = POSTGRES(shared.UPDATE_INSTANCE), POSTGRES(shared.INSERT_HISTORY)
+_INSERT_DOCTOR, _INSERT_INSTANCE = POSTGRES(shared.INSERT_DOCTOR), POSTGRES(shared.INSERT_INSTANCE)
+_UPSERT_META, _ALL_HISTORY = POSTGRES(shared.UPSERT_META), POSTGRES(shared.ALL_HISTORY)
+_INSERT_REASON_IF_NEW = POSTGRES(shared.INSERT_REASON_IF_NEW)
+_HISTORY, _DOCTORS = shared.HISTORY, shared.DOCTORS
 
 _MOVE_ONE = (
-    f"WITH moved AS ({_UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
+    f"WITH moved AS ({_UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({_HISTORY}) "
     f"SELECT {', '.join('%s::integer' if c == 'seq' else '%s::text' for c in HISTORY_COLUMNS)} FROM moved"
 )
 #: From this many records a commit sends them by COPY (a round trip more, then the rows at full
@@ -286,8 +274,7 @@ class PostgresStorage(SQLStore):
 
     def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
         rows = self.conn.execute(
-            f"SELECT id, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND id > %s AND id <= %s "
-            "ORDER BY id LIMIT %s",
+            f"SELECT id, {_HISTORY} FROM history WHERE cycle = %s AND id > %s AND id <= %s ORDER BY id LIMIT %s",
             (cycle, after, self._settled_id(), limit),
         ).fetchall()
         return [(int(row[0]), record_from_row(row[1:])) for row in rows]
@@ -323,14 +310,14 @@ class PostgresStorage(SQLStore):
             if reasons:
                 held = {r[0] for r in cur.execute("SELECT id FROM exemption_reasons WHERE cycle = %s", (cycle,))}
                 cur.executemany(
-                    POSTGRES(INSERT_REASON_IF_NEW), [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()]
+                    _INSERT_REASON_IF_NEW, [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()]
                 )
                 self._log_rows(cur, "exemption_reasons", [(cycle, rid) for rid in reasons if rid not in held])
             self._bump(cur)
 
     # -- doctors and instances ---------------------------------------------------------------
     def _stored_doctors(self, cur: psycopg.Cursor[Any], ids: Sequence[str]) -> dict[str, Doctor]:
-        sql = f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = ANY(%s)"
+        sql = f"SELECT {_DOCTORS} FROM doctors WHERE id = ANY(%s)"
         return {row[0]: doctor_from_row(row) for row in cur.execute(sql, (list(ids),)).fetchall()}
 
     def _add_instances(self, cur: psycopg.Cursor[Any], cycle: str, doctors: Sequence[Doctor]) -> None:
@@ -398,10 +385,7 @@ class PostgresStorage(SQLStore):
         with _connect(self.url, autocommit=False) as conn, conn.cursor(name="renew_fsm_history") as cur:
             cur.itersize = 10000
             try:
-                cur.execute(
-                    f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s ORDER BY doctor, seq",
-                    (cycle,),
-                )
+                cur.execute(_ALL_HISTORY, (cycle,))
                 for row in cur:
                     yield record_from_row(row)
             except psycopg.Error as exc:
@@ -465,7 +449,7 @@ def _insert_records(cur: psycopg.Cursor[Any], records: Sequence[Record]) -> None
         if records:
             _execute(cur, _INSERT_HISTORY, [record_row(rec) for rec in records])
         return
-    with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
+    with cur.copy(f"COPY history ({_HISTORY}) FROM STDIN") as copy:
         for rec in records:
             copy.write_row(record_row(rec))
 
@@ -480,5 +464,5 @@ def _execute(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) 
 
 def _pg_clause_sql(clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]]) -> tuple[str, list[Any]]:
     """The work queue's clauses (``sql.clause_sql``) with PostgreSQL's ``strpos`` and placeholder."""
-    where, params = clause_sql(clauses, "i.state", "strpos")
+    where, params = shared.clause_sql(clauses, "i.state", "strpos")
     return POSTGRES(where), params

@@ -1,5 +1,5 @@
 """PostgreSQL's schema and its upgrades: lists of statements (and a step SQL alone cannot take),
-applied in order under an advisory lock on open."""
+applied in order under an advisory lock on open; the columns of each version are ``base``'s."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from typing import Any
 
 import psycopg
 
-from .base import (
-    APPEND_ONLY,
-    SCHEMA_VERSION,
-    V1_DOCTOR_COLUMNS,
-    V1_HISTORY_COLUMNS,
-    V1_INSTANCE_COLUMNS,
-    V5_DOCTOR_COLUMNS,
-)
+from . import base
+from .base import APPEND_ONLY, SCHEMA_VERSION
 from .sql import POSTGRES, registry_baseline
 
 #: Migration 1 is frozen at the schema-1 columns; ``IF NOT EXISTS`` keeps this safe on a store made
@@ -88,8 +82,9 @@ _NUMERIC = {
     "business_best": "double precision",
     "reexam_best": "double precision",
 }
-_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in V1_INSTANCE_COLUMNS)
-_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in V1_HISTORY_COLUMNS)
+_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in base.V1_INSTANCE_COLUMNS)
+_DOCTOR_DDL = ", ".join(f"{c} text" for c in base.V1_DOCTOR_COLUMNS)
+_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in base.V1_HISTORY_COLUMNS)
 
 MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] = [
     [
@@ -102,7 +97,7 @@ MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] 
         " (id text, version text, text text, loaded_at text, PRIMARY KEY (id, version))",
         "CREATE TABLE IF NOT EXISTS exemption_reasons"
         " (cycle text, id text, text text, open integer, PRIMARY KEY (cycle, id))",
-        f"CREATE TABLE IF NOT EXISTS doctors ({', '.join(f'{c} text' for c in V1_DOCTOR_COLUMNS)}, PRIMARY KEY (id))",
+        f"CREATE TABLE IF NOT EXISTS doctors ({_DOCTOR_DDL}, PRIMARY KEY (id))",
         "CREATE INDEX IF NOT EXISTS idx_doctors_institution ON doctors (institution)",
         f"CREATE TABLE IF NOT EXISTS instances ({_INSTANCE_DDL}, PRIMARY KEY (cycle, doctor))",
         "CREATE INDEX IF NOT EXISTS idx_instances_cycle_state_doctor ON instances (cycle, state, doctor)",
@@ -131,7 +126,7 @@ MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] 
     # 5: the doctors' optional registry fields, and an index on the id-card number (one person is
     # one registry entry, checked on every doctor added).
     [
-        f"ALTER TABLE doctors {', '.join(f'ADD COLUMN IF NOT EXISTS {c} text' for c in V5_DOCTOR_COLUMNS)}",
+        f"ALTER TABLE doctors {', '.join(f'ADD COLUMN IF NOT EXISTS {c} text' for c in base.V5_DOCTOR_COLUMNS)}",
         "CREATE INDEX IF NOT EXISTS idx_doctors_id_card ON doctors (id_card)",
     ],
     # 6: the registry log, each policy's SHA-256, the guard triggers and the application role.
@@ -139,4 +134,4 @@ MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] 
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-__all__ = ["APP_ROLE", "GUARDS", "MIGRATIONS"]
+__all__ = ["APP_ROLE", "GUARDS", "MIGRATIONS", "SCHEMA_VERSION"]

@@ -94,7 +94,11 @@ INSERT_LOG = f"INSERT INTO registry_log ({', '.join(LOG_COLUMNS)}) VALUES ({valu
 #: A page of instances with their doctors: the instance's columns, then the doctor's.
 SELECT_PAIR = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
 PAIR_SPLIT = len(INSTANCE_COLUMNS)
-_HISTORY = ", ".join(HISTORY_COLUMNS)
+#: The columns of ``history`` and ``doctors``, in the order ``record_from_row``/``doctor_from_row`` read.
+HISTORY = ", ".join(HISTORY_COLUMNS)
+DOCTORS = ", ".join(DOCTOR_COLUMNS)
+#: A cycle's whole history in the order ``verify`` walks it.
+ALL_HISTORY = f"SELECT {HISTORY} FROM history WHERE cycle = ? ORDER BY doctor, seq"
 _CASE_COLS = ", ".join(CASE_COLUMNS)
 _INSERT_CASE = f"INSERT INTO cases ({_CASE_COLS}) VALUES ({values(len(CASE_COLUMNS))})"
 _UPDATE_CASE = (
@@ -371,18 +375,18 @@ class SQLStore:
         return self._queue_page(QueueAsk(cycle, clauses, institutions, doctor, after, limit))
 
     def get_doctor(self, doctor_id: str) -> Doctor | None:
-        row = self._read_one(f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = ?", (doctor_id,))
+        row = self._read_one(f"SELECT {DOCTORS} FROM doctors WHERE id = ?", (doctor_id,))
         return doctor_from_row(row) if row else None
 
     def history(self, cycle: str, doctor_id: str) -> list[Record]:
         rows = self._read(
-            f"SELECT {_HISTORY} FROM history WHERE cycle = ? AND doctor = ? ORDER BY seq", (cycle, doctor_id)
+            f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? ORDER BY seq", (cycle, doctor_id)
         )
         return [record_from_row(r) for r in rows]
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
         row = self._read_one(
-            f"SELECT {_HISTORY} FROM history WHERE cycle = ? AND doctor = ? AND idempotency_key = ?",
+            f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? AND idempotency_key = ?",
             (cycle, doctor_id, key),
         )
         return record_from_row(row) if row else None
@@ -618,6 +622,9 @@ class SQLStore:
 
 
 __all__ = [
+    "ALL_HISTORY",
+    "DOCTORS",
+    "HISTORY",
     "INSERT_DOCTOR",
     "INSERT_HISTORY",
     "INSERT_INSTANCE",

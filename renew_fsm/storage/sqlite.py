@@ -24,10 +24,7 @@ from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
 from . import planner
 from .base import (
-    DOCTOR_COLUMNS,
-    HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
-    SCHEMA_VERSION,
     ConflictError,
     StorageError,
     doctor_from_row,
@@ -37,6 +34,9 @@ from .base import (
     record_from_row,
 )
 from .sql import (
+    ALL_HISTORY,
+    DOCTORS,
+    HISTORY,
     INSERT_DOCTOR,
     INSERT_HISTORY,
     INSERT_INSTANCE,
@@ -48,7 +48,7 @@ from .sql import (
     SQLStore,
 )
 from .sqlite_lock import WriterTurn
-from .sqlite_migrations import GUARDS, MIGRATIONS
+from .sqlite_migrations import GUARDS, MIGRATIONS, SCHEMA_VERSION
 from .url import StoreURL
 
 #: How ``sqlite3`` binds a ``None``: it looks the object up as one to adapt — its adapters, then
@@ -293,8 +293,7 @@ class SQLiteStorage(SQLStore):
         # deleted from, so a VACUUM keeps the rowids as they are.
         with self._lock:
             rows = self.conn.execute(
-                f"SELECT rowid, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? AND rowid > ? "
-                "ORDER BY rowid LIMIT ?",
+                f"SELECT rowid, {HISTORY} FROM history WHERE cycle = ? AND rowid > ? ORDER BY rowid LIMIT ?",
                 (cycle, after, limit),
             ).fetchall()
         return [(row[0], record_from_row(row[1:])) for row in rows]
@@ -316,7 +315,7 @@ class SQLiteStorage(SQLStore):
 
     # -- doctors and instances ------------------------------------------------------------------
     def _stored_doctors(self, c: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Doctor]:
-        cols = ", ".join(DOCTOR_COLUMNS)
+        cols = DOCTORS
         old: dict[str, Doctor] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -394,9 +393,7 @@ class SQLiteStorage(SQLStore):
             else self.conn
         )
         try:
-            cur = conn.execute(
-                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = ? ORDER BY doctor, seq", (cycle,)
-            )
+            cur = conn.execute(ALL_HISTORY, (cycle,))
             for row in cur:
                 yield record_from_row(row)
         finally:

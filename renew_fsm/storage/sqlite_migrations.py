@@ -165,4 +165,4 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-__all__ = ["GUARDS", "MIGRATIONS", "SAME_FILE_SINCE"]
+__all__ = ["GUARDS", "MIGRATIONS", "SAME_FILE_SINCE", "SCHEMA_VERSION"]
