@@ -70,7 +70,10 @@ def test_every_reader_refuses_the_same_urls_the_same_way(
     url: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for reader in (StoreURL.parse, sqlite_path, shareable, missing, open_storage, renew_fsm.open, SQLiteStorage):
+    from renew_fsm.service import open_engine
+
+    readers = (StoreURL.parse, sqlite_path, shareable, missing, open_storage, renew_fsm.open, SQLiteStorage)
+    for reader in (*readers, lambda u: open_engine(u, 1.0)):
         with pytest.raises(StorageError, match=says):
             reader(url)
     assert os.listdir(tmp_path) == []  # nothing made on the way to the refusal
