@@ -8,7 +8,7 @@ traceback.  So a run holds the store for its whole length, and the second is
 refused before it writes anything (``hold`` raises ``Busy``).
 
 SQLite: an ``flock`` on ``<file>-run`` beside the database, as the writers'
-turns are held on ``<file>-writer`` (``storage.sqlite.WriterTurn``) — but for
+turns are held on ``<file>-writer`` (``storage.sqlite_lock.WriterTurn``) — but for
 the whole run, not one transaction.  The workers are forked with the open file,
 and an ``flock`` belongs to the open file, not to the process: it stays held
 until the last process holding it exits, however it exits.  PostgreSQL: a
