@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from renew_fsm.storage.base import APPEND_ONLY
-from renew_fsm.storage.sqlite_cases import GUARDS
+from renew_fsm.storage.sqlite_migrations import GUARDS
 
 #: SQLite: drop the guard triggers (a script to run before the edit), and make them again after.
 UNGUARD_SQLITE = "".join(f"DROP TRIGGER IF EXISTS {name};\n" for name in GUARDS)

@@ -387,12 +387,12 @@ def test_refusals(province: renew_fsm.Engine) -> None:
 
 def test_sqlite_reads_the_same_page_along_either_index(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The two SQLite plans (the jurisdiction's doctors, or the to-do states) must give the same pages."""
-    from renew_fsm.storage.sqlite import SQLiteStorage
+    from renew_fsm.storage import planner
 
     e = build(str(tmp_path / "plans.db"))
     answers = []
     for doctors_first in (True, False):
-        monkeypatch.setattr(SQLiteStorage, "_jurisdiction_is_smaller", lambda *a, _v=doctors_first: _v)
+        monkeypatch.setattr(planner, "jurisdiction_is_smaller", lambda *a, _v=doctors_first: _v)
         answers.append(
             {
                 (str(actor), moment, size): [(i.doctor, i.events) for i in walk(e, actor, when, size)]

@@ -14,7 +14,7 @@ from rich.console import Console
 
 import renew_fsm
 
-from ..simulate import sqlite_path
+from ..storage.url import StoreURL
 
 app = typer.Typer(
     name="renew-fsm",
@@ -90,7 +90,7 @@ def choose_db(given: str | None, default: str = DEFAULT_DB) -> Where:
 
 def missing(url: str) -> str | None:
     """The SQLite file ``url`` names when it does not exist (opening it would create an empty store)."""
-    path = sqlite_path(url)
+    path = StoreURL.parse(url).path
     return path if path is not None and not Path(path).exists() else None
 
 

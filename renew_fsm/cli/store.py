@@ -15,7 +15,7 @@ from ..engine import Engine
 from ..keys import ENV_KEY, ENV_KEY_FILE
 from ..keys import init as init_key
 from ..replay import ReplayStop, replay_file
-from ..simulate import sqlite_path
+from ..storage.url import StoreURL
 from ..verify import Report as VerifyReport
 from ..verify import verify as verify_store
 from .common import DB_HELP, ENV_DB, Where, app, choose_db, console, err, fail, missing, open_db
@@ -65,7 +65,7 @@ def replay(
 ) -> None:
     """Run a scenario file against a fresh store and show where every doctor ended."""
     url = choose_db(db, ":memory:")
-    kept = sqlite_path(url) is not None or url.startswith(("postgres://", "postgresql://"))
+    kept = StoreURL.parse(url).shareable
     with file.open("rb") as handle:
         lines = sum(1 for _ in handle)
     engine = open_db(url)

@@ -84,12 +84,13 @@ HASHING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 def open_engine(url: str, busy_timeout: float) -> Engine:
     """An engine over an existing store; a SQLite write waits ``busy_timeout`` for another program's lock."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return renew_fsm.open(url, create=False)
+    from renew_fsm.storage import StoreURL
     from renew_fsm.storage.sqlite import SQLiteStorage
 
-    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
-    return Engine(SQLiteStorage(path, timeout=busy_timeout, create=False))
+    where = StoreURL.parse(url)
+    if where.kind != "sqlite":
+        return renew_fsm.open(url, create=False)
+    return Engine(SQLiteStorage(where, timeout=busy_timeout, create=False))
 
 
 class Unavailable(Exception):

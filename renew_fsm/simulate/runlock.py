@@ -8,7 +8,7 @@ traceback.  So a run holds the store for its whole length, and the second is
 refused before it writes anything (``hold`` raises ``Busy``).
 
 SQLite: an ``flock`` on ``<file>-run`` beside the database, as the writers'
-turns are held on ``<file>-writer`` (``storage.sqlite.WriterTurn``) — but for
+turns are held on ``<file>-writer`` (``storage.sqlite_lock.WriterTurn``) — but for
 the whole run, not one transaction.  The workers are forked with the open file,
 and an ``flock`` belongs to the open file, not to the process: it stays held
 until the last process holding it exits, however it exits.  PostgreSQL: a
@@ -125,11 +125,12 @@ class _AdvisoryLock:
 
 def _lock_for(url: str) -> tuple[str, _FileLock | _AdvisoryLock] | None:
     """The run lock of the store at ``url`` and its key in this process; None in memory (nobody else sees it)."""
-    from . import sqlite_path
+    from ..storage.url import StoreURL
 
-    if url.startswith(("postgres://", "postgresql://")):
+    where = StoreURL.parse(url)
+    if where.kind == "postgres":
         return url, _AdvisoryLock(url)
-    path = sqlite_path(url)
+    path = where.path
     if path is None:
         return None
     real = os.path.realpath(path)
@@ -173,7 +174,9 @@ def share_in_worker(url: str) -> Any:
     a newcomer out until the server has finished the worker's last commit, even if the worker
     outlives its parent by a page.
     """
-    if not str(url).startswith(("postgres://", "postgresql://")):
+    from ..storage.url import StoreURL
+
+    if StoreURL.parse(str(url)).kind != "postgres":
         return None
     import psycopg
 

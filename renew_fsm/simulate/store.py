@@ -13,26 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.request import pathname2url
 
+from ..storage.url import StoreURL
 from .errors import SimulationError
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
-_MEMORY = (":memory:", "memory:", "memory://")
-
-
 def sqlite_path(url: str) -> str | None:
-    """The file behind a SQLite URL; None for PostgreSQL and in-memory stores."""
-    if url.startswith(("postgres://", "postgresql://")) or url in _MEMORY:
-        return None
-    if url.startswith("file::memory:"):
-        return None
-    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+    """The file behind a SQLite URL; None for PostgreSQL and in-memory stores (``StoreURL.parse``:
+    a URL it refuses raises ``StorageError``, as opening it would)."""
+    return StoreURL.parse(url).path
 
 
 def shareable(url: str) -> bool:
     """Whether other processes can open the same store (not an in-memory one)."""
-    return url not in _MEMORY and not url.startswith("file::memory:")
+    return StoreURL.parse(url).shareable
 
 
 def store_kind(path: str) -> str:
@@ -89,7 +84,7 @@ def discard(url: str) -> None:
     has no way to empty one, and dropping tables on a shared server is not
     something an option of a rehearsal should do.
     """
-    if url.startswith(("postgres://", "postgresql://")):
+    if StoreURL.parse(url).kind == "postgres":
         raise SimulationError(
             "--replace deletes a SQLite file and never empties a PostgreSQL database: "
             "give another database or schema (or drop this one's tables yourself)"

@@ -431,7 +431,7 @@ def page_end(walks: Iterable[Iterable[Sequence[str]]], limit: int) -> str | None
 
     Each walk is one state's doctor ids (index only, cheap).  Bounded by this
     id, the full rows read are exactly the page's; unbounded, every state
-    read ``limit`` full rows to keep a few (20 % of a scan at 50,000 doctors).
+    read ``limit`` full rows to keep a few.
     """
     ids = sorted(r[0] for walk in walks for r in walk)
     return ids[limit - 1] if len(ids) > limit else None

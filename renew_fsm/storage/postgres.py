@@ -13,120 +13,46 @@ again; no write is ever retried here, since whether it was saved is unknown.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
 
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
-from ..world import Agency, Institution, Region
+from . import sql as shared
 from .base import (
-    DOCTOR_COLUMNS,
     HISTORY_COLUMNS,
     INSTANCE_COLUMNS,
-    SCHEMA_VERSION,
-    V1_DOCTOR_COLUMNS,
-    V1_HISTORY_COLUMNS,
-    V1_INSTANCE_COLUMNS,
-    V5_DOCTOR_COLUMNS,
     ConflictError,
     StorageError,
-    WorldRows,
-    check_doctor_batch,
-    doctor_digests,
     doctor_from_row,
-    doctor_row,
     guarded,
-    instance_from_row,
     instance_row,
-    new_doctor_rows,
-    page_end,
-    policy_text_sha256,
     record_from_row,
     record_row,
-    same_doctor,
-    scan_keyset,
 )
-from .postgres_cases import INSERT_HISTORY, MIGRATION_2, MIGRATION_6, UPDATE_INSTANCE, PostgresCases
-from .registry import row_digest
+from .postgres_migrations import GUARDS, MIGRATIONS, SCHEMA_VERSION
+from .sql import POSTGRES, SELECT_PAIR, QueueAsk, SQLStore, pairs
 
-_NUMERIC = {
-    "version": "integer",
-    "humanities_attempts": "integer",
-    "business_attempts": "integer",
-    "reexam_attempts": "integer",
-    "suspension_months": "integer",
-    "humanities_best": "double precision",
-    "business_best": "double precision",
-    "reexam_best": "double precision",
-}
-_INSTANCE_DDL = ", ".join(f"{c} {_NUMERIC.get(c, 'text')}" for c in V1_INSTANCE_COLUMNS)
-_HISTORY_DDL = ", ".join(f"{c} {'integer' if c == 'seq' else 'text'}" for c in V1_HISTORY_COLUMNS)
-
-MIGRATIONS: list[list[str] | list[str | Callable[[psycopg.Cursor[Any]], None]]] = [
-    [
-        "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text)",
-        "CREATE TABLE IF NOT EXISTS regions (id text PRIMARY KEY, level text, name text, parent text)",
-        "CREATE TABLE IF NOT EXISTS institutions (id text PRIMARY KEY, region text, name text, kind text)",
-        "CREATE TABLE IF NOT EXISTS agencies (id text PRIMARY KEY, region text, name text)",
-        "CREATE TABLE IF NOT EXISTS assignments (agency text, institution text, PRIMARY KEY (agency, institution))",
-        "CREATE TABLE IF NOT EXISTS policies"
-        " (id text, version text, text text, loaded_at text, PRIMARY KEY (id, version))",
-        "CREATE TABLE IF NOT EXISTS exemption_reasons"
-        " (cycle text, id text, text text, open integer, PRIMARY KEY (cycle, id))",
-        f"CREATE TABLE IF NOT EXISTS doctors ({', '.join(f'{c} text' for c in V1_DOCTOR_COLUMNS)}, PRIMARY KEY (id))",
-        "CREATE INDEX IF NOT EXISTS idx_doctors_institution ON doctors (institution)",
-        f"CREATE TABLE IF NOT EXISTS instances ({_INSTANCE_DDL}, PRIMARY KEY (cycle, doctor))",
-        "CREATE INDEX IF NOT EXISTS idx_instances_cycle_state_doctor ON instances (cycle, state, doctor)",
-        f"CREATE TABLE IF NOT EXISTS history (id bigserial PRIMARY KEY, {_HISTORY_DDL})",
-        "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_cycle_doctor_seq ON history (cycle, doctor, seq)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS idx_history_idempotency ON history (cycle, doctor, idempotency_key)"
-        " WHERE idempotency_key IS NOT NULL",
-    ],
-    MIGRATION_2,
-    # 3: each instance carries its doctor's institution, so the statistics need no join.
-    [
-        "ALTER TABLE instances ADD COLUMN IF NOT EXISTS institution text",
-        "UPDATE instances i SET institution = d.institution FROM doctors d WHERE d.id = i.doctor",
-    ],
-    # 4: the ids the store sorts and pages by compare by code point ("C"), whatever the database's
-    # collation: under ICU's en-US, 'a1' < 'D-3' < 'd2' < 'D9', where SQLite and memory give
-    # 'D-3' < 'D9' < 'a1' < 'd2' — pages and queues disagreed between backends.  On the columns,
-    # not in each ORDER BY, so keyset comparisons agree and the indexes (rebuilt here) serve them.
-    [
-        'ALTER TABLE doctors ALTER COLUMN id TYPE text COLLATE "C"',
-        'ALTER TABLE instances ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
-        'ALTER TABLE history ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN doctor TYPE text COLLATE "C"',
-        'ALTER TABLE cases ALTER COLUMN machine TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
-        'ALTER TABLE exemption_reasons ALTER COLUMN cycle TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"',
-    ],
-    # 5: the doctors' optional registry fields, and an index on the id-card number (one person is
-    # one registry entry, checked on every doctor added).
-    [
-        f"ALTER TABLE doctors {', '.join(f'ADD COLUMN IF NOT EXISTS {c} text' for c in V5_DOCTOR_COLUMNS)}",
-        "CREATE INDEX IF NOT EXISTS idx_doctors_id_card ON doctors (id_card)",
-    ],
-    # 6: the registry log, each policy's SHA-256, the guard triggers and the application role.
-    MIGRATION_6,
-]
-assert len(MIGRATIONS) == SCHEMA_VERSION
+#: The shared statements with PostgreSQL's placeholder.
+_UPDATE_INSTANCE, _INSERT_HISTORY = POSTGRES(shared.UPDATE_INSTANCE), POSTGRES(shared.INSERT_HISTORY)
+_INSERT_DOCTOR, _INSERT_INSTANCE = POSTGRES(shared.INSERT_DOCTOR), POSTGRES(shared.INSERT_INSTANCE)
+_UPSERT_META, _ALL_HISTORY = POSTGRES(shared.UPSERT_META), POSTGRES(shared.ALL_HISTORY)
+_INSERT_REASON_IF_NEW = POSTGRES(shared.INSERT_REASON_IF_NEW)
+_HISTORY, _DOCTORS = shared.HISTORY, shared.DOCTORS
 
 _MOVE_ONE = (
-    f"WITH moved AS ({UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
+    f"WITH moved AS ({_UPDATE_INSTANCE} RETURNING 1) INSERT INTO history ({_HISTORY}) "
     f"SELECT {', '.join('%s::integer' if c == 'seq' else '%s::text' for c in HISTORY_COLUMNS)} FROM moved"
 )
 #: From this many records a commit sends them by COPY (a round trip more, then the rows at full
-#: speed); fewer go as INSERTs (one update and one record: 0.75–0.81 ms against COPY's 1.03).
+#: speed); fewer go as INSERTs, which for a fire's one or two records is the quicker.
 COPY_FROM = 64
-_SELECT = ", ".join([*(f"i.{c}" for c in INSTANCE_COLUMNS), *(f"d.{c}" for c in DOCTOR_COLUMNS)])
-_N = len(INSTANCE_COLUMNS)
-_UPSERT_META = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
 #: The transactions of this database that have written (hold a transaction id), other than ours.
@@ -164,9 +90,11 @@ def _connect(url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
 
 
 @guarded
-class PostgresStorage(PostgresCases):
+class PostgresStorage(SQLStore):
     #: What ``guarded`` passes to ``_failure``: psycopg's errors, of which a lost connection is ours to name.
     DRIVER_ERRORS = (psycopg.Error,)
+    UNIQUE_VIOLATION = (psycopg.errors.UniqueViolation,)
+    dialect = POSTGRES
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -238,9 +166,33 @@ class PostgresStorage(PostgresCases):
             raise StorageError(_LOST_WRITE.format(_said(exc))) from None
 
     @contextmanager
-    def _write(self) -> Iterator[psycopg.Cursor[Any]]:
+    def write(self) -> Iterator[psycopg.Cursor[Any]]:
         with self._writing(), self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
+
+    def _reading(self) -> AbstractContextManager[None]:
+        return nullcontext()  # one thread at a time per store (see ``conn``)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A read of several tables that sees one state of them."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cur
+
+    def _lock_log(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm registry_log'))")
+
+    def _said(self, exc: Exception) -> str:
+        return _said(exc) if isinstance(exc, psycopg.Error) else str(exc)
+
+    def guards_missing(self) -> list[str]:
+        """The guard triggers not in the database, or disabled (the owner may do either)."""
+        rows = self.conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid IN (to_regclass('history'), to_regclass('registry_log'))"
+            " AND tgenabled <> 'D'"
+        ).fetchall()
+        return sorted(set(GUARDS) - {r[0] for r in rows})
 
     def _schema_version(self, cur: psycopg.Cursor[Any]) -> int:
         """The database's schema version; a newer one than this code knows is refused."""
@@ -265,7 +217,7 @@ class PostgresStorage(PostgresCases):
                 f"PostgreSQL at {_shown(self.url)} holds no renew_fsm store (none of its tables are in "
                 f"{self._search_path()}); nothing was changed"
             )
-        # Not ``_write``: what goes wrong here is told by ``_open_failure``, in the terms of opening.
+        # Not ``write``: what goes wrong here is told by ``_open_failure``, in the terms of opening.
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('renew_fsm schema'))")
             have = self._schema_version(cur)  # again, under the lock: another process may have migrated
@@ -313,10 +265,6 @@ class PostgresStorage(PostgresCases):
         cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'world_version'")
 
     # -- settings and the world -------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
-        return row[0] if row else None
-
     def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
         # starts_with, not LIKE: the prefix may hold % or _.
         rows = self.conn.execute(
@@ -326,8 +274,7 @@ class PostgresStorage(PostgresCases):
 
     def changes(self, cycle: str, after: int, limit: int) -> list[tuple[int, Record]]:
         rows = self.conn.execute(
-            f"SELECT id, {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND id > %s AND id <= %s "
-            "ORDER BY id LIMIT %s",
+            f"SELECT id, {_HISTORY} FROM history WHERE cycle = %s AND id > %s AND id <= %s ORDER BY id LIMIT %s",
             (cycle, after, self._settled_id(), limit),
         ).fetchall()
         return [(int(row[0]), record_from_row(row[1:])) for row in rows]
@@ -355,159 +302,29 @@ class PostgresStorage(PostgresCases):
         return horizon
 
     def delete_meta(self, keys: Sequence[str]) -> None:
-        with self._write() as cur:
+        with self.write() as cur:
             cur.execute("DELETE FROM meta WHERE key = ANY(%s)", (list(keys),))
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as cur:
-            cur.execute(_UPSERT_META, (key, value))
-
-    def world_version(self) -> int:
-        return int(self.get_meta("world_version") or 0)
-
-    def load_world(self, cycle: str | None) -> WorldRows:
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("SELECT value FROM meta WHERE key = 'world_version'")
-            version = int(cur.fetchone()[0])  # type: ignore[index]
-            regions = [Region(*r) for r in cur.execute("SELECT id, level, name, parent FROM regions").fetchall()]
-            institutions = [
-                Institution(*r) for r in cur.execute("SELECT id, region, name, kind FROM institutions").fetchall()
-            ]
-            assigned: dict[str, set[str]] = {}
-            for agency, inst in cur.execute("SELECT agency, institution FROM assignments").fetchall():
-                assigned.setdefault(agency, set()).add(inst)
-            agencies = [
-                Agency(aid, region, name, frozenset(assigned.get(aid, ())))
-                for aid, region, name in cur.execute("SELECT id, region, name FROM agencies").fetchall()
-            ]
-            text = None
-            row = cur.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
-            if row:
-                pid, pver = row[0].split("@", 1)
-                found = cur.execute("SELECT text FROM policies WHERE id = %s AND version = %s", (pid, pver)).fetchone()
-                text = found[0] if found else None
-            reasons = {
-                rid: ExemptionReason(rtext, bool(ropen))
-                for rid, rtext, ropen in cur.execute(
-                    "SELECT id, text, open FROM exemption_reasons WHERE cycle = %s ORDER BY id", (cycle or "",)
-                ).fetchall()
-            }
-        return WorldRows(version, regions, institutions, agencies, text, reasons)
-
-    def put_region(self, region: Region) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO regions (id, level, name, parent) VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
-                "SET level = excluded.level, name = excluded.name, parent = excluded.parent",
-                (region.id, region.level, region.name, region.parent),
-            )
-            self._log_rows(cur, "regions", [(region.id,)])
-            self._bump(cur)
-
-    def put_institution(self, institution: Institution) -> None:
-        i = institution
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO institutions (id, region, name, kind) VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
-                "SET region = excluded.region, name = excluded.name, kind = excluded.kind",
-                (i.id, i.region, i.name, i.kind),
-            )
-            self._log_rows(cur, "institutions", [(i.id,)])
-            self._bump(cur)
-
-    def put_agency(self, agency: Agency) -> None:
-        a = agency
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO agencies (id, region, name) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE "
-                "SET region = excluded.region, name = excluded.name",
-                (a.id, a.region, a.name),
-            )
-            held = [r[0] for r in cur.execute("SELECT institution FROM assignments WHERE agency = %s", (a.id,))]
-            cur.execute("DELETE FROM assignments WHERE agency = %s", (a.id,))
-            if a.institutions:
-                cur.executemany(
-                    "INSERT INTO assignments (agency, institution) VALUES (%s, %s)",
-                    [(a.id, inst) for inst in sorted(a.institutions)],
-                )
-            self._log_rows(cur, "agencies", [(a.id,)])
-            self._log_rows(cur, "assignments", [(a.id, inst) for inst in sorted({*held, *a.institutions})])
-            self._bump(cur)
-
-    def put_policy(self, policy_id: str, version: str, text: str) -> None:
-        with self._write() as cur:
-            # The first text stays: records already judged under this id and version name its SHA-256.
-            cur.execute(
-                "INSERT INTO policies (id, version, text, loaded_at, sha256) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (id, version) DO NOTHING",
-                (policy_id, version, text, dt.datetime.now(dt.UTC).isoformat(), policy_text_sha256(text)),
-            )
-            cur.execute(_UPSERT_META, ("policy", f"{policy_id}@{version}"))
-            self._bump(cur)
-
-    def policy_text(self, policy_id: str, version: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT text FROM policies WHERE id = %s AND version = %s", (policy_id, version)
-        ).fetchone()
-        return row[0] if row else None
-
-    def put_exemption_reason(self, cycle: str, reason_id: str, reason: ExemptionReason) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (cycle, id) DO UPDATE SET text = excluded.text, open = excluded.open",
-                (cycle, reason_id, reason.text, int(reason.open)),
-            )
-            self._log_rows(cur, "exemption_reasons", [(cycle, reason_id)])
-            self._bump(cur)
-
     def seed_exemption_reasons(self, cycle: str, reasons: dict[str, ExemptionReason]) -> None:
-        with self._write() as cur:
+        with self.write() as cur:
             if reasons:
                 held = {r[0] for r in cur.execute("SELECT id FROM exemption_reasons WHERE cycle = %s", (cycle,))}
                 cur.executemany(
-                    "INSERT INTO exemption_reasons (cycle, id, text, open) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()],
+                    _INSERT_REASON_IF_NEW, [(cycle, rid, r.text, int(r.open)) for rid, r in reasons.items()]
                 )
                 self._log_rows(cur, "exemption_reasons", [(cycle, rid) for rid in reasons if rid not in held])
             self._bump(cur)
 
     # -- doctors and instances ---------------------------------------------------------------
-    def put_doctors(self, doctors: Sequence[Doctor], cycle: str | None) -> list[str]:
-        check_doctor_batch(doctors)
-        present: list[str] = []
-        cols = ", ".join(DOCTOR_COLUMNS)
-        with self._write() as cur:
-            old = {
-                row[0]: doctor_from_row(row)
-                for row in cur.execute(
-                    f"SELECT {cols} FROM doctors WHERE id = ANY(%s)", ([d.id for d in doctors],)
-                ).fetchall()
-            }
-            for doc in doctors:
-                if doc.id in old:
-                    if not same_doctor(old[doc.id], doc):
-                        raise ConflictError(f"doctor {doc.id!r} already exists with other details")
-                    present.append(doc.id)
-            fresh = [d for d in doctors if d.id not in old]
-            if fresh:
-                rows = [doctor_row(d) for d in fresh]
-                cur.executemany(f"{INSERT_DOCTOR} ON CONFLICT DO NOTHING", rows)
-                self._log(cur, "doctors", doctor_digests(rows))
-            if cycle and doctors:
-                cur.executemany(
-                    f"{INSERT_INSTANCE} ON CONFLICT DO NOTHING",
-                    [(*instance_row(Instance(d.id, cycle)), d.institution) for d in doctors],
-                )
-        return present
+    def _stored_doctors(self, cur: psycopg.Cursor[Any], ids: Sequence[str]) -> dict[str, Doctor]:
+        sql = f"SELECT {_DOCTORS} FROM doctors WHERE id = ANY(%s)"
+        return {row[0]: doctor_from_row(row) for row in cur.execute(sql, (list(ids),)).fetchall()}
 
-    def get_doctor(self, doctor_id: str) -> Doctor | None:
-        row = self.conn.execute(
-            f"SELECT {', '.join(DOCTOR_COLUMNS)} FROM doctors WHERE id = %s", (doctor_id,)
-        ).fetchone()
-        return doctor_from_row(row) if row else None
+    def _add_instances(self, cur: psycopg.Cursor[Any], cycle: str, doctors: Sequence[Doctor]) -> None:
+        cur.executemany(
+            f"{_INSERT_INSTANCE} ON CONFLICT DO NOTHING",
+            [(*instance_row(Instance(d.id, cycle)), d.institution) for d in doctors],
+        )
 
     def doctors_with_id_cards(self, id_cards: Sequence[str]) -> dict[str, str]:
         rows = self.conn.execute(
@@ -520,7 +337,7 @@ class PostgresStorage(PostgresCases):
         cols = ", ".join(INSTANCE_COLUMNS)
         values = ", ".join("d.id" if c == "doctor" else "%s" for c in INSTANCE_COLUMNS)
         params = [v for c, v in zip(INSTANCE_COLUMNS, fresh, strict=True) if c != "doctor"]
-        with self._write() as cur:
+        with self.write() as cur:
             cur.execute(
                 f"INSERT INTO instances ({cols}, institution) SELECT {values}, d.institution FROM doctors d"
                 " ON CONFLICT DO NOTHING",
@@ -530,11 +347,11 @@ class PostgresStorage(PostgresCases):
 
     def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
         rows = self.conn.execute(
-            f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor "
+            f"SELECT {SELECT_PAIR} FROM instances i JOIN doctors d ON d.id = i.doctor "
             "WHERE i.cycle = %s AND i.doctor = ANY(%s)",
             (cycle, list(dict.fromkeys(doctor_ids))),
         ).fetchall()
-        return {row[0]: (instance_from_row(row), doctor_from_row(row[_N:])) for row in rows}
+        return {inst.doctor: (inst, doc) for inst, doc in pairs(rows)}
 
     def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
         params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
@@ -547,97 +364,34 @@ class PostgresStorage(PostgresCases):
                 if moved != 1:
                     raise ConflictError("an instance changed since it was read")
                 return
-            with self._write() as cur:
-                _execute(cur, UPDATE_INSTANCE, params)
+            with self.write() as cur:
+                _execute(cur, _UPDATE_INSTANCE, params)
                 if cur.rowcount != len(params):
                     raise ConflictError("an instance changed since it was read")
                 _insert_records(cur, records)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"history already has this record ({exc.diag.message_primary})") from None
 
-    def put_new_doctors(
-        self, doctors: Sequence[Doctor], instances: Sequence[Instance], records: Sequence[Record]
+    def _insert_new(
+        self, cur: psycopg.Cursor[Any], doctors: list[Any], instances: list[Any], records: Sequence[Record]
     ) -> None:
-        doctor_rows, instance_rows = new_doctor_rows(doctors, instances, records)
-        try:
-            with self._write() as cur:
-                if doctors:
-                    _execute(cur, INSERT_DOCTOR, doctor_rows)
-                    _execute(cur, INSERT_INSTANCE, instance_rows)
-                _insert_records(cur, records)
-                # One registry entry for the batch, not one per doctor.
-                self._log(cur, "doctors", doctor_digests(doctor_rows))
-        except psycopg.errors.UniqueViolation as exc:
-            raise ConflictError(
-                f"a new doctor, instance or record is already stored ({exc.diag.message_primary})"
-            ) from None
-
-    def history(self, cycle: str, doctor_id: str) -> list[Record]:
-        rows = self.conn.execute(
-            f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s AND doctor = %s ORDER BY seq",
-            (cycle, doctor_id),
-        ).fetchall()
-        return [record_from_row(r) for r in rows]
-
-    def instance_ids(self, cycle: str) -> list[str]:
-        rows = self.conn.execute("SELECT doctor FROM instances WHERE cycle = %s ORDER BY doctor", (cycle,))
-        return [r[0] for r in rows.fetchall()]
-
-    def scan(
-        self, cycle: str, states: Sequence[str] | None, after: str | None, limit: int, until: str | None = None
-    ) -> list[tuple[Instance, Doctor]]:
-        """One query per state, each an ordered walk of the (cycle, state, doctor) index (see SQLite)."""
-        base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
-        keyset, tail = scan_keyset(after, until, "%s")
-        rows: list[Any] = []
-        if states is None:
-            rows = self.conn.execute(f"{base}{keyset} ORDER BY i.doctor LIMIT %s", [cycle, *tail, limit]).fetchall()
-        else:
-            states = list(dict.fromkeys(states))
-            if len(states) > 1:
-                ids = (
-                    f"SELECT i.doctor FROM instances i WHERE i.cycle = %s AND i.state = %s{keyset}"
-                    " ORDER BY i.doctor LIMIT %s"
-                )
-                walks = [self.conn.execute(ids, [cycle, s, *tail, limit]).fetchall() for s in states]  # type: ignore[arg-type]
-                bound = page_end(walks, limit)
-                if bound is not None:
-                    keyset, tail = scan_keyset(after, bound, "%s")
-            sql = f"{base} AND i.state = %s{keyset} ORDER BY i.doctor LIMIT %s"
-            for state in states:
-                rows += self.conn.execute(sql, [cycle, state, *tail, limit]).fetchall()  # type: ignore[arg-type]
-            if len(states) > 1:
-                rows.sort(key=lambda r: r[0])
-                del rows[limit:]
-        return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
-
-    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
-        row = self.conn.execute(
-            f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history "
-            "WHERE cycle = %s AND doctor = %s AND idempotency_key = %s",
-            (cycle, doctor_id, key),
-        ).fetchone()
-        return record_from_row(row) if row else None
+        if doctors:
+            _execute(cur, _INSERT_DOCTOR, doctors)
+            _execute(cur, _INSERT_INSTANCE, instances)
+        _insert_records(cur, records)
 
     def all_history(self, cycle: str) -> Iterable[Record]:
         """Streamed on a connection of its own (a named cursor holds its transaction open)."""
         with _connect(self.url, autocommit=False) as conn, conn.cursor(name="renew_fsm_history") as cur:
             cur.itersize = 10000
             try:
-                cur.execute(
-                    f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE cycle = %s ORDER BY doctor, seq",
-                    (cycle,),
-                )
+                cur.execute(_ALL_HISTORY, (cycle,))
                 for row in cur:
                     yield record_from_row(row)
             except psycopg.Error as exc:
                 if not conn.broken:
                     raise
                 raise StorageError(_LOST_READ.format(_said(exc))) from None
-
-    def cycles(self) -> list[str]:
-        rows = self.conn.execute("SELECT DISTINCT cycle FROM instances ORDER BY cycle").fetchall()
-        return [r[0] for r in rows]
 
     def tally(self, cycle: str) -> list[tuple[str, str, str | None, str | None, int]]:
         """(institution, state, program, reason, count) over the cycle: what statistics add up."""
@@ -650,28 +404,21 @@ class PostgresStorage(PostgresCases):
     def checkpoint(self) -> None:
         """Nothing to do: the server's own checkpointer copies its log back."""
 
-    def count_history(self, cycle: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM history WHERE cycle = %s", (cycle,)).fetchone()[0]  # type: ignore[index]
-
-    def work_queue(
-        self,
-        cycle: str,
-        clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]],
-        institutions: Sequence[str] | None,
-        doctor: str | None,
-        after: str | None,
-        limit: int,
-    ) -> list[tuple[Instance, Doctor]]:
-        """A page of the instances matching ``clauses`` inside the jurisdiction, by doctor id (see base).
-
-        With no jurisdiction limit (the province, the testing app) each state is
+    def _queue_page(self, ask: QueueAsk) -> list[tuple[Instance, Doctor]]:
+        """With no jurisdiction limit (the province, the testing app) each state is
         an ordered walk of the (cycle, state, doctor) index, as in ``scan``;
         otherwise one query, and PostgreSQL's planner — which has statistics —
         picks between the institution index and the state index.
         """
-        if not clauses:
-            return []
-        base = f"SELECT {_SELECT} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
+        cycle, clauses, institutions, doctor, after, limit = (
+            ask.cycle,
+            ask.clauses,
+            ask.institutions,
+            ask.doctor,
+            ask.after,
+            ask.limit,
+        )
+        base = f"SELECT {SELECT_PAIR} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = %s"
         keyset = " AND i.doctor > %s" if after is not None else ""
         tail: list[Any] = [after] if after is not None else []
         if doctor is not None:
@@ -693,42 +440,22 @@ class PostgresStorage(PostgresCases):
             where, params = _pg_clause_sql(clauses)
             sql = f"{base}{keyset} AND d.institution = ANY(%s) AND ({where}) ORDER BY i.doctor LIMIT %s"
             rows = self.conn.execute(sql, [cycle, *tail, list(institutions), *params, limit]).fetchall()  # type: ignore[arg-type]
-        return [(instance_from_row(r), doctor_from_row(r[_N:])) for r in rows]
-
-    def put_institutions(self, institutions: Sequence[Institution]) -> None:
-        """Insert or replace many institutions in one transaction (a CSV import: all or nothing)."""
-        with self._write() as cur:
-            if institutions:
-                cur.executemany(
-                    "INSERT INTO institutions (id, region, name, kind) VALUES (%s, %s, %s, %s) ON CONFLICT (id) "
-                    "DO UPDATE SET region = excluded.region, name = excluded.name, kind = excluded.kind",
-                    [(i.id, i.region, i.name, i.kind) for i in institutions],
-                )
-                rows = ({"id": i.id, "region": i.region, "name": i.name, "kind": i.kind} for i in institutions)
-                self._log(cur, "institutions", {row["id"]: row_digest(row) for row in rows})
-            self._bump(cur)
-
-
-INSERT_DOCTOR = f"INSERT INTO doctors ({', '.join(DOCTOR_COLUMNS)}) VALUES ({', '.join(['%s'] * len(DOCTOR_COLUMNS))})"
-INSERT_INSTANCE = (
-    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}, institution) "
-    f"VALUES ({', '.join(['%s'] * (len(INSTANCE_COLUMNS) + 1))})"
-)
+        return pairs(rows)
 
 
 def _insert_records(cur: psycopg.Cursor[Any], records: Sequence[Record]) -> None:
     """A few records as ``INSERT``s, many by ``COPY``."""
     if len(records) < COPY_FROM:
         if records:
-            _execute(cur, INSERT_HISTORY, [record_row(rec) for rec in records])
+            _execute(cur, _INSERT_HISTORY, [record_row(rec) for rec in records])
         return
-    with cur.copy(f"COPY history ({', '.join(HISTORY_COLUMNS)}) FROM STDIN") as copy:
+    with cur.copy(f"COPY history ({_HISTORY}) FROM STDIN") as copy:
         for rec in records:
             copy.write_row(record_row(rec))
 
 
 def _execute(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """One row by ``execute``: ``executemany`` sets up a pipeline even for one (0.1 ms of a 1 ms fire)."""
+    """One row by ``execute``: ``executemany`` sets up a pipeline even for one, a good part of a fire."""
     if len(rows) == 1:
         cur.execute(sql, rows[0])
     else:
@@ -736,17 +463,6 @@ def _execute(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) 
 
 
 def _pg_clause_sql(clauses: Sequence[tuple[str, frozenset[str], frozenset[str]]]) -> tuple[str, list[Any]]:
-    """``(state = %s AND flag tests) OR …`` for the work queue; flags are stored comma-joined."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for state, need, forbid in clauses:
-        tests = ["i.state = %s"]
-        params.append(state)
-        for flag in sorted(need):
-            tests.append("strpos(',' || coalesce(i.flags, '') || ',', %s) > 0")
-            params.append(f",{flag},")
-        for flag in sorted(forbid):
-            tests.append("strpos(',' || coalesce(i.flags, '') || ',', %s) = 0")
-            params.append(f",{flag},")
-        parts.append("(" + " AND ".join(tests) + ")")
-    return " OR ".join(parts), params
+    """The work queue's clauses (``sql.clause_sql``) with PostgreSQL's ``strpos`` and placeholder."""
+    where, params = shared.clause_sql(clauses, "i.state", "strpos")
+    return POSTGRES(where), params

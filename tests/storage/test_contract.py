@@ -597,7 +597,7 @@ def test_schema_1_is_frozen_at_its_own_columns(tmp_path: Path) -> None:
     import sqlite_utils
 
     from renew_fsm.storage.base import V1_HISTORY_COLUMNS, V1_INSTANCE_COLUMNS
-    from renew_fsm.storage.sqlite import MIGRATIONS
+    from renew_fsm.storage.sqlite_migrations import MIGRATIONS
 
     db = sqlite_utils.Database(tmp_path / "v1.db")
     MIGRATIONS[0](db)
@@ -761,7 +761,7 @@ def test_ids_are_ordered_by_code_point_on_a_postgresql_database_with_another_col
 
 
 def test_a_schema_3_postgresql_store_is_upgraded_to_code_point_order_and_its_indexes_serve_it(icu_url: str) -> None:
-    from renew_fsm.storage.postgres import MIGRATIONS
+    from renew_fsm.storage.postgres_migrations import MIGRATIONS
 
     store = open_storage(icu_url)
     seed_odd_ids(store)

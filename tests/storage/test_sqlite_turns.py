@@ -17,17 +17,19 @@ from typing import Any
 import pytest
 
 from renew_fsm.storage import sqlite as backend
-from renew_fsm.storage.sqlite import SQLiteStorage, WriterTurn
+from renew_fsm.storage import sqlite_lock
+from renew_fsm.storage.sqlite import SQLiteStorage
+from renew_fsm.storage.sqlite_lock import WriterTurn
 
 
 def test_a_writer_waits_its_turn_where_sqlite_alone_would_give_up(tmp_path: Path) -> None:
     path = str(tmp_path / "turns.db")
     holder, waiter = SQLiteStorage(path), SQLiteStorage(path, timeout=0.05)
-    waiter._turn.timeout = 5.0  # SQLite's busy handler gives up after 50 ms, the queue after 5 s
+    waiter.turn.timeout = 5.0  # SQLite's busy handler gives up after 50 ms, the queue after 5 s
     inside, leave = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with holder._write() as c:
+        with holder.write() as c:
             c.execute("INSERT INTO meta (key, value) VALUES ('held', 'yes')")
             inside.set()
             leave.wait(5)
@@ -49,7 +51,7 @@ def test_without_the_queue_the_same_wait_fails(tmp_path: Path) -> None:
     path = str(tmp_path / "turns.db")
     holder = SQLiteStorage(path)
     raw = sqlite3.connect(path, isolation_level=None, timeout=0.05)
-    with holder._write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+    with holder.write(), pytest.raises(sqlite3.OperationalError, match="locked"):
         raw.execute("BEGIN IMMEDIATE")
     raw.close()
     holder.close()
@@ -63,7 +65,7 @@ def test_writers_give_up_on_a_process_stopped_in_its_turn(tmp_path: Path) -> Non
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         store = SQLiteStorage(path)
-        with store._write() as c:
+        with store.write() as c:
             c.execute("INSERT INTO meta (key, value) VALUES ('child', 'yes')")
             os.kill(os.getpid(), signal.SIGSTOP)
         os._exit(0)
@@ -94,15 +96,15 @@ def test_a_long_wait_tries_less_often(tmp_path: Path, monkeypatch: pytest.Monkey
         pauses.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(backend, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    monkeypatch.setattr(sqlite_lock, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
     with pytest.raises(backend.StorageError, match="more than 1 s"):
         WriterTurn(path, timeout=1.0).take()
     os.close(holder)
     waited = list(itertools.accumulate(pauses))
-    assert pauses[0] == backend.FIRST_PAUSE
-    assert max(p for p, t in zip(pauses, waited, strict=True) if t < backend.LONG_WAIT) == backend.LONGEST_PAUSE
-    assert max(pauses) == backend.LONG_WAIT_PAUSE
-    assert 1.0 <= waited[-1] < 1.0 + backend.LONG_WAIT_PAUSE
+    assert pauses[0] == sqlite_lock.FIRST_PAUSE
+    assert max(p for p, t in zip(pauses, waited, strict=True) if t < sqlite_lock.LONG_WAIT) == sqlite_lock.LONGEST_PAUSE
+    assert max(pauses) == sqlite_lock.LONG_WAIT_PAUSE
+    assert 1.0 <= waited[-1] < 1.0 + sqlite_lock.LONG_WAIT_PAUSE
     assert len(pauses) < 700  # ~100 tries in the first 10 ms, then one every 2 ms: ~600, not 10,000
 
 
@@ -127,7 +129,7 @@ def test_no_lock_file_where_it_cannot_be_made_or_is_not_needed(tmp_path: Path) -
     nowhere.give()  # nothing to give back, and no error
     memory = SQLiteStorage(":memory:")
     memory.set_meta("k", "v")
-    assert memory._turn.fd is None and memory.get_meta("k") == "v"
+    assert memory.turn.fd is None and memory.get_meta("k") == "v"
 
 
 def test_no_lock_file_beside_a_file_that_is_not_a_database(tmp_path: Path) -> None:
@@ -160,7 +162,7 @@ def test_a_checkpoint_beside_a_writer_in_its_turn_copies_the_log_back_without_wa
     for n in range(50):
         writer.set_meta(f"k{n}", "x" * 2000)  # 50 commits of a page or more: under CHECKPOINT_PAGES
     in_the_database = os.path.getsize(path)
-    with writer._write() as c:
+    with writer.write() as c:
         c.execute("INSERT INTO meta (key, value) VALUES ('pending', 'yes')")
         copier.checkpoint()
         assert os.path.getsize(path) > in_the_database + 50 * 2000
@@ -221,13 +223,13 @@ def test_a_current_database_opens_without_writing(tmp_path: Path, monkeypatch: p
     """So a read-only copy (a backup handed to an auditor) can be verified and counted: even a
     write that changes nothing needs write access (BEGIN IMMEDIATE) and failed on one."""
     turns: list[str] = []
-    write = SQLiteStorage._write
+    write = SQLiteStorage.write
 
     def counted(self: SQLiteStorage) -> Any:
         turns.append(self.url)
         return write(self)
 
-    monkeypatch.setattr(SQLiteStorage, "_write", counted)
+    monkeypatch.setattr(SQLiteStorage, "write", counted)
     path = str(tmp_path / "current.db")
     SQLiteStorage(path).close()
     assert turns == [path]  # a new file is given its schema
@@ -256,7 +258,7 @@ def test_a_writer_kept_waiting_says_so_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A ``replay`` started beside a running ``simulate`` sat silent for up to 30 s."""
-    monkeypatch.setattr(backend, "NOTICE_AFTER", 0.05)
+    monkeypatch.setattr(sqlite_lock, "NOTICE_AFTER", 0.05)
     path = str(tmp_path / "wait.db")
     SQLiteStorage(path).close()
     fd = os.open(f"{path}-writer", os.O_RDONLY)
