@@ -316,7 +316,7 @@ def batch(engine: Engine, actor: Actor, event: str, doctors: Sequence[str], at: 
     from .engine import Fire
 
     if event not in BATCH_EVENTS:
-        raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}")
+        raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}", "只能批量纳入或取消考核")
     check_actor(actor)
     if isinstance(doctors, str | bytes | dict):
         raise bad_input("doctors is a list of doctor ids")
