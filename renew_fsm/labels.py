@@ -184,16 +184,16 @@ def record_labels(event_id: str, from_state: str, to_state: str, role_id: str, m
 
 def record(r: Record) -> dict[str, Any]:
     """A history record as a dictionary (``Record._asdict()``, unchanged keys) with its labels."""
-    return r._asdict() | record_labels(r.event, r.from_state, r.to_state, r.role, _machine_of(r))
+    return r._asdict() | record_labels(r.event, r.from_state, r.to_state, r.role, machine_of(r))
 
 
-def _machine_of(r: Record) -> str:
+def machine_of(r: Record) -> str:
     # A case's records carry ``case:<machine>`` as their cycle (``renew_fsm.model.CASE_PREFIX``).
     prefix, _, rest = r.cycle.partition(":")
     return rest if prefix == "case" and rest in MACHINES else DOCTOR_MACHINE
 
 
 __all__ = [
-    "FLAGS", "REASONS", "Label", "event", "event_zh", "events", "flag", "flags", "item", "pair", "reason",
+    "FLAGS", "REASONS", "Label", "event", "event_zh", "events", "flag", "flags", "item", "machine_of", "pair", "reason",
     "record", "record_labels", "role", "role_zh", "state", "state_zh", "view", "view_labels", "violation",
 ]

@@ -576,7 +576,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.AllowedOut:
             may_read(engine, actor, doctor)
-            return s.AllowedOut(doctor=doctor, events=engine.allowed(doctor, actor))
+            return s.allowed_out(doctor, engine.allowed(doctor, actor))
 
         return svc.as_actor(request, token, run, write=False)
 
@@ -671,9 +671,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.CaseAllowedOut:
             may_read_case(engine, actor, machine.value, case)
-            return s.CaseAllowedOut(
-                machine=machine.value, id=case, events=engine.case_allowed(machine.value, case, actor)
-            )
+            return s.case_allowed_out(machine.value, case, engine.case_allowed(machine.value, case, actor))
 
         return svc.as_actor(request, token, run, write=False)
 
@@ -719,7 +717,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.QueueOut:
             page = engine.work_queue(actor, states=states, page_size=page_size, after=after)
-            return s.QueueOut.model_validate(page.as_dict())
+            return s.queue_out(page)
 
         return svc.as_actor(request, token, run, write=False)
 
