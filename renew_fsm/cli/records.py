@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .. import lists, organisations, photos
+from .. import labels, lists, organisations, photos
 from ..commands import ACTOR_ROLES
 from ..errors import bad_input
 from ..model import Actor
@@ -89,6 +89,21 @@ def case(
     finally:
         engine.close()
     console.print_json(json.dumps({"id": view.id, **view.as_dict()}, ensure_ascii=False))
+
+
+@app.command("allowed")
+def allowed(
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
+    who: AS,
+    db: DB = None,
+) -> None:
+    """可执行的操作 / the events ``--as`` may fire on a doctor now (guards checked), with their labels, as JSON."""
+    engine = open_existing(choose_db(db))
+    try:
+        events = engine.allowed(doctor, actor_of(who))
+    finally:
+        engine.close()
+    print(json.dumps({"doctor": doctor, "events": events, "event_labels": labels.events(events)}, ensure_ascii=False))
 
 
 # -- 考核设置 -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import labels
 from ..anchor import write as anchor_store
 from ..engine import Engine
 from ..keys import ENV_KEY, ENV_KEY_FILE
@@ -234,47 +236,54 @@ def key_init(
 
 @app.command()
 def history(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（含中英文名称）/ print JSON, with labels")] = False,
 ) -> None:
-    """A doctor's trail in the current cycle: one line per event, with actor, time and reason."""
+    """考核记录 / a doctor's trail in the current cycle: one line per event, with actor, time and reason."""
     engine = open_existing(choose_db(db))
     try:
         records = engine.history(doctor)
     finally:
         engine.close()
     if as_json:
-        print(json.dumps([r._asdict() for r in records], ensure_ascii=False, indent=2))
+        print(json.dumps([labels.record(r) for r in records], ensure_ascii=False, indent=2))
         return
     # Plain lines, never wrapped or cut: a trail is read (and grepped) one event per line.
+    # Chinese first, the id beside it: the ids stay greppable, the names are what a person reads.
     rows = [
         (
             str(r.seq),
             r.at,
-            r.event,
-            f"{r.from_state} → {r.to_state}",
-            f"{r.role}:{r.actor}" if r.actor else r.role,
+            f"{labels.event(r.event).zh}（{r.event}）",
+            f"{labels.state(r.from_state).zh} → {labels.state(r.to_state).zh}（{r.from_state} → {r.to_state}）",
+            f"{labels.role(r.role).zh} {r.actor}（{r.role}）" if r.actor else f"{labels.role(r.role).zh}（{r.role}）",
             "" if r.data == "{}" else r.data,
         )
         for r in records
     ]
-    header = ("#", "time", "event", "from → to", "actor", "data")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    header = ("#", "时间 time", "操作 event", "状态 from → to", "操作者 actor", "数据 data")
+    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     print(f"{doctor}: {len(records)} event(s)")
     for lead, row in [("  ", header), *(("│ ", row) for row in rows)]:
-        print(lead + " │ ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+        cells = [cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=False)]
+        print(lead + " │ ".join([*cells, row[-1]]))
+
+
+def _width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two, so the columns line up under each other."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 @app.command()
 def state(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
 ) -> None:
-    """A doctor's current state, reason and flags, as JSON."""
+    """考核状态 / a doctor's current state, reason and flags, as JSON with their Chinese and English labels."""
     engine = open_existing(choose_db(db))
     try:
         view = engine.state(doctor)
     finally:
         engine.close()
-    print(json.dumps({"doctor": doctor, **view.as_dict()}, ensure_ascii=False))
+    print(json.dumps({"doctor": doctor, **labels.view(view)}, ensure_ascii=False))
