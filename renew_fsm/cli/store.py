@@ -58,14 +58,20 @@ def _counting_bar(label: str, *, disable: bool = False) -> Progress:
 @app.command()
 def replay(
     file: Annotated[
-        Path, typer.Argument(help="A scenario: JSON Lines, one command per line", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="回放文件：JSON Lines，每行一条命令 / A scenario: JSON Lines, one command per line",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     db: Annotated[
-        str | None, typer.Option(help=f"Keep the store here (default: ${ENV_DB}, else a fresh in-memory one)")
+        str | None,
+        typer.Option(help=f"保存到该数据库 / keep the store here (default: ${ENV_DB}, else a fresh in-memory one)"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 / Print one JSON object")] = False,
 ) -> None:
-    """Run a scenario file against a fresh store and show where every doctor ended."""
+    """回放场景文件 / run a scenario file against a fresh store and show where every doctor ended."""
     url = choose_db(db, ":memory:")
     kept = sqlite_path(url) is not None or url.startswith(("postgres://", "postgresql://"))
     with file.open("rb") as handle:
@@ -126,11 +132,13 @@ def verify(
     anchor: Annotated[
         Path | None,
         typer.Option(
-            help="An anchor file (renew-fsm anchor): prove nothing it pinned has changed since", dir_okay=False
+            help="锚点文件：证明其固定的内容此后未被改动 / "
+            "An anchor file (renew-fsm anchor): prove nothing it pinned has changed since",
+            dir_okay=False,
         ),
     ] = None,
 ) -> None:
-    """Rebuild every instance from its history and check the hash chains; exit 1 on any mismatch.
+    """校验历史记录与哈希链 / rebuild every instance from its history and check the hash chains; exit 1 on any mismatch.
 
     With the history key (RENEW_FSM_KEY_FILE or RENEW_FSM_KEY) each record's HMAC is checked; without
     it only the structure is, and verify says so.
@@ -183,10 +191,13 @@ def _authenticity(report: VerifyReport, key_id: str | None) -> list[str]:
 
 @app.command()
 def anchor(
-    out: Annotated[Path, typer.Option(help="The anchor file: one line is appended per run", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Option(help="锚点文件：每次运行追加一行 / The anchor file: one line is appended per run", dir_okay=False),
+    ],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
 ) -> None:
-    """Pin the head of every chain: a heads file beside OUT, and one line appended to OUT.
+    """锚定哈希链 / pin the head of every chain: a heads file beside OUT, and one line appended to OUT.
 
     The line (its time, counts and the heads file's SHA-256) is what to print, sign or send away;
     verify --anchor OUT then proves nothing before it changed, even to someone who has the key.
@@ -210,15 +221,22 @@ def anchor(
     )
 
 
-key_app = typer.Typer(help="The history key that makes each record's hash an HMAC.", no_args_is_help=True)
+key_app = typer.Typer(help="历史密钥 / the history key that makes each record's hash an HMAC.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 
 
 @key_app.command("init")
 def key_init(
-    out: Annotated[Path, typer.Option(help="Where to write the new key (refused if it exists)", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="新密钥写入的文件（已存在则拒绝） / Where to write the new key (refused if it exists)", dir_okay=False
+        ),
+    ],
 ) -> None:
-    """Make a new random key in OUT (mode 0600); name it in RENEW_FSM_KEY_FILE for every renew-fsm process."""
+    """生成历史密钥 / make a new random key in OUT (mode 0600).
+
+    Name it in RENEW_FSM_KEY_FILE for every renew-fsm process."""
     try:
         key_id = init_key(out)
     except FileExistsError:
