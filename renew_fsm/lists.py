@@ -24,6 +24,7 @@ import attrs
 from .cells import xlsx_row
 from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .labels import role_zh
 from .model import Actor, Doctor, Instance
 from .queue import jurisdiction
 from .world import World
@@ -286,7 +287,7 @@ def doctor_profile(engine: Engine, actor: Actor, doctor: str) -> dict[str, Any]:
         raise Refused(
             FORBIDDEN,
             f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"{doctor} 不在 {actor.role} {actor.id} 的管辖范围内",
+            message_zh=f"{doctor} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
         )
     return {
         "registry": {
