@@ -144,7 +144,7 @@ def test_replay_with_db_keeps_the_store_for_the_other_commands(tmp_path: Path) -
     table = cli("history", "D1", "--db", db)
     assert table.returncode == 0
     assert "D1: 2 event(s)" in table.stdout and "submit_info" in table.stdout
-    assert "确认个人信息（submit_info）" in table.stdout
+    assert "确认个人信息 submit_info" in table.stdout and "医师 doctor:D1" in table.stdout
     assert "已纳入，待医师确认个人信息 → 待卫生机构审核" in table.stdout
 
     allowed = cli("allowed", "D1", "--as", "institution:H1", "--db", db)

@@ -273,9 +273,9 @@ def history(
         (
             str(r.seq),
             r.at,
-            f"{labels.event(r.event).zh}（{r.event}）",
+            f"{labels.event(r.event).zh} {r.event}",
             f"{labels.state(r.from_state).zh} → {labels.state(r.to_state).zh}（{r.from_state} → {r.to_state}）",
-            f"{labels.role(r.role).zh} {r.actor}（{r.role}）" if r.actor else f"{labels.role(r.role).zh}（{r.role}）",
+            f"{labels.role(r.role).zh} {r.role}:{r.actor}" if r.actor else f"{labels.role(r.role).zh} {r.role}",
             "" if r.data == "{}" else r.data,
         )
         for r in records
