@@ -167,8 +167,9 @@ def view(v: View) -> dict[str, Any]:
     return v.as_dict() | view_labels(v.state, v.reason, v.flags)
 
 
-def record_labels(event_id: str, from_state: str, to_state: str, role_id: str, machine: str = DOCTOR_MACHINE
-                  ) -> dict[str, str]:
+def record_labels(
+    event_id: str, from_state: str, to_state: str, role_id: str, machine: str = DOCTOR_MACHINE
+) -> dict[str, str]:
     e, a, b, r = event(event_id, machine), state(from_state, machine), state(to_state, machine), role(role_id)
     return {
         "event_label_zh": e.zh,
@@ -194,6 +195,25 @@ def machine_of(r: Record) -> str:
 
 
 __all__ = [
-    "FLAGS", "REASONS", "Label", "event", "event_zh", "events", "flag", "flags", "item", "machine_of", "pair", "reason",
-    "record", "record_labels", "role", "role_zh", "state", "state_zh", "view", "view_labels", "violation",
+    "FLAGS",
+    "REASONS",
+    "Label",
+    "event",
+    "event_zh",
+    "events",
+    "flag",
+    "flags",
+    "item",
+    "machine_of",
+    "pair",
+    "reason",
+    "record",
+    "record_labels",
+    "role",
+    "role_zh",
+    "state",
+    "state_zh",
+    "view",
+    "view_labels",
+    "violation",
 ]

@@ -60,12 +60,7 @@ def test_an_unknown_id_reads_as_itself() -> None:
 def test_labelled_view_and_record_keep_every_id_key() -> None:
     engine = renew_fsm.open(":memory:")
     try:
-        for line in (SCENARIOS / "admin_sends_a_doctor_back_to_choose_the_program_again.jsonl").read_text().splitlines():
-            if line.strip():
-                try:
-                    engine.apply(replay_module._command(0, line))
-                except Refused:
-                    pass
+        replay_file(engine, SCENARIOS / "admin_sends_a_doctor_back_to_choose_the_program_again.jsonl")
         doctor = engine.instances()[0]
         view = engine.state(doctor)
         out = labels.view(view)
