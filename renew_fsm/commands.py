@@ -290,7 +290,7 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
             raise bad_input(f"{name}: data must be an object")
         missing = [p.name for p in event.params if p.required]
         if missing:
-            raise bad_input(f"{name}: field {missing[0]!r} is required", f"{name}：缺少字段 {missing[0]}")
+            raise bad_input(f"{name}: field {missing[0]!r} is required", f"操作「{event.zh}」：缺少字段 {missing[0]}")
         return {}
     if not isinstance(data, dict):
         raise bad_input(f"{name}: data must be an object")
@@ -301,29 +301,31 @@ def check_data(name: str, event: Event, data: Any) -> dict[str, Any]:
     for param in event.params:
         if param.name not in data or data[param.name] is None:
             if param.required:
-                raise bad_input(f"{name}: field {param.name!r} is required", f"{name}：缺少字段 {param.name}")
+                zh = f"操作「{event.zh}」：缺少字段 {param.name}"
+                raise bad_input(f"{name}: field {param.name!r} is required", zh)
             out.pop(param.name, None)
             continue
         try:
             out[param.name] = PARAM_KINDS[param.kind](data[param.name])
         except ValueError as exc:
             raise bad_input(
-                f"{name}: field {param.name!r} {exc}", f"{name}：字段 {param.name} 不合法（{exc}）"
+                f"{name}: field {param.name!r} {exc}", f"操作「{event.zh}」：字段 {param.name} 不合法（{exc}）"
             ) from None
     rule = REQUIRED_WITH.get(name)
     if rule is not None and out.get(rule[0]) in rule[1] and rule[2] not in out:
         field, _, needed = rule
         raise bad_input(
             f"{name}: field {needed!r} is required with {field} {out[field]!r}",
-            f"{name}：{out[field]} 须提交证明材料（{needed}）",
+            f"操作「{event.zh}」：{out[field]} 须提交证明材料（{needed}）",
         )
     if not event.open and not _declared(event).issuperset(data):
         extra = sorted(set(data) - _declared(event), key=repr)
-        raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}")
+        zh = f"操作「{event.zh}」：未知字段 {'、'.join(map(str, extra))}"
+        raise bad_input(f"{name}: unknown field(s) {', '.join(map(repr, extra))}", zh)
     if not event.open:  # (free-form data had this walk in check_free_form)
         problem = text_problem(out, nul=False)
         if problem:
-            raise bad_input(f"{name}: data {problem}", f"{name}：数据含有无法保存的字符")
+            raise bad_input(f"{name}: data {problem}", f"操作「{event.zh}」：数据含有无法保存的字符")
     return out
 
 
@@ -345,13 +347,20 @@ def check_free_form(what: str, value: dict[str, Any]) -> None:
         raise bad_input(f"{what} {problem}")
 
 
+def _event_zh(name: str) -> str:
+    # Imported here: the labels read the machines, whose validation imports this module.
+    from .labels import event_zh
+
+    return event_zh(name)
+
+
 def check_identity(name: str, data: dict[str, Any], doctor: Doctor) -> None:
     """Name and id-card number must match the registry; they cannot be changed by the doctor."""
     for field in IDENTITY:
         if field in data and data[field] != getattr(doctor, field):
             raise bad_input(
                 f"{name}: {field} cannot be changed here; it must match the registry",
-                f"{name}：姓名和身份证号不可自行修改，须与注册系统一致",
+                f"{_event_zh(name)}：姓名和身份证号不可自行修改，须与注册系统一致",
             )
 
 

@@ -458,7 +458,7 @@ class Engine(Workflows):
         elif event.via is not None:
             raise bad_input(
                 f"{name} writes outside the doctor's instance: fire it alone (Engine.{event.via}), not in a batch",
-                f"{name} 须单独执行",
+                f"操作「{event.zh}」须单独执行",
             )
         return data
 

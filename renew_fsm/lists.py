@@ -24,6 +24,7 @@ import attrs
 from .cells import xlsx_row
 from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .labels import role_zh
 from .model import Actor, Doctor, Instance
 from .queue import jurisdiction
 from .world import World
@@ -286,7 +287,7 @@ def doctor_profile(engine: Engine, actor: Actor, doctor: str) -> dict[str, Any]:
         raise Refused(
             FORBIDDEN,
             f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"{doctor} 不在 {actor.role} {actor.id} 的管辖范围内",
+            message_zh=f"{doctor} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
         )
     return {
         "registry": {
@@ -316,7 +317,7 @@ def batch(engine: Engine, actor: Actor, event: str, doctors: Sequence[str], at: 
     from .engine import Fire
 
     if event not in BATCH_EVENTS:
-        raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}")
+        raise bad_input(f"a selection is sent {' or '.join(BATCH_EVENTS)}, not {event!r}", "只能批量纳入或取消考核")
     check_actor(actor)
     if isinstance(doctors, str | bytes | dict):
         raise bad_input("doctors is a list of doctor ids")

@@ -28,6 +28,7 @@ from . import paper
 from .engine import Engine
 from .errors import INVALID_TRANSITION, NOT_FOUND, Refused
 from .idcard import mask
+from .labels import state_zh
 from .machines.vocabulary import VIOLATIONS
 from .model import Doctor, Instance, Record
 from .rules.guards import suspension_end
@@ -137,12 +138,12 @@ def _check_has_result(inst: Instance) -> None:
             INVALID_TRANSITION,
             f"{inst.doctor}'s result is under review (state {inst.state}): "
             f"a notice is printed once the review is answered",
-            message_zh=f"医师 {inst.doctor} 的考核结果正在复核（状态 {inst.state}），复核答复后方可打印结果通知书",
+            message_zh=f"医师 {inst.doctor} 的考核结果正在复核（{state_zh(inst.state)}），复核答复后方可打印结果通知书",
         )
     raise Refused(
         INVALID_TRANSITION,
         f"{inst.doctor} has no result yet (state {inst.state}): a notice is printed once a result is given",
-        message_zh=f"医师 {inst.doctor} 尚无考核结果（当前状态 {inst.state}），不能打印结果通知书",
+        message_zh=f"医师 {inst.doctor} 尚无考核结果（当前{state_zh(inst.state)}），不能打印结果通知书",
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused
+from .labels import role_zh
 from .model import Actor, CaseView
 from .records import cycle_confirmed, department_of, departments_of
 from .workflows import CaseFire
@@ -24,7 +25,7 @@ def _outside(actor: Actor, what: str) -> Refused:
     return Refused(
         FORBIDDEN,
         f"{what} is outside the jurisdiction of {actor.role} {actor.id}",
-        message_zh=f"{what} 不在 {actor.role} {actor.id} 的管辖范围内",
+        message_zh=f"{what} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
     )
 
 

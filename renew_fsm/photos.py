@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import check_actor
 from .errors import FORBIDDEN, Refused, bad_input
+from .labels import role_zh
 from .lists import Page, Sheet, check_page, in_jurisdiction
 from .model import Actor, CaseView, Doctor, Instance
 from .records import PHOTO_READERS, cases_under, photo_case_id
@@ -58,7 +59,7 @@ def _reader(actor: Actor) -> None:
         raise Refused(
             FORBIDDEN,
             f"a {actor.role} does not review proctoring photos",
-            message_zh=f"{actor.role} 无权查看监考照片",
+            message_zh=f"{role_zh(actor.role)}无权查看监考照片",
         )
 
 

@@ -78,7 +78,8 @@ def _photo_complete(
     if case.id != want:
         raise bad_input(
             f"submit_photos: the photos of attempt {data['attempt']} of {subject.id}'s {data['test']} test "
-            f"are case {want!r}, not {case.id!r}"
+            f"are case {want!r}, not {case.id!r}",
+            f"监考照片记录编号应为 {want}，不是 {case.id}",
         )
 
 

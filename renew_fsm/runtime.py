@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
 from .keys import HistoryKey
+from .labels import event_zh, role_zh, state_zh
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
 from .model import Actor, Command, Doctor, Instance, Record, canonical, new_tuple, replace
@@ -143,19 +144,21 @@ def decide(
     # ``role in roles or role_may(…)``: the plain case answered without a call (this runs per event).
     if role not in m.event_roles[event] and not role_may(actor, m.event_roles[event], world):
         if role == "admin" and PROVINCE in m.event_roles[event]:
-            raise _forbidden(f"only the province admin may {event}", f"仅省级卫生行政部门可执行 {event}")
-        raise _forbidden(f"a {role} may not {event}", f"{role} 无权执行 {event}")
+            raise _forbidden(
+                f"only the province admin may {event}", f"仅省级卫生行政部门可执行{event_zh(event, m.machine.id)}"
+            )
+        raise _forbidden(f"a {role} may not {event}", f"{role_zh(role)}无权执行{event_zh(event, m.machine.id)}")
     if not may_act(world, actor, doctor):
         raise _forbidden(
             f"{doctor.id} is outside the jurisdiction of {actor.role} {actor.id}",
-            f"{doctor.id} 不在 {actor.role} {actor.id} 的管辖范围内",
+            f"{doctor.id} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
         )
     steps = m.steps[inst.state].get(event)
     if not steps:
         raise Refused(
             INVALID_TRANSITION,
             f"{event} is not possible in state {inst.state}",
-            message_zh=f"当前状态 {inst.state} 不能执行 {event}",
+            message_zh=f"当前{state_zh(inst.state, m.machine.id)}不能执行{event_zh(event, m.machine.id)}",
         )
     cmd = new_tuple(Command, (event, actor, data, doctor, at))
     for step in steps:
@@ -172,10 +175,15 @@ def decide(
                 verdict = guard(inst, policy, cmd, at)
                 if not verdict.ok:
                     raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
-        raise Refused(INVALID_TRANSITION, f"no branch of {event} applies in {inst.state}")
+        raise Refused(
+            INVALID_TRANSITION,
+            f"no branch of {event} applies in {inst.state}",
+            message_zh=f"当前{state_zh(inst.state, m.machine.id)}不能执行{event_zh(event, m.machine.id)}",
+        )
     if role not in step.roles and not role_may(actor, step.roles, world):
         raise _forbidden(
-            f"a {actor.role} may not {event} in state {inst.state}", f"{actor.role} 不能在 {inst.state} 执行 {event}"
+            f"a {actor.role} may not {event} in state {inst.state}",
+            f"{role_zh(actor.role)}不能在{state_zh(inst.state, m.machine.id)}执行{event_zh(event, m.machine.id)}",
         )
     for _, guard in step.guards:
         verdict = guard(inst, policy, cmd, at)

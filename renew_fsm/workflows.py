@@ -46,6 +46,7 @@ from .commands import (
     not_a,
 )
 from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .labels import event_zh, role_zh
 from .machines import CASE_MACHINES, compiled
 from .model import CASE_PREFIX, CORRECTABLE, Actor, Case, CaseView, Instance, Record, View, iso_time
 from .runtime import advance, allowed_events, decide, dumps
@@ -291,7 +292,7 @@ def _agency_prepare(
         raise Refused(
             FORBIDDEN,
             f"{target} is outside the jurisdiction of admin {actor.id}",
-            message_zh=f"{target} 不在 admin {actor.id} 的管辖范围内",
+            message_zh=f"{target} 不在卫生行政部门 {actor.id} 的管辖范围内",
         )
     return data
 
@@ -353,13 +354,15 @@ def _info_prepare(
     check_identity(event, data, doctor)
     for field, why in REGISTRY_FACTS.items():
         if field in data:
-            raise bad_input(f"{event}: {field} cannot be changed here: {why}", f"{event}：{field} 不可在此修改")
+            raise bad_input(
+                f"{event}: {field} cannot be changed here: {why}", f"{event_zh(event, 'info_change')}：{field} 不可修改"
+            )
     changes = {k: v for k, v in data.items() if k not in IDENTITY}
     if not changes:
-        raise bad_input(f"{event}: nothing to change", f"{event}：没有修改内容")
+        raise bad_input(f"{event}: nothing to change", f"{event_zh(event, 'info_change')}：没有修改内容")
     problem = ops.correction_problem(changes)
     if problem:
-        raise bad_input(f"{event}: {problem}", f"{event}：修改内容不合法")
+        raise bad_input(f"{event}: {problem}", f"{event_zh(event, 'info_change')}：修改内容不合法")
     if "license" in changes:
         _licence_still_open(engine, event, doctor.id)
     return changes
@@ -381,7 +384,7 @@ def _licence_still_open(engine: Engine, event: str, doctor: str) -> None:
                 f"{event}: the licence cannot be corrected once a test score is recorded (cycle {cycle}): "
                 "the pass line followed it; a result is corrected by appeal",
                 rule="not_eligible",
-                message_zh=f"{event}：已有测评成绩（{cycle}），执业类型不可再修改",
+                message_zh=f"{event_zh(event, 'info_change')}：已有测评成绩（{cycle}），执业类型不可再修改",
             )
 
 
@@ -584,7 +587,7 @@ class Workflows:
         """
         spec = _case_machine(machine).machine.events.get(event)
         if spec is not None and spec.via is not None:
-            raise bad_input(f"{event} is done by Engine.{spec.via}", f"{event} 须通过 {spec.via} 执行")
+            raise bad_input(f"{event} is done by Engine.{spec.via}", f"{event_zh(event, machine)}须通过专用接口执行")
         return self._case_step(machine, case_id, event, actor, data, at, subject)
 
     def case_fire_many(self: Engine, machine: str, commands: Sequence[CaseFire]) -> list[CaseView | Refused]:
@@ -619,7 +622,9 @@ class Workflows:
         _case_machine(machine)
         case = self.storage.load_case(machine, case_id)
         if case is None:
-            raise Refused(NOT_FOUND, f"no {machine} case {case_id!r}", message_zh=f"无 {machine} 记录 {case_id}")
+            raise Refused(
+                NOT_FOUND, f"no {machine} case {case_id!r}", message_zh=f"无此{CASE_MACHINES[machine].zh} {case_id}"
+            )
         return case
 
     def _case_step(
@@ -765,7 +770,7 @@ class Workflows:
             FORBIDDEN,
             f"account {account} cannot act as {role}",
             rule="role_not_held",
-            message_zh=f"该账号不能以 {role} 身份登录",
+            message_zh=f"该账号不能以{role_zh(role)}身份登录",
         )
 
     def _one_time_still_valid(self: Engine, account: str) -> None:
@@ -892,7 +897,7 @@ class Workflows:
             raise Refused(
                 FORBIDDEN,
                 f"{target.id} is outside the jurisdiction of {actor.role} {actor.id}",
-                message_zh=f"{target.id} 不在 {actor.role} {actor.id} 的管辖范围内",
+                message_zh=f"{target.id} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
             )
         new, record = advance(
             inst,

@@ -125,9 +125,11 @@ def test_replay_with_db_keeps_the_store_for_the_other_commands(tmp_path: Path) -
 
     state = cli("state", "D1", "--db", db)
     assert state.returncode == 0, state.stderr
-    assert json.loads(state.stdout) == {
+    shown = json.loads(state.stdout)
+    assert {k: shown[k] for k in ("doctor", "state", "reason", "flags", "version")} == {
         "doctor": "D1", "state": "info_submitted", "reason": None, "flags": [], "version": 2,
     }
+    assert (shown["state_label_zh"], shown["state_label_en"]) == ("待卫生机构审核", "details awaiting the institution")
 
     history = cli("history", "D1", "--db", db, "--json")
     assert history.returncode == 0, history.stderr
@@ -137,10 +139,19 @@ def test_replay_with_db_keeps_the_store_for_the_other_commands(tmp_path: Path) -
         (2, "submit_info", "enrolled", "info_submitted", "doctor", "D1"),
     ]
     assert json.loads(records[1]["data"]) == {"phone": "13800000000"}
+    assert (records[1]["event_label_zh"], records[1]["to_state_label_zh"]) == ("确认个人信息", "待卫生机构审核")
 
     table = cli("history", "D1", "--db", db)
     assert table.returncode == 0
     assert "D1: 2 event(s)" in table.stdout and "submit_info" in table.stdout
+    assert "确认个人信息 submit_info" in table.stdout and "医师 doctor:D1" in table.stdout
+    assert "已纳入，待医师确认个人信息 → 待卫生机构审核" in table.stdout
+
+    allowed = cli("allowed", "D1", "--as", "institution:H1", "--db", db)
+    assert allowed.returncode == 0, allowed.stderr
+    events = json.loads(allowed.stdout)
+    assert events["events"] == ["cancel_enrollment", "approve_info", "reject_info"]
+    assert [e["label_zh"] for e in events["event_labels"]] == ["取消参加考核", "审核通过个人信息", "驳回个人信息"]
 
     verified = cli("verify", "--db", db)
     assert verified.returncode == 0, verified.stderr

@@ -115,6 +115,16 @@ def test_the_chinese_guide_covers_the_same_steps() -> None:
         assert any(step in c for c in chinese) and any(step in c for c in english), step
 
 
+def test_the_chinese_guide_stands_on_its_own() -> None:
+    """A reader of guide.zh.md never needs the English guide: the same commands in the same order,
+    the same files to write (province.jsonl, doctors.csv, the cron and systemd units …), and no step
+    that sends the reader to guide.md for what to type."""
+    english, chinese = GUIDES
+    assert commands(chinese) == commands(english)
+    assert blocks(chinese) == blocks(english)
+    assert not re.search(r"见 ?\[?guide\.md", chinese.read_text(encoding="utf-8"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -45,7 +45,9 @@ def main() -> None:
         app()
     except Refused as refused:
         rule = f" [{refused.rule}]" if refused.rule else ""
-        err.print(f"refused: {refused.code}{rule}: {refused.message}", markup=False)
+        # One line (scripts grep it): the code and the English with its ids, then the Chinese.
+        zh = f" / {refused.message_zh}" if refused.message_zh and refused.message_zh != refused.message else ""
+        err.print(f"refused: {refused.code}{rule}: {refused.message}{zh}", markup=False)
         sys.exit(1)
     except (PolicyError, StorageError, OSError) as exc:
         # OSError: a file the command was told to write or read that cannot be (no such folder,

@@ -45,7 +45,9 @@ def _root(
 ENV_DB = "RENEW_FSM_DB"
 #: The store of a command that is given neither --db nor RENEW_FSM_DB.
 DEFAULT_DB = "renew-fsm.db"
-DB_HELP = f"Database: a SQLite file path, ':memory:', or postgresql://… (default: ${ENV_DB}, else {DEFAULT_DB})"
+DB_HELP = (
+    f"数据库 / database: a SQLite file path, ':memory:', or postgresql://… (default: ${ENV_DB}, else {DEFAULT_DB})"
+)
 
 
 class Where(str):

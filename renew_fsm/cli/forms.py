@@ -21,13 +21,21 @@ app.add_typer(form_app, name="form")
 
 @form_app.command("deferral")
 def deferral(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str, typer.Argument(help="医师编号 / Doctor id")],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     out: Annotated[
-        str | None, typer.Option(help="Write here; .pdf for a PDF, else HTML (a folder: deferral-<doctor>.html in it)")
+        str | None,
+        typer.Option(
+            help="输出文件（.pdf 或 HTML） / "
+            "Write here; .pdf for a PDF, else HTML (a folder: deferral-<doctor>.html in it)"
+        ),
     ] = None,
     template: Annotated[
-        Path | None, typer.Option(help="The province's own template (Jinja2) in place of the packaged one")
+        Path | None,
+        typer.Option(
+            help="本省的模板（Jinja2），替代随附模板 / "
+            "The province's own template (Jinja2) in place of the packaged one"
+        ),
     ] = None,
 ) -> None:
     """附件1 医师定期考核延期考核申请表, filled from the doctor's registry data and deferral request."""

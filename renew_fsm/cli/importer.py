@@ -23,19 +23,23 @@ from .store import _counting_bar, no_database
 
 import_app = typer.Typer(
     name="import",
-    help="Import institutions or doctors from an export: .xlsx, or CSV (UTF-8, or GB18030 from a Chinese Excel); "
+    help="导入卫生机构或医师 / import institutions or doctors from an export: "
+    ".xlsx, or CSV (UTF-8, or GB18030 from a Chinese Excel); "
     "English or Chinese headers.",
     no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
 
-FileArg = Annotated[Path, typer.Argument(help="The CSV or .xlsx file", exists=True, dir_okay=False, readable=True)]
+FileArg = Annotated[
+    Path, typer.Argument(help="CSV 或 .xlsx 文件 / The CSV or .xlsx file", exists=True, dir_okay=False, readable=True)
+]
 DbOpt = Annotated[str | None, typer.Option(help=DB_HELP)]
 RejectsOpt = Annotated[
     Path | None,
     typer.Option(
         "--rejects",
-        help="Write the rows not imported, with their reasons, here (.xlsx or .csv; default: FILE's name "
+        help="未导入的行及原因写入该文件 / "
+        "write the rows not imported, with their reasons, here (.xlsx or .csv; default: FILE's name "
         "with .rejects.xlsx, beside it)",
         dir_okay=False,
     ),
@@ -46,7 +50,7 @@ NEEDS = {
     "institutions": ("regions", f"load the province's regions and policy first: {PROVINCE}"),
     "doctors": ("institutions", "import the institutions first: renew-fsm import institutions institutions.csv"),
 }
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出报告 / Print the report as one JSON object")]
 #: Problems shown on the screen; the rejects file holds them all.
 SHOWN = 5
 #: Rows from which the import shows a bar while it checks them.

@@ -36,12 +36,15 @@ def _load(ref: str) -> Machine:
 
 @app.command()
 def check(
-    machines: Annotated[list[str] | None, typer.Argument(help="Machine ids (default: all shipped)")] = None,
+    machines: Annotated[
+        list[str] | None, typer.Argument(help="状态机编号（默认全部） / Machine ids (default: all shipped)")
+    ] = None,
     definition: Annotated[
-        list[str] | None, typer.Option("--from", help="Also check a machine from module:attribute")
+        list[str] | None,
+        typer.Option("--from", help="另检查 module:attribute 中的状态机 / Also check a machine from module:attribute"),
     ] = None,
 ) -> None:
-    """Validate machine definitions: reachability, dead ends, roles, rule ids, ambiguity."""
+    """检查状态机定义 / validate machine definitions: reachability, dead ends, roles, rule ids, ambiguity."""
     unknown = [m for m in machines or [] if m not in MACHINES]
     if unknown:
         raise typer.BadParameter(f"unknown machine {unknown[0]!r} (known: {', '.join(MACHINES)})")
@@ -77,34 +80,53 @@ FORMAT_NAMES = ", ".join(f"{name} ({suffixes[0]})" for name, (_, suffixes) in FO
 
 @app.command()
 def diagram(
-    machine: Annotated[str | None, typer.Argument(help="Machine id (default with --doctor: doctor)")] = None,
+    machine: Annotated[
+        str | None, typer.Argument(help="状态机编号 / Machine id (default with --doctor: doctor)")
+    ] = None,
     view: Annotated[
-        str | None, typer.Option(help="A compound state's own view, e.g. simple (default: the overview)")
+        str | None,
+        typer.Option(
+            help=(
+                "复合状态的分图，如 simple（默认：总图） / "
+                "A compound state's own view, e.g. simple (default: the overview)"
+            )
+        ),
     ] = None,
     format: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f",
-            help="mermaid, dot or svg (default: from --out's suffix, else mermaid; with --all, every one). "
+            "--format",
+            "-f",
+            help="格式 / mermaid, dot or svg (default: from --out's suffix, else mermaid; with --all, every one). "
             "SVG is laid out by renew_fsm itself: no Graphviz needed",
         ),
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every view of every machine, written to --out")] = False,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="所有状态机的所有视图，写入 --out / Every view of every machine, written to --out"),
+    ] = False,
     out: Annotated[
         str | None,
-        typer.Option(help="A file (its suffix must match the format), a folder to write <view>.<suffix> in, "
-                     "or with --all the folder"),
+        typer.Option(
+            help="输出文件或目录 / a file (its suffix must match the format), a folder to write <view>.<suffix> in, "
+            "or with --all the folder"
+        ),
     ] = None,
     layout: Annotated[
         str,
-        typer.Option(help="svg only: builtin (no program needed) or graphviz (Graphviz's dot, where installed)"),
+        typer.Option(
+            help="SVG 排版方式 / svg only: builtin (no program needed) or graphviz (Graphviz's dot, where installed)"
+        ),
     ] = "builtin",
     db: Annotated[str | None, typer.Option(help=DB_HELP + "; with --doctor")] = None,
     doctor: Annotated[
-        str | None, typer.Option(help="Mark where this doctor is and the path taken (read from --db)")
+        str | None,
+        typer.Option(
+            help="标出该医师的当前位置和经过的路径 / Mark where this doctor is and the path taken (read from --db)"
+        ),
     ] = None,
 ) -> None:
-    """Draw a machine — an overview and a view per compound state — as Mermaid, DOT or SVG.
+    """绘制状态图 / draw a machine — an overview and a view per compound state — as Mermaid, DOT or SVG.
 
     绘制状态图：概览（复合状态折叠）与各复合状态的分图；--doctor 标出医师当前所在与经过的路径。
     """
@@ -206,7 +228,9 @@ def diagram_files(folder: Path) -> dict[Path, str]:
     graphs = [build(m) for m in MACHINES.values()]
     files = {
         folder / f"{d.id}{SUFFIXES[name]}": render(d)
-        for g in graphs for d in views(g) for name, (render, _) in FORMATS.items()
+        for g in graphs
+        for d in views(g)
+        for name, (render, _) in FORMATS.items()
     }
     files[folder / "README.md"] = index([d for g in graphs for d in views(g)])
     files[folder / "roles.md"] = role_table(graphs)

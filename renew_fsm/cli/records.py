@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .. import lists, organisations, photos
+from .. import labels, lists, organisations, photos
 from ..commands import ACTOR_ROLES
 from ..errors import bad_input
 from ..model import Actor
@@ -23,10 +23,14 @@ from .common import DB_HELP, app, choose_db, console, out_path, write
 from .store import open_existing
 
 DB = Annotated[str | None, typer.Option(help=DB_HELP)]
-AS = Annotated[str, typer.Option("--as", help="Who asks: ROLE:ID (admin:GX, agency:A1, institution:H1) or exam_system")]
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON")]
-PAGE = Annotated[int, typer.Option(help="Rows per page (1–1000)")]
-AFTER = Annotated[str | None, typer.Option(help="Start after this row (the previous page's next)")]
+AS = Annotated[
+    str, typer.Option("--as", help="操作人 / Who asks: ROLE:ID (admin:GX, agency:A1, institution:H1) or exam_system")
+]
+JSON = Annotated[bool, typer.Option("--json", help="输出 JSON / Print JSON")]
+PAGE = Annotated[int, typer.Option(help="每页行数 / Rows per page (1–1000)")]
+AFTER = Annotated[
+    str | None, typer.Option(help="从该行之后开始（上一页的 next） / Start after this row (the previous page's next)")
+]
 
 photos_app = typer.Typer(help="监考照片: proctoring photos, 违纪处理记录, 向社会公布名单.", no_args_is_help=True)
 doctors_app = typer.Typer(
@@ -70,15 +74,17 @@ def _xlsx(sheet: lists.Sheet, out: str, default: str) -> None:
 
 @app.command("case")
 def case(
-    machine: Annotated[str, typer.Argument(help="organisation, department, cycle_settings, proctoring, …")],
-    case_id: Annotated[str, typer.Argument(help="The case: institution:H1, H1/IM, GX, D1/business/1 …")],
-    event: Annotated[str, typer.Argument(help="The event to fire")],
+    machine: Annotated[
+        str, typer.Argument(help="流程（状态机） / organisation, department, cycle_settings, proctoring, …")
+    ],
+    case_id: Annotated[str, typer.Argument(help="流程记录编号 / The case: institution:H1, H1/IM, GX, D1/business/1 …")],
+    event: Annotated[str, typer.Argument(help="要执行的操作 / The event to fire")],
     who: AS,
-    data: Annotated[str, typer.Option(help="The event's data as a JSON object")] = "{}",
-    subject: Annotated[str | None, typer.Option(help="What a new case is about")] = None,
+    data: Annotated[str, typer.Option(help="操作数据（JSON 对象） / The event's data as a JSON object")] = "{}",
+    subject: Annotated[str | None, typer.Option(help="新流程的对象 / What a new case is about")] = None,
     db: DB = None,
 ) -> None:
-    """Fire one event at a workflow case, as ``--as``; print the case after it."""
+    """执行流程操作 / fire one event at a workflow case, as ``--as``; print the case after it."""
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
@@ -91,12 +97,27 @@ def case(
     console.print_json(json.dumps({"id": view.id, **view.as_dict()}, ensure_ascii=False))
 
 
+@app.command("allowed")
+def allowed(
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
+    who: AS,
+    db: DB = None,
+) -> None:
+    """可执行的操作 / the events ``--as`` may fire on a doctor now (guards checked), with their labels, as JSON."""
+    engine = open_existing(choose_db(db))
+    try:
+        events = engine.allowed(doctor, actor_of(who))
+    finally:
+        engine.close()
+    print(json.dumps({"doctor": doctor, "events": events, "event_labels": labels.events(events)}, ensure_ascii=False))
+
+
 # -- 考核设置 -----------------------------------------------------------------------------------------
 
 
 @settings_app.command("load")
 def settings_load(
-    source: Annotated[str, typer.Argument(help="A shipped policy name or a TOML file")],
+    source: Annotated[str, typer.Argument(help="随附政策名或 TOML 文件 / A shipped policy name or a TOML file")],
     who: AS,
     db: DB = None,
 ) -> None:
@@ -113,11 +134,13 @@ def settings_load(
 
 @settings_app.command("reason")
 def settings_reason(
-    action: Annotated[str, typer.Argument(help="add, edit, open, close or delete")],
-    reason_id: Annotated[str, typer.Argument(help="The reason's id")],
+    action: Annotated[str, typer.Argument(help="添加、修改、开启、关闭或删除 / add, edit, open, close or delete")],
+    reason_id: Annotated[str, typer.Argument(help="免考理由编号 / The reason's id")],
     who: AS,
-    text: Annotated[str | None, typer.Option(help="The reason's text (add, edit)")] = None,
-    closed: Annotated[bool, typer.Option("--closed", help="Add it with applications closed")] = False,
+    text: Annotated[str | None, typer.Option(help="免考理由内容 / The reason's text (add, edit)")] = None,
+    closed: Annotated[
+        bool, typer.Option("--closed", help="添加时即关闭申请 / Add it with applications closed")
+    ] = False,
     db: DB = None,
 ) -> None:
     """免考设置: add, edit, open or close applications for, or delete a business-level exemption reason."""
@@ -148,9 +171,11 @@ def photos_list(
     below: Annotated[
         float | None, typer.Option(help="最低相似度: attempts whose lowest similarity is at most this")
     ] = None,
-    region: Annotated[str | None, typer.Option(help="Only this region's doctors")] = None,
-    institution: Annotated[str | None, typer.Option(help="Only this institution's doctors")] = None,
-    test: Annotated[str | None, typer.Option(help="humanities or business")] = None,
+    region: Annotated[str | None, typer.Option(help="仅该行政区划的医师 / Only this region's doctors")] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="仅该卫生机构的医师 / Only this institution's doctors")
+    ] = None,
+    test: Annotated[str | None, typer.Option(help="医学人文或业务水平 / humanities or business")] = None,
     page_size: PAGE = 50,
     after: AFTER = None,
     as_json: JSON = False,
@@ -184,7 +209,7 @@ def photos_records(who: AS, page_size: PAGE = 50, after: AFTER = None, as_json: 
 @photos_app.command("published")
 def photos_published(
     who: AS,
-    out: Annotated[str | None, typer.Option(help="Write the whole list as xlsx here")] = None,
+    out: Annotated[str | None, typer.Option(help="将名单导出为 xlsx / Write the whole list as xlsx here")] = None,
     as_json: JSON = False,
     db: DB = None,
 ) -> None:
@@ -209,11 +234,13 @@ def doctors_list(
     region: Annotated[str | None, typer.Option()] = None,
     institution: Annotated[str | None, typer.Option()] = None,
     department: Annotated[str | None, typer.Option()] = None,
-    program: Annotated[str | None, typer.Option(help="simple or general")] = None,
-    state: Annotated[list[str] | None, typer.Option(help="A state (repeat for more)")] = None,
-    result: Annotated[str | None, typer.Option(help="The unqualified reason")] = None,
-    category: Annotated[str | None, typer.Option(help="执业类别")] = None,
-    out: Annotated[str | None, typer.Option(help="Write the whole filtered list as xlsx here")] = None,
+    program: Annotated[str | None, typer.Option(help="简易程序或一般程序 / simple or general")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="考核状态（可重复） / A state (repeat for more)")] = None,
+    result: Annotated[str | None, typer.Option(help="不合格原因 / The unqualified reason")] = None,
+    category: Annotated[str | None, typer.Option(help="执业类别 / category of practice")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="将筛选后的名单导出为 xlsx / Write the whole filtered list as xlsx here")
+    ] = None,
     page_size: PAGE = 50,
     after: AFTER = None,
     as_json: JSON = False,
@@ -250,7 +277,7 @@ def doctors_show(doctor: Annotated[str, typer.Argument()], who: AS, db: DB = Non
 @doctors_app.command("batch")
 def doctors_batch(
     event: Annotated[str, typer.Argument(help="enroll (参加考核) or cancel_enrollment (取消)")],
-    doctors: Annotated[list[str], typer.Argument(help="The selected doctors")],
+    doctors: Annotated[list[str], typer.Argument(help="选中的医师 / The selected doctors")],
     who: AS,
     db: DB = None,
 ) -> None:
@@ -272,7 +299,9 @@ def doctors_batch(
 def institutions_list(
     who: AS,
     region: Annotated[str | None, typer.Option()] = None,
-    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only those no agency assesses")] = False,
+    unassigned: Annotated[
+        bool, typer.Option("--unassigned", help="仅未指定考核机构的 / Only those no agency assesses")
+    ] = False,
     page_size: PAGE = 50,
     after: AFTER = None,
     as_json: JSON = False,
@@ -302,7 +331,9 @@ def departments(institution: Annotated[str, typer.Argument()], who: AS, as_json:
 
 @app.command("organisation")
 def organisation(
-    ref: Annotated[str, typer.Argument(help="admin:<region> or institution:<id>")], who: AS, db: DB = None
+    ref: Annotated[str, typer.Argument(help="卫生行政部门或卫生机构 / admin:<region> or institution:<id>")],
+    who: AS,
+    db: DB = None,
 ) -> None:
     """本机构信息: details, 考核管理委员会 and 考核办公室, or the cycles confirmed (JSON)."""
     engine = open_existing(choose_db(db))

@@ -15,7 +15,7 @@ from .store import open_existing
 def report(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     out: Annotated[
-        str, typer.Option(help="The HTML file to write (a folder: cycle-report.html in it)")
+        str, typer.Option(help="输出的 HTML 文件 / The HTML file to write (a folder: cycle-report.html in it)")
     ] = "cycle-report.html",
 ) -> None:
     """The cycle report (周期报告): both statistics screens, the stages day by day across the windows, refusals."""

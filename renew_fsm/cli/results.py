@@ -20,10 +20,14 @@ SHOWN = ("医师编号", "姓名", "执业类别", "卫生机构", "考核程序
 @app.command()
 def results(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    region: Annotated[str | None, typer.Option(help="Only the doctors of this region's subtree (a region id)")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or xlsx")] = "table",
+    region: Annotated[
+        str | None,
+        typer.Option(help="仅该行政区划（含下级）的医师 / Only the doctors of this region's subtree (a region id)"),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="输出格式 / table, csv or xlsx")] = "table",
     out: Annotated[
-        str | None, typer.Option(help="Write here (a folder: results.csv or results.xlsx in it); xlsx: results.xlsx")
+        str | None,
+        typer.Option(help="输出文件 / Write here (a folder: results.csv or results.xlsx in it); xlsx: results.xlsx"),
     ] = None,
 ) -> None:
     """The result list (考核结果名单): one row per doctor with result, reason, program and dates."""

@@ -36,29 +36,53 @@ def _existing(db: str | None, create: bool = False) -> str:
 @app.command()
 def serve(
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)"),
-    port: int = typer.Option(8000, help="TCP port"),
-    workers: int = typer.Option(1, min=1, help="Worker processes"),
+    host: str = typer.Option("127.0.0.1", help="监听地址 / Address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, help="端口 / TCP port"),
+    workers: int = typer.Option(1, min=1, help="工作进程数 / Worker processes"),
     pool_size: int | None = typer.Option(
-        None, "--pool-size", min=1, help="Database connections per worker (default: workers × pool ≤ 40)"
+        None,
+        "--pool-size",
+        min=1,
+        help="每个工作进程的数据库连接数 / Database connections per worker (default: workers × pool ≤ 40)",
     ),
-    create: bool = typer.Option(False, "--create", help="Create the store if the SQLite file does not exist"),
+    create: bool = typer.Option(
+        False, "--create", help="SQLite 文件不存在时新建 / Create the store if the SQLite file does not exist"
+    ),
     rehearsal: bool = typer.Option(
-        False, "--rehearsal", help="Serve a store whose clock a `clock` command pinned (a rehearsal, not live)"
+        False,
+        "--rehearsal",
+        help="演练：允许时钟已固定的数据库 / "
+        "Serve a store whose clock a `clock` command pinned (a rehearsal, not live)",
     ),
-    busy_timeout: float = typer.Option(2.0, "--busy-timeout", help="Seconds a SQLite write waits for a lock"),
-    token_hours: float = typer.Option(8.0, "--token-hours", help="How long a sign-in lasts"),
-    lockout_failures: int = typer.Option(5, "--lockout-failures", min=1, help="Failed sign-ins before a lock"),
-    lockout_minutes: float = typer.Option(15.0, "--lockout-minutes", help="How long an account stays locked"),
-    one_time_days: int = typer.Option(14, "--one-time-days", min=1, help="Days a one-time secret stays valid"),
-    jwt_issuer: str | None = typer.Option(None, "--jwt-issuer", help="Trusted issuer (single sign-on): its iss"),
-    jwt_audience: str | None = typer.Option(None, "--jwt-audience", help="Trusted issuer: the aud it signs for"),
+    busy_timeout: float = typer.Option(
+        2.0, "--busy-timeout", help="SQLite 写入等待锁的秒数 / Seconds a SQLite write waits for a lock"
+    ),
+    token_hours: float = typer.Option(8.0, "--token-hours", help="登录有效时长 / How long a sign-in lasts"),
+    lockout_failures: int = typer.Option(
+        5, "--lockout-failures", min=1, help="锁定前允许的登录失败次数 / Failed sign-ins before a lock"
+    ),
+    lockout_minutes: float = typer.Option(
+        15.0, "--lockout-minutes", help="账号锁定时长 / How long an account stays locked"
+    ),
+    one_time_days: int = typer.Option(
+        14, "--one-time-days", min=1, help="一次性初始密码有效天数 / Days a one-time secret stays valid"
+    ),
+    jwt_issuer: str | None = typer.Option(
+        None, "--jwt-issuer", help="统一身份认证：签发者 iss / Trusted issuer (single sign-on): its iss"
+    ),
+    jwt_audience: str | None = typer.Option(
+        None, "--jwt-audience", help="统一身份认证：受众 aud / Trusted issuer: the aud it signs for"
+    ),
     jwt_public_key: str | None = typer.Option(
-        None, "--jwt-public-key", help="Trusted issuer: its public key (PEM file, RS256 or ES256)"
+        None,
+        "--jwt-public-key",
+        help="统一身份认证：签发者公钥 / Trusted issuer: its public key (PEM file, RS256 or ES256)",
     ),
-    openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI description and exit"),
+    openapi: bool = typer.Option(
+        False, "--openapi", help="输出接口说明（OpenAPI）后退出 / Print the OpenAPI description and exit"
+    ),
 ) -> None:
-    """Serve the store over HTTP: signed-in accounts, a bounded pool of database connections."""
+    """运行 HTTP 服务 / serve the store over HTTP: signed-in accounts, a bounded pool of database connections."""
     try:
         import uvicorn
 
@@ -141,9 +165,11 @@ def _issuer_key(issuer: str | None, audience: str | None, key_file: str | None) 
 @app.command()
 def sweep(
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
-    at: str | None = typer.Option(None, "--at", help="Judge as of this time, ISO 8601 (default: the store's clock)"),
+    at: str | None = typer.Option(
+        None, "--at", help="判断所依据的时间 / Judge as of this time, ISO 8601 (default: the store's clock)"
+    ),
 ) -> None:
-    """The nightly job: close every window that has ended, and produce the requested exports.
+    """夜间定时任务 / the nightly job: close every window that has ended, and produce the requested exports.
 
     Sweeps are idempotent and refuse to run before their window is over, so a
     scheduler runs this every night: a night before a window closes does nothing,
@@ -179,22 +205,25 @@ def sweep(
         engine.close()
 
 
-account_app = typer.Typer(help="Accounts made on the server: a province's first admin, a reset.", no_args_is_help=True)
+account_app = typer.Typer(
+    help="账号管理（服务器上） / accounts made on the server: a province's first admin, a reset.", no_args_is_help=True
+)
 app.add_typer(account_app, name="account")
 
 
 @account_app.command("create")
 def account_create(
-    account: str = typer.Argument(..., help="The new account's id (what its holder signs in with)"),
+    account: str = typer.Argument(..., help="新账号（登录名） / The new account's id (what its holder signs in with)"),
     holder: str = typer.Option(
         ...,
         "--holder",
-        help="Whose it is: admin:<region>, institution:<id>, agency:<id>, doctor:<id>, exam_system:<province>",
+        help="账号所属 / "
+        "Whose it is: admin:<region>, institution:<id>, agency:<id>, doctor:<id>, exam_system:<province>",
     ),
-    name: str | None = typer.Option(None, "--name", help="A display name"),
+    name: str | None = typer.Option(None, "--name", help="显示名称 / A display name"),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Create and activate an account as the system operator; prints its one-time secret, once.
+    """新增并激活账号 / create and activate an account as the system operator; prints its one-time secret, once.
 
     For a province's first admin (admin:<province>) and its testing app
     (exam_system:<province>); everyone else's account is made by their superior
@@ -211,10 +240,10 @@ def account_create(
 
 @account_app.command("reset")
 def account_reset(
-    account: str = typer.Argument(..., help="The account whose password was forgotten"),
+    account: str = typer.Argument(..., help="忘记密码的账号 / The account whose password was forgotten"),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Reset an account's password as the system operator; prints a new one-time secret, once."""
+    """重置密码 / reset an account's password as the system operator; prints a new one-time secret, once."""
     engine = open_db(_existing(db), create=False)
     try:
         view = engine.case_fire("account", account, "reset_password", SYSTEM)

@@ -73,36 +73,62 @@ def _alone(url: str) -> Iterator[None]:
 
 @app.command()
 def simulate(
-    doctors: Annotated[int, typer.Option(min=1, help="Number of synthetic doctors (at most 10,000,000)")] = 5000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cycle")] = 7,
-    policy: Annotated[str, typer.Option(help="A shipped policy name or a TOML file")] = "guangxi-2019-2020",
-    profile: Annotated[Path | None, typer.Option(help="Behaviour profile (TOML); default: the shipped one")] = None,
-    db: Annotated[
-        str | None, typer.Option(help=f"Database (default: ${ENV_DB}, else a fresh {DEFAULT_SIM_DB})")
+    doctors: Annotated[
+        int, typer.Option(min=1, help="模拟医师人数 / Number of synthetic doctors (at most 10,000,000)")
+    ] = 5000,
+    seed: Annotated[
+        int, typer.Option(help="随机种子：相同种子得到相同结果 / Random seed: the same seed gives the same cycle")
+    ] = 7,
+    policy: Annotated[
+        str, typer.Option(help="随附政策名或 TOML 文件 / A shipped policy name or a TOML file")
+    ] = "guangxi-2019-2020",
+    profile: Annotated[
+        Path | None, typer.Option(help="行为参数文件（TOML） / Behaviour profile (TOML); default: the shipped one")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted simulation in --db")] = False,
-    replace: Annotated[
-        bool, typer.Option(help="Delete the SQLite --db first if it holds a simulation, and start again")
+    db: Annotated[
+        str | None, typer.Option(help=f"数据库 / database (default: ${ENV_DB}, else a fresh {DEFAULT_SIM_DB})")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="继续 --db 中中断的模拟 / Continue an interrupted simulation in --db")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object")] = False,
-    batch: Annotated[int, typer.Option(min=1, help="Doctors per transaction (at most 100,000)")] = 2000,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="删除 --db 中已有的模拟并重新开始 / "
+            "Delete the SQLite --db first if it holds a simulation, and start again"
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="以 JSON 输出统计数 / Print the figures as one JSON object")
+    ] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, help="每个事务的医师数 / Doctors per transaction (at most 100,000)")
+    ] = 2000,
     workers: Annotated[
         int | None,
         typer.Option(
             min=1,
-            help=f"Worker processes, at most {MAX_WORKERS} (default: one per core, up to 2, and one more "
+            help=f"工作进程数 / worker processes, at most {MAX_WORKERS} (default: one per core, up to 2, and one more "
             "from 1,000,000 doctors; 1 below 20,000 doctors and for an in-memory db)",
         ),
     ] = None,
     print_profile: Annotated[
-        bool, typer.Option("--print-profile", help="Print the shipped behaviour profile (to copy and edit) and exit")
+        bool,
+        typer.Option(
+            "--print-profile",
+            help="输出随附的行为参数文件后退出 / Print the shipped behaviour profile (to copy and edit) and exit",
+        ),
     ] = False,
-    stop_after: Annotated[str | None, typer.Option(help="Stop after this phase", hidden=True)] = None,
+    stop_after: Annotated[str | None, typer.Option(help="在该阶段后停止 / Stop after this phase", hidden=True)] = None,
     report_file: Annotated[
-        str | None, typer.Option("--report", help="Write the cycle report (HTML, with the run's refusals) here too")
+        str | None,
+        typer.Option(
+            "--report",
+            help="同时输出周期报告（HTML） / Write the cycle report (HTML, with the run's refusals) here too",
+        ),
     ] = None,
 ) -> None:
-    """Play one province's cycle end to end and show the progress and result screens."""
+    """模拟一个省的考核周期 / play one province's cycle end to end and show the progress and result screens."""
     if print_profile:
         print(default_profile_text(), end="")
         return
@@ -200,19 +226,20 @@ def simulate(
 @app.command()
 def stats(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    by: Annotated[str, typer.Option(help=f"Group by: {', '.join(LEVELS)}")] = "city",
-    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, xlsx or json")] = "table",
+    by: Annotated[str, typer.Option(help=f"统计口径 / group by: {', '.join(LEVELS)}")] = "city",
+    format: Annotated[str, typer.Option("--format", "-f", help="输出格式 / table, csv, xlsx or json")] = "table",
     out: Annotated[
         str | None,
         typer.Option(
-            help="Write here instead of the screen (a folder: stats.xlsx, stats.json, stats.txt or "
+            help="输出到文件 / write here instead of the screen (a folder: stats.xlsx, stats.json, stats.txt or "
             "stats.progress.csv and stats.results.csv in it; csv: <stem>.progress.csv …)"
         ),
     ] = None,
     at: Annotated[
         str | None,
         typer.Option(
-            help="As the cycle stood at the end of this day (YYYY-MM-DD, the policy's time zone), rebuilt "
+            help="该日日终时的统计 / "
+            "as the cycle stood at the end of this day (YYYY-MM-DD, the policy's time zone), rebuilt "
             "from the history"
         ),
     ] = None,
@@ -291,23 +318,37 @@ def _write_or_print(out: Path | None, text: str) -> None:
 
 @app.command()
 def notice(
-    doctor: Annotated[str | None, typer.Argument(help="Doctor id (or --institution for all its doctors')")] = None,
+    doctor: Annotated[
+        str | None,
+        typer.Argument(
+            help="医师编号（或用 --institution 指定整个机构） / Doctor id (or --institution for all its doctors')"
+        ),
+    ] = None,
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     out: Annotated[
         str | None,
         typer.Option(
-            help="Write here; .pdf for a PDF, else HTML (a folder: notice-<doctor>.html in it). "
+            help="输出文件或目录 / write here; .pdf for a PDF, else HTML (a folder: notice-<doctor>.html in it). "
             "With --institution: the folder to write every notice into"
         ),
     ] = None,
     institution: Annotated[
-        str | None, typer.Option(help="Every notice of this institution's doctors who have a result, one file each")
+        str | None,
+        typer.Option(
+            help="该机构所有已有结果医师的通知书，每人一个文件 / "
+            "Every notice of this institution's doctors who have a result, one file each"
+        ),
     ] = None,
     format: Annotated[
-        str | None, typer.Option(help="html or pdf (default: by the --out name's extension; html for a folder)")
+        str | None,
+        typer.Option(help="html 或 pdf / html or pdf (default: by the --out name's extension; html for a folder)"),
     ] = None,
     template: Annotated[
-        Path | None, typer.Option(help="The province's own template (Jinja2) in place of the packaged one")
+        Path | None,
+        typer.Option(
+            help="本省的模板（Jinja2），替代随附模板 / "
+            "The province's own template (Jinja2) in place of the packaged one"
+        ),
     ] = None,
 ) -> None:
     """The result notice (考核结果通知书) of a doctor with a result, as HTML or PDF; or an institution's, in one run."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import labels
 from ..anchor import write as anchor_store
 from ..engine import Engine
 from ..keys import ENV_KEY, ENV_KEY_FILE
@@ -56,14 +58,20 @@ def _counting_bar(label: str, *, disable: bool = False) -> Progress:
 @app.command()
 def replay(
     file: Annotated[
-        Path, typer.Argument(help="A scenario: JSON Lines, one command per line", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="回放文件：JSON Lines，每行一条命令 / A scenario: JSON Lines, one command per line",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     db: Annotated[
-        str | None, typer.Option(help=f"Keep the store here (default: ${ENV_DB}, else a fresh in-memory one)")
+        str | None,
+        typer.Option(help=f"保存到该数据库 / keep the store here (default: ${ENV_DB}, else a fresh in-memory one)"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 / Print one JSON object")] = False,
 ) -> None:
-    """Run a scenario file against a fresh store and show where every doctor ended."""
+    """回放场景文件 / run a scenario file against a fresh store and show where every doctor ended."""
     url = choose_db(db, ":memory:")
     kept = StoreURL.parse(url).shareable
     with file.open("rb") as handle:
@@ -124,11 +132,13 @@ def verify(
     anchor: Annotated[
         Path | None,
         typer.Option(
-            help="An anchor file (renew-fsm anchor): prove nothing it pinned has changed since", dir_okay=False
+            help="锚点文件：证明其固定的内容此后未被改动 / "
+            "An anchor file (renew-fsm anchor): prove nothing it pinned has changed since",
+            dir_okay=False,
         ),
     ] = None,
 ) -> None:
-    """Rebuild every instance from its history and check the hash chains; exit 1 on any mismatch.
+    """校验历史记录与哈希链 / rebuild every instance from its history and check the hash chains; exit 1 on any mismatch.
 
     With the history key (RENEW_FSM_KEY_FILE or RENEW_FSM_KEY) each record's HMAC is checked; without
     it only the structure is, and verify says so.
@@ -181,10 +191,13 @@ def _authenticity(report: VerifyReport, key_id: str | None) -> list[str]:
 
 @app.command()
 def anchor(
-    out: Annotated[Path, typer.Option(help="The anchor file: one line is appended per run", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Option(help="锚点文件：每次运行追加一行 / The anchor file: one line is appended per run", dir_okay=False),
+    ],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
 ) -> None:
-    """Pin the head of every chain: a heads file beside OUT, and one line appended to OUT.
+    """锚定哈希链 / pin the head of every chain: a heads file beside OUT, and one line appended to OUT.
 
     The line (its time, counts and the heads file's SHA-256) is what to print, sign or send away;
     verify --anchor OUT then proves nothing before it changed, even to someone who has the key.
@@ -208,15 +221,22 @@ def anchor(
     )
 
 
-key_app = typer.Typer(help="The history key that makes each record's hash an HMAC.", no_args_is_help=True)
+key_app = typer.Typer(help="历史密钥 / the history key that makes each record's hash an HMAC.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 
 
 @key_app.command("init")
 def key_init(
-    out: Annotated[Path, typer.Option(help="Where to write the new key (refused if it exists)", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="新密钥写入的文件（已存在则拒绝） / Where to write the new key (refused if it exists)", dir_okay=False
+        ),
+    ],
 ) -> None:
-    """Make a new random key in OUT (mode 0600); name it in RENEW_FSM_KEY_FILE for every renew-fsm process."""
+    """生成历史密钥 / make a new random key in OUT (mode 0600).
+
+    Name it in RENEW_FSM_KEY_FILE for every renew-fsm process."""
     try:
         key_id = init_key(out)
     except FileExistsError:
@@ -234,47 +254,54 @@ def key_init(
 
 @app.command()
 def history(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（含中英文名称）/ print JSON, with labels")] = False,
 ) -> None:
-    """A doctor's trail in the current cycle: one line per event, with actor, time and reason."""
+    """考核记录 / a doctor's trail in the current cycle: one line per event, with actor, time and reason."""
     engine = open_existing(choose_db(db))
     try:
         records = engine.history(doctor)
     finally:
         engine.close()
     if as_json:
-        print(json.dumps([r._asdict() for r in records], ensure_ascii=False, indent=2))
+        print(json.dumps([labels.record(r) for r in records], ensure_ascii=False, indent=2))
         return
     # Plain lines, never wrapped or cut: a trail is read (and grepped) one event per line.
+    # Chinese first, the id beside it: the ids stay greppable, the names are what a person reads.
     rows = [
         (
             str(r.seq),
             r.at,
-            r.event,
-            f"{r.from_state} → {r.to_state}",
-            f"{r.role}:{r.actor}" if r.actor else r.role,
+            f"{labels.event(r.event).zh} {r.event}",
+            f"{labels.state(r.from_state).zh} → {labels.state(r.to_state).zh}（{r.from_state} → {r.to_state}）",
+            f"{labels.role(r.role).zh} {r.role}:{r.actor}" if r.actor else f"{labels.role(r.role).zh} {r.role}",
             "" if r.data == "{}" else r.data,
         )
         for r in records
     ]
-    header = ("#", "time", "event", "from → to", "actor", "data")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    header = ("#", "时间 time", "操作 event", "状态 from → to", "操作者 actor", "数据 data")
+    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     print(f"{doctor}: {len(records)} event(s)")
     for lead, row in [("  ", header), *(("│ ", row) for row in rows)]:
-        print(lead + " │ ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+        cells = [cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=False)]
+        print(lead + " │ ".join([*cells, row[-1]]))
+
+
+def _width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two, so the columns line up under each other."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 @app.command()
 def state(
-    doctor: Annotated[str, typer.Argument(help="Doctor id")],
+    doctor: Annotated[str, typer.Argument(help="医师编号 / doctor id")],
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
 ) -> None:
-    """A doctor's current state, reason and flags, as JSON."""
+    """考核状态 / a doctor's current state, reason and flags, as JSON with their Chinese and English labels."""
     engine = open_existing(choose_db(db))
     try:
         view = engine.state(doctor)
     finally:
         engine.close()
-    print(json.dumps({"doctor": doctor, **view.as_dict()}, ensure_ascii=False))
+    print(json.dumps({"doctor": doctor, **labels.view(view)}, ensure_ascii=False))

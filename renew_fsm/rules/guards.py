@@ -178,6 +178,23 @@ def no_business_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
     return refuse("not_eligible", "已有业务水平成绩，不能申请免考", "the business test is already scored")
 
 
+#: A re-exam item that is not a test: the fresh evaluation of work and ethics.
+_ITEM_ZH = {"evaluation": "工作成绩、职业道德评定"}
+
+
+def _test_zh(policy: Policy, test: str) -> str:
+    """A test's Chinese name for a message (医学人文, 业务水平), never its id."""
+    spec = policy.tests.get(test)
+    return spec.zh if spec is not None else _ITEM_ZH.get(test, test)
+
+
+def _flag_zh(flag: str) -> str:
+    # Imported here: the labels read the machines, which bind these rules when compiled.
+    from ..labels import flag as label
+
+    return label(flag).zh
+
+
 def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
     """The simple program sits humanities only; an exempt test is not sat; the re-exam sits what failed.
 
@@ -189,16 +206,18 @@ def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
         items = reexam_items(inst, policy, cmd.doctor.license)
         if test in items:
             return PASS
-        covered = "、".join(items)
+        covered = "、".join(_test_zh(policy, t) for t in items)
         return refuse(
             "not_eligible",
-            f"再次考核不包括{test}测评（再次考核：{covered}）",
+            f"再次考核不包括{_test_zh(policy, test)}测评（再次考核：{covered}）",
             f"the re-exam does not cover the {test} test (it covers: {', '.join(items)})",
         )
     allowed = {"humanities"} if inst.program == "simple" else {"humanities", "business"}
     if test in allowed and f"{test}_exempt" not in inst.flags:
         return PASS
-    return refuse("not_eligible", f"该医师当前不参加{test}测评", f"the doctor does not sit the {test} test now")
+    return refuse(
+        "not_eligible", f"该医师当前不参加{_test_zh(policy, test)}测评", f"the doctor does not sit the {test} test now"
+    )
 
 
 def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -207,7 +226,8 @@ def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
         # One attempt of each test the re-exam covers: its flag goes once it is sat.
         if DUE[test] in inst.flags:
             return PASS
-        return refuse("attempts_exhausted", f"再次考核的{test}测评已参加", f"the re-exam's {test} test is already sat")
+        zh = f"再次考核的{_test_zh(policy, test)}测评已参加"
+        return refuse("attempts_exhausted", zh, f"the re-exam's {test} test is already sat")
     used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
     allowed = policy.tests[test].attempts
     if used < allowed:
@@ -221,7 +241,8 @@ def test_sat(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> V
     used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
     if used > 0:
         return PASS
-    return refuse("not_eligible", f"该医师未参加{test}测评，无成绩可更正", f"the doctor has no {test} score to correct")
+    zh = f"该医师未参加{_test_zh(policy, test)}测评，无成绩可更正"
+    return refuse("not_eligible", zh, f"the doctor has no {test} score to correct")
 
 
 def reevaluation_due(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -285,13 +306,13 @@ def assistance_age(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime
 def flag_set(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
     if flag in inst.flags:
         return PASS
-    return refuse("not_eligible", f"尚无“{flag}”标记", f"the instance is not marked {flag}")
+    return refuse("not_eligible", f"尚无“{_flag_zh(flag)}”标记", f"the instance is not marked {flag}")
 
 
 def flag_clear(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
     if flag not in inst.flags:
         return PASS
-    return refuse("not_eligible", f"已有“{flag}”标记", f"the instance is already marked {flag}")
+    return refuse("not_eligible", f"已有“{_flag_zh(flag)}”标记", f"the instance is already marked {flag}")
 
 
 def resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
@@ -374,7 +395,7 @@ def result_may_be_set_aside(inst: Instance, policy: Policy, cmd: Command, at: dt
         return PASS
     return refuse(
         "not_eligible",
-        "成绩不达标的考核结果经复核变更的，由考核机构更正成绩（correct_score），结果依成绩评定",
+        "成绩不达标的考核结果经复核变更的，由考核机构更正成绩（复核：更正测评成绩），结果依成绩评定",
         f"a result for {inst.reason} follows from the scores: an upheld review records the corrected score"
         " (correct_score) and the grade follows from it",
     )
@@ -413,7 +434,9 @@ def institution_differs(inst: Instance, policy: Policy, cmd: Command, at: dt.dat
 # ``case`` is the ``Case``; ``cmd.subject`` its ``Subject``, with the world snapshot the command is
 # judged in (and for an info change the doctor's instance), so a guard reading it stays pure.
 
-KIND_ZH = {"institution": "卫生机构", "industry_org": "行业组织"}
+KIND_ZH = {
+    "institution": "卫生机构", "industry_org": "行业组织", "admin": "卫生行政部门", "province": "省级卫生行政部门",
+}
 KIND_EN = {"institution": "a health institution", "industry_org": "an industry organisation"}
 #: Doctor-machine states a doctor is in once registered (报名成功) for the cycle: ``registered``
 #: and every state after it — the programs, the results, the appeal, the re-exam.  Not

@@ -51,6 +51,7 @@ from renew_fsm.stats import LEVELS, Sheet, Stats, compute, to_xlsx
 from renew_fsm.storage import ConflictError, StorageError
 from renew_fsm.world import World
 
+from ..labels import role_zh
 from . import schemas as s
 from .issuer import TrustedIssuer, looks_like_jwt
 from .pool import Engines, PoolExhausted
@@ -210,7 +211,7 @@ def may_read(engine: Engine, actor: Actor, doctor: str) -> None:
         raise Refused(
             FORBIDDEN,
             f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"医师 {doctor} 不在 {actor.role} {actor.id} 的管辖范围内",
+            message_zh=f"医师 {doctor} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
         )
 
 
@@ -219,7 +220,7 @@ def may_read_case(engine: Engine, actor: Actor, machine: str, case: str) -> None
         raise Refused(
             FORBIDDEN,
             f"{machine} {case} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"{case} 不在 {actor.role} {actor.id} 的管辖范围内",
+            message_zh=f"{case} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
         )
 
 
@@ -245,7 +246,8 @@ def in_scope(world: World, actor: Actor, by: str, group: str) -> bool:
 
 def scoped_stats(engine: Engine, actor: Actor, by: str) -> Stats:
     if actor.role not in ("admin", "institution", "agency"):
-        raise Refused(FORBIDDEN, f"a {actor.role} has no statistics screen", message_zh=f"{actor.role} 无统计功能")
+        zh = f"{role_zh(actor.role)}无统计功能"
+        raise Refused(FORBIDDEN, f"a {actor.role} has no statistics screen", message_zh=zh)
     if by not in LEVELS:
         raise Refused(BAD_INPUT, f"by must be one of {', '.join(LEVELS)}", message_zh="统计口径不正确")
     stats = compute(engine, by=by)
@@ -577,7 +579,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.AllowedOut:
             may_read(engine, actor, doctor)
-            return s.AllowedOut(doctor=doctor, events=engine.allowed(doctor, actor))
+            return s.allowed_out(doctor, engine.allowed(doctor, actor))
 
         return svc.as_actor(request, token, run, write=False)
 
@@ -672,9 +674,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.CaseAllowedOut:
             may_read_case(engine, actor, machine.value, case)
-            return s.CaseAllowedOut(
-                machine=machine.value, id=case, events=engine.case_allowed(machine.value, case, actor)
-            )
+            return s.case_allowed_out(machine.value, case, engine.case_allowed(machine.value, case, actor))
 
         return svc.as_actor(request, token, run, write=False)
 
@@ -720,7 +720,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def run(engine: Engine, actor: Actor) -> s.QueueOut:
             page = engine.work_queue(actor, states=states, page_size=page_size, after=after)
-            return s.QueueOut.model_validate(page.as_dict())
+            return s.queue_out(page)
 
         return svc.as_actor(request, token, run, write=False)
 

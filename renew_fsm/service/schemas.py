@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from renew_fsm import labels
 from renew_fsm.commands import MAX_TEXT
 from renew_fsm.errors import Refused
 from renew_fsm.machines import CASE_MACHINES, compiled
 from renew_fsm.machines.dsl import Event
 from renew_fsm.machines.vocabulary import ROLES
 from renew_fsm.model import CaseView, Record, View
+from renew_fsm.queue import Item, Page
 from renew_fsm.stats import Sheet, Stats
 
 from .sessions import HTTP_ROLES
@@ -99,12 +101,29 @@ class FireBody(BaseModel):
     )
 
 
+class LabelOut(BaseModel):
+    """An id with what a person reads for it (中文 first): the id itself never changes."""
+
+    id: str
+    label_zh: str
+    label_en: str
+
+
+#: The labels sit next to the ids they name (``state`` → ``state_label_zh``): every id key stays.
+_LABEL = "a person's name for the id beside it (machine data; the id stays the stable key)"
+
+
 class ViewOut(BaseModel):
     doctor: str
     state: StateId
     reason: str | None
     flags: list[str]
     version: int
+    state_label_zh: str = Field(description=_LABEL)
+    state_label_en: str = Field(description=_LABEL)
+    reason_label_zh: str | None = Field(description=_LABEL)
+    reason_label_en: str | None = Field(description=_LABEL)
+    flag_labels: list[LabelOut] = Field(description="each flag of ``flags`` with its labels, in the same order")
 
 
 class BatchIn(BaseModel):
@@ -139,6 +158,14 @@ class RecordOut(BaseModel):
     policy_version: str
     hash: str
     idempotency_key: str | None
+    event_label_zh: str = Field(description=_LABEL)
+    event_label_en: str = Field(description=_LABEL)
+    from_state_label_zh: str = Field(description=_LABEL)
+    from_state_label_en: str = Field(description=_LABEL)
+    to_state_label_zh: str = Field(description=_LABEL)
+    to_state_label_en: str = Field(description=_LABEL)
+    role_label_zh: str = Field(description=_LABEL)
+    role_label_en: str = Field(description=_LABEL)
 
 
 class ChangeOut(RecordOut):
@@ -154,6 +181,7 @@ class ChangesOut(BaseModel):
 class AllowedOut(BaseModel):
     doctor: str
     events: list[str]
+    event_labels: list[LabelOut] = Field(description="each event of ``events`` with its labels, in the same order")
 
 
 class ItemOut(BaseModel):
@@ -165,6 +193,12 @@ class ItemOut(BaseModel):
     flags: list[str]
     version: int
     events: list[str] = Field(description="the to-do events this actor may fire on the doctor now")
+    state_label_zh: str = Field(description=_LABEL)
+    state_label_en: str = Field(description=_LABEL)
+    reason_label_zh: str | None = Field(description=_LABEL)
+    reason_label_en: str | None = Field(description=_LABEL)
+    flag_labels: list[LabelOut] = Field(description="each flag of ``flags`` with its labels, in the same order")
+    event_labels: list[LabelOut] = Field(description="each event of ``events`` with its labels, in the same order")
 
 
 class QueueOut(BaseModel):
@@ -201,6 +235,8 @@ class CaseOut(BaseModel):
     version: int
     flags: list[str]
     data: dict[str, Any]
+    state_label_zh: str = Field(description=_LABEL)
+    state_label_en: str = Field(description=_LABEL)
     secret: str | None = Field(
         None, description="an account's one-time initial secret, on the answer to its activation or reset only"
     )
@@ -210,6 +246,7 @@ class CaseAllowedOut(BaseModel):
     machine: str
     id: str
     events: list[str]
+    event_labels: list[LabelOut] = Field(description="each event of ``events`` with its labels, in the same order")
 
 
 class HealthOut(BaseModel):
@@ -222,7 +259,12 @@ class HealthOut(BaseModel):
 
 def view_out(view: View) -> ViewOut:
     return ViewOut(
-        doctor=view.doctor, state=view.state, reason=view.reason, flags=list(view.flags), version=view.version
+        doctor=view.doctor,
+        state=view.state,
+        reason=view.reason,
+        flags=list(view.flags),
+        version=view.version,
+        **labels.view_labels(view.state, view.reason, view.flags),
     )
 
 
@@ -239,7 +281,28 @@ def record_out(r: Record) -> RecordOut:
         policy_version=r.policy_version,
         hash=r.hash,
         idempotency_key=r.idempotency_key,
+        **labels.record_labels(r.event, r.from_state, r.to_state, r.role, labels.machine_of(r)),
     )
+
+
+def allowed_out(doctor: str, events: list[str]) -> AllowedOut:
+    return AllowedOut(doctor=doctor, events=events, event_labels=labels.events(events))
+
+
+def case_allowed_out(machine: str, case: str, events: list[str]) -> CaseAllowedOut:
+    return CaseAllowedOut(machine=machine, id=case, events=events, event_labels=labels.events(events, machine))
+
+
+def _item_out(item: Item) -> ItemOut:
+    return ItemOut.model_validate(
+        item.as_dict()
+        | labels.view_labels(item.state, item.reason, item.flags)
+        | {"event_labels": labels.events(item.events)}
+    )
+
+
+def queue_out(page: Page) -> QueueOut:
+    return QueueOut(items=[_item_out(i) for i in page.items], next=page.next)
 
 
 def change_out(position: int, r: Record) -> ChangeOut:
@@ -256,6 +319,8 @@ def case_out(view: CaseView) -> CaseOut:
         flags=list(view.flags),
         data=view.data,
         secret=view.secret,
+        state_label_zh=labels.state(view.state, view.machine).zh,
+        state_label_en=labels.state(view.state, view.machine).en,
     )
 
 

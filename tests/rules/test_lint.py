@@ -195,3 +195,47 @@ def test_more_than_one_reexam_attempt_is_a_warning_that_it_is_not_applied() -> N
     assert "reexam.attempts" not in at("warning", lint(policy))
     two = attrs.evolve(policy, reexam=attrs.evolve(policy.reexam, attempts=2))
     assert "only 1 is applied" in at("warning", lint(two))["reexam.attempts"]
+
+
+# -- Chinese first ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {MAKEUP: "makeup = { start = 2021-06-20, end = 2021-06-30 }"},
+        {GRADING: "grading = { start = 2021-06-20, end = 2021-07-09 }"},
+        {GRADING: "grading = { start = 2021-06-01, end = 2021-06-10 }"},
+        {DEADLINE: "deferral_deadline = 2021-07-30"},
+        {REGISTRATION: "registration = { start = 2020-12-01, end = 2021-05-28 }"},
+        {"min_months = 3": "min_months = 5"},
+        {"[simple_conditions.good_record_5y]": "[simple_conditions.GoodRecord]"},
+        {'text = "考核周期内通过晋升上一级专业技术职务考试"': 'text = "  "'},
+    ],
+    ids=[
+        "overlap",
+        "grading early",
+        "grading before the tests",
+        "deadline",
+        "registration",
+        "suspension",
+        "condition id",
+        "empty text",
+    ],
+)
+def test_every_finding_is_said_in_chinese_without_window_ids(changes: dict[str, str]) -> None:
+    found = findings(changes)
+    assert found
+    for finding in found:
+        assert any("\u4e00" <= c <= "\u9fff" for c in finding.message_zh), finding
+        for window in ("first_round", "makeup", "registration", "grading"):
+            assert window not in finding.message_zh, finding
+        assert str(finding).startswith(("错误", "提醒")) and finding.message in str(finding)
+
+
+def test_lint_command_prints_the_chinese_line_first(tmp_path: Path) -> None:
+    path = write(tmp_path, edited({MAKEUP: "makeup = { start = 2021-06-20, end = 2021-06-30 }"}))
+    result = renew_fsm("policy", "lint", str(path))
+    assert "错误    windows.makeup：补考开始于 2021-06-20，早于首轮考核结束日 2021-06-27" in result.stderr
+    assert result.stderr.index("错误") < result.stderr.index("ERROR   windows.makeup")
+    assert "错误 1 项" in result.stderr

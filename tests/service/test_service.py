@@ -57,7 +57,16 @@ def problem(response: object, status: int, code: str, rule: str | None = None) -
 def test_firing_moves_the_doctor_and_history_and_state_follow(service: Service) -> None:
     response = service.fire("D001", "enroll", *hospital(1))
     assert response.status_code == 200
-    assert response.json() == {"doctor": "D001", "state": "enrolled", "reason": None, "flags": [], "version": 1}
+    view = response.json()
+    assert {k: view[k] for k in ("doctor", "state", "reason", "flags", "version")} == {
+        "doctor": "D001",
+        "state": "enrolled",
+        "reason": None,
+        "flags": [],
+        "version": 1,
+    }
+    # Chinese first: each id with what a person reads for it, the ids unchanged beside them.
+    assert view["state_label_zh"] == "已纳入，待医师确认个人信息" and view["reason_label_zh"] is None
     service.fire("D001", "submit_info", "doctor", "D001", {"phone": "13800000000"})
     state = service.get("/doctors/D001", "doctor", "D001")
     assert state.status_code == 200 and state.json()["state"] == "info_submitted"
@@ -67,8 +76,16 @@ def test_firing_moves_the_doctor_and_history_and_state_follow(service: Service) 
         ("submit_info", "enrolled", "info_submitted"),
     ]
     assert history[1]["data"] == {"phone": "13800000000"} and history[1]["role"] == "doctor"
+    assert (history[1]["event_label_zh"], history[1]["to_state_label_zh"]) == ("确认个人信息", "待卫生机构审核")
+    assert history[1]["role_label_zh"] == "医师"
     allowed = service.get("/doctors/D001/allowed", *hospital(1)).json()
-    assert allowed == {"doctor": "D001", "events": ["cancel_enrollment", "approve_info", "reject_info"]}
+    assert allowed["events"] == ["cancel_enrollment", "approve_info", "reject_info"]
+    assert [e["id"] for e in allowed["event_labels"]] == allowed["events"]
+    assert allowed["event_labels"][1] == {
+        "id": "approve_info",
+        "label_zh": "审核通过个人信息",
+        "label_en": "approve the details",
+    }
 
 
 def test_every_refusal_code_maps_to_its_status(service: Service) -> None:
@@ -154,6 +171,9 @@ def test_the_work_queue_over_http(service: Service) -> None:
     queue = service.get("/queue", role, hid, state="info_submitted").json()
     assert [i["doctor"] for i in queue["items"]] == ["D009", "D012", "D015"]
     assert queue["items"][0]["events"] == ["approve_info", "reject_info"] and queue["next"] is None
+    first = queue["items"][0]
+    assert first["state_label_zh"] == "待卫生机构审核"
+    assert [e["label_zh"] for e in first["event_labels"]] == ["审核通过个人信息", "驳回个人信息"]
     pages, after = [], None
     while True:
         params = {"state": "info_submitted", "page_size": 1, **({"after": after} if after else {})}
@@ -245,7 +265,14 @@ def test_a_workflow_case_over_http(service: Service) -> None:
     problem(case_fire(service, app, "H1", "apply_agency", "institution", "H1"), 422, "bad_input")  # no materials
     problem(case_fire(service, app, "H1", "approve_agency", "admin", "NN"), 409, "invalid_transition")
     allowed = service.get(f"/cases/{app}/H1/allowed", "institution", "H1").json()
-    assert allowed == {"machine": app, "id": "H1", "events": ["apply_agency"]}
+    assert {k: allowed[k] for k in ("machine", "id", "events")} == {
+        "machine": app,
+        "id": "H1",
+        "events": ["apply_agency"],
+    }
+    assert allowed["event_labels"] == [
+        {"id": "apply_agency", "label_zh": "提交考核机构申请", "label_en": allowed["event_labels"][0]["label_en"]}
+    ]
     applied = case_fire(service, app, "H1", "apply_agency", "institution", "H1", data={"materials": "资质证明"})
     assert applied.status_code == 200, applied.text
     assert sorted(service.get(f"/cases/{app}/H1/allowed", "admin", "GX").json()["events"]) == [
@@ -266,6 +293,8 @@ def test_a_workflow_case_over_http(service: Service) -> None:
         "flags": [],
         "data": {"materials": "资质证明"},
         "secret": None,
+        "state_label_zh": "考核机构",
+        "state_label_en": "an assessment agency",
     }
     problem(case_fire(service, "lottery", "H1", "draw", "admin", "NN"), 422, "bad_input")
 
