@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from . import gate, ops, queue, setup, workflows
-from .commands import (
+from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .eventdata import (
     check_data,
     check_id,
     is_actor,
     not_a,
 )
-from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .gate import Fire
 from .machines import compiled
 from .machines.compile import Compiled

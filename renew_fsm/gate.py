@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .commands import (
+from .errors import CONFLICT, NOT_FOUND, Refused, bad_input
+from .eventdata import (
     IDEMPOTENCY_KEY,
     check_data,
     check_id,
     check_identity,
     check_same_request,
 )
-from .commands import check_actor as _check_role
-from .errors import CONFLICT, NOT_FOUND, Refused, bad_input
+from .eventdata import check_actor as _check_role
 from .model import Actor, Doctor, Instance, Record, View, iso_time
 from .ops import ActorOp
 from .runtime import advance, decide, dumps

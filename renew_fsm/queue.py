@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from .commands import check_actor
 from .errors import NOT_FOUND, Refused, bad_input
+from .eventdata import check_actor
 from .gate import local_time, no_policy
 from .machines.compile import Compiled, Step
 from .machines.vocabulary import PROVINCE

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import idcard, ops
-from .commands import MAX_TEXT, check_free_form, text_problem
 from .errors import CONFLICT, NOT_FOUND, Refused, bad_input
+from .eventdata import MAX_TEXT, check_free_form, text_problem
 from .model import Doctor, is_id
 from .rules.policy import LICENSES, RECORDS, ExemptionReason, Policy, PolicyError, load, parse
 from .storage.base import ConflictError

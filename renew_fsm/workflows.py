@@ -35,14 +35,14 @@ import attrs
 
 from . import gate, ops, records
 from .cells import csv_writer, xlsx_row
-from .commands import (
+from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .eventdata import (
     IDENTITY,
     check_data,
     check_identity,
     is_actor,
     not_a,
 )
-from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .machines import CASE_MACHINES, compiled
 from .model import CASE_PREFIX, CORRECTABLE, Actor, Case, CaseView, Instance, Record, View, iso_time
 from .runtime import advance, allowed_events, decide, dumps
@@ -542,7 +542,8 @@ def _export_writes(
     return CaseWrites(), None
 
 
-KINDS: dict[str, Kind] = {
+#: How the engine serves each workflow machine, by machine name.
+CASE_KINDS: dict[str, Kind] = {
     "agency_application": Kind(
         _institution_subject, subject_is_id=True, prepare=_agency_prepare, writes=_agency_writes
     ),
@@ -551,8 +552,10 @@ KINDS: dict[str, Kind] = {
     "export_request": Kind(_region_subject, prepare=_export_prepare, complete=_export_complete, writes=_export_writes),
 }
 # The organisations' own records: their Kinds live beside their queries (``renew_fsm.records``).
-KINDS.update(records.kinds(Kind, _doctor_subject, _region_subject, _institution_subject))
-assert set(KINDS) == set(CASE_MACHINES)
+CASE_KINDS.update(records.kinds(Kind, _doctor_subject, _region_subject, _institution_subject))
+assert set(CASE_KINDS) == set(CASE_MACHINES)
+#: The old name, kept for code that imports it.
+KINDS = CASE_KINDS
 
 
 # -- the engine's methods -------------------------------------------------------------------------
@@ -643,7 +646,7 @@ class Workflows:
         carry: Any = None,
     ) -> CaseView:
         m = _case_machine(machine)
-        kind = KINDS[machine]
+        kind = CASE_KINDS[machine]
         spec = m.machine.events.get(event)
         if spec is None:
             raise bad_input(f"unknown event {event!r} of {machine}", f"未知事件 {event}")
@@ -685,7 +688,7 @@ class Workflows:
         self, machine: str, case_id: str, subject_ref: str | None, world: World
     ) -> tuple[Case, Subject]:
         """The stored case, or a new one in the initial state about ``subject_ref``; and its subject."""
-        m, kind = _case_machine(machine), KINDS[machine]
+        m, kind = _case_machine(machine), CASE_KINDS[machine]
         if not isinstance(case_id, str) or not ops.ID.match(case_id):
             raise bad_input(f"{machine}: a case id is 1–64 printable characters")
         case = self.storage.load_case(machine, case_id)
@@ -721,7 +724,7 @@ class Workflows:
         world = self.engine.world()
         case, subj = self._case_and_subject(machine, case_id, subject, world)
         m = _case_machine(machine)
-        return allowed_events(m, world, None, case, subj, actor, self._case_time(at), KINDS[machine].may_act)
+        return allowed_events(m, world, None, case, subj, actor, self._case_time(at), CASE_KINDS[machine].may_act)
 
     def case_may_act(self, machine: str, case_id: str, actor: Actor) -> bool:
         """Whether the case lies in ``actor``'s jurisdiction — what a service asks before showing it,
@@ -730,7 +733,7 @@ class Workflows:
         if not is_actor(actor):
             return False
         world = self.engine.world()
-        kind = KINDS[machine]
+        kind = CASE_KINDS[machine]
         return kind.may_act(world, actor, kind.load(self.engine, world, case.subject, case_id))
 
     def _case_time(self, at: dt.datetime | None) -> dt.datetime:
@@ -868,4 +871,14 @@ def _case_machine(machine: str) -> Any:
     return compiled(machine)
 
 
-__all__ = ["KINDS", "CaseFire", "Kind", "Workflows", "account_of", "check_secret", "hash_secret", "needs_rehash"]
+__all__ = [
+    "CASE_KINDS",
+    "KINDS",
+    "CaseFire",
+    "Kind",
+    "Workflows",
+    "account_of",
+    "check_secret",
+    "hash_secret",
+    "needs_rehash",
+]
