@@ -51,9 +51,9 @@ import attrs
 
 from . import idcard
 from .cells import csv_writer
-from .commands import MAX_TEXT
 from .engine import Engine
 from .errors import Refused
+from .eventdata import MAX_TEXT
 from .model import PRACTICE_CATEGORIES, SEXES
 from .ops import ID, DoctorOp, doctor_problem
 from .rules.policy import LICENSES, RECORDS

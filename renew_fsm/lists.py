@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .cells import xlsx_row
-from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .eventdata import check_actor
 from .labels import role_zh
 from .model import Actor, Doctor, Instance
 from .queue import jurisdiction

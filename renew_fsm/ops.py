@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from .commands import MAX_TEXT, text_problem
 from .errors import BAD_INPUT, Refused, bad_input
+from .eventdata import MAX_TEXT, text_problem
 from .model import PRACTICE_CATEGORIES, SEXES, Actor, is_id
 from .rules.policy import LICENSES
 from .structure import INVALID, describe

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .commands import check_actor
 from .errors import FORBIDDEN, NOT_FOUND, Refused
+from .eventdata import check_actor
 from .labels import role_zh
 from .model import Actor, CaseView
 from .records import cycle_confirmed, department_of, departments_of

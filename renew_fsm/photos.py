@@ -22,8 +22,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .commands import check_actor
 from .errors import FORBIDDEN, Refused, bad_input
+from .eventdata import check_actor
 from .labels import role_zh
 from .lists import Page, Sheet, check_page, in_jurisdiction
 from .model import Actor, CaseView, Doctor, Instance

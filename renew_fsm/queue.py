@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from .commands import check_actor
 from .errors import NOT_FOUND, Refused, bad_input
+from .eventdata import check_actor
+from .gate import local_time, no_policy
 from .machines.compile import Compiled, Step
 from .machines.vocabulary import PROVINCE
 from .model import FLAGS, Actor, Command, Doctor, Instance
@@ -50,7 +51,7 @@ from .runtime import role_may
 from .world import World
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .storage import Storage
 
 #: One SQL condition: instances in ``state`` carrying every flag of ``require`` and none of ``forbid``.
 Clause = tuple[str, frozenset[str], frozenset[str]]
@@ -280,7 +281,10 @@ def _confirm(
 
 
 def work_queue(
-    engine: Engine,
+    storage: Storage,
+    machine: Compiled,
+    world: World,
+    now: Callable[[], dt.datetime],
     actor: Actor,
     *,
     states: Sequence[str] | None = None,
@@ -293,18 +297,20 @@ def work_queue(
     Pages are keyed by doctor id: pass the page's ``next`` as ``after`` for the
     following one.  ``states`` narrows the queue to some of its states (a state
     that is never a to-do for this role is simply empty); an unknown state id is
-    refused ``bad_input``.
+    refused ``bad_input``.  What it reads is given: the store, the doctor's machine, the world (with
+    its policy) and the clock a missing ``at`` is read from (``Engine.work_queue`` passes its own).
     """
     check_actor(actor)
     if not 1 <= page_size <= 1000:
         raise bad_input("page_size must be between 1 and 1000")
-    machine = engine.machine
     if states is not None:
         unknown = [s for s in states if s not in machine.steps]
         if unknown:
             raise bad_input(f"unknown state {unknown[0]!r}", f"未知状态 {unknown[0]}")
-    world, policy = engine.world(), engine.policy
-    moment = engine._aware(at, policy)
+    policy = world.policy
+    if policy is None:
+        raise no_policy()
+    moment = local_time(at, policy.tz, now)
     wanted = clauses(machine, actor, world, policy, moment, states)
     institutions, doctor = jurisdiction(actor, world)
     if not wanted or institutions == []:
@@ -313,7 +319,7 @@ def work_queue(
     items: list[Item] = []
     cursor = after
     for _ in range(MAX_READS):
-        rows = engine.storage.work_queue(policy.id, wanted, institutions, doctor, cursor, page_size)
+        rows = storage.work_queue(policy.id, wanted, institutions, doctor, cursor, page_size)
         for inst, doc in rows:
             cursor = inst.doctor
             events = _confirm(steps, world, policy, actor, inst, doc, moment)

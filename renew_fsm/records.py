@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import CONFLICT, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, Refused, bad_input
+from .gate import no_policy
 from .model import Actor, Case
 from .rules.policy import ExemptionReason, Policy, PolicyError, load
 from .storage.base import CaseWrites
@@ -47,10 +48,6 @@ def cases_under(engine: Engine, machine: str, prefix: str, page: int = 500) -> I
                 return
             yield case
         after = batch[-1].id
-
-
-def _no_policy() -> Refused:
-    return Refused(NOT_FOUND, "no policy is loaded: apply a policy command first", message_zh="尚未加载考核政策")
 
 
 # -- 监考照片 -----------------------------------------------------------------------------------------
@@ -107,7 +104,7 @@ def _settings_prepare(
     if not isinstance(data, dict) or not isinstance(data.get("reason_id"), str):
         return data  # (the field check says what is missing)
     if world.policy is None:
-        raise _no_policy()
+        raise no_policy()
     rid = data["reason_id"]
     present = rid in world.policy.business_exemptions.reasons
     if event == "add_exemption_reason" and present:
@@ -219,7 +216,7 @@ def _organisation_prepare(
     if event == "confirm_cycle" and isinstance(data, dict):
         if "cycle" not in data:
             if world.policy is None:
-                raise _no_policy()
+                raise no_policy()
             return {**data, "cycle": world.policy.id}
         if data["cycle"] not in engine.storage.cycles():
             raise Refused(NOT_FOUND, f"no cycle {data['cycle']!r}", message_zh=f"无考核周期 {data['cycle']}")

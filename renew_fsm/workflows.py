@@ -13,7 +13,8 @@ one ``Kind`` per machine:
   (``storage.base.CaseWrites``): the agency into the world, a profile into the registry, a
   password hash, an export file.
 
-``Workflows`` is mixed into ``Engine``; nothing here runs on a doctor's hot path.
+``Workflows`` is what an engine holds as ``engine.cases``; the checks every write shares (actor,
+time, conflicts) are ``renew_fsm.gate``'s.  Nothing here runs on a doctor's hot path.
 """
 
 from __future__ import annotations
@@ -32,25 +33,21 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ops, records
+from . import gate, ops, records
 from .cells import csv_writer, xlsx_row
-from .commands import (
-    IDEMPOTENCY_KEY,
+from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .eventdata import (
     IDENTITY,
-    check_actor,
     check_data,
-    check_id,
     check_identity,
-    check_same_request,
     is_actor,
     not_a,
 )
-from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
 from .labels import event_zh, role_zh
 from .machines import CASE_MACHINES, compiled
 from .model import CASE_PREFIX, CORRECTABLE, Actor, Case, CaseView, Instance, Record, View, iso_time
 from .runtime import advance, allowed_events, decide, dumps
-from .storage.base import CaseWrites, ConflictError
+from .storage.base import CaseWrites
 from .world import Agency, Subject, World, may_act_case
 
 if TYPE_CHECKING:
@@ -264,14 +261,14 @@ class Kind:
     after: Callable[[Engine, Case, str], None] | None = None
 
 
-def _no_institution(iid: str) -> Refused:
+def no_institution(iid: str) -> Refused:
     return Refused(NOT_FOUND, f"no institution {iid!r}", message_zh=f"无卫生机构 {iid}")
 
 
 def _institution_subject(engine: Engine, world: World, ref: str, case_id: str) -> Subject:
     inst = world.institutions.get(ref)
     if inst is None:
-        raise _no_institution(ref)
+        raise no_institution(ref)
     return Subject(ref, region=inst.region, institution=inst.id, kind=inst.kind, entity=inst, world=world)
 
 
@@ -287,7 +284,7 @@ def _agency_prepare(
         raise Refused(NOT_FOUND, f"no agency {case.subject!r}", message_zh=f"无考核机构 {case.subject}")
     institution = world.institutions.get(target)
     if institution is None:
-        raise _no_institution(target)
+        raise no_institution(target)
     if actor.role == "admin" and not world.governs(actor.id, institution.region):
         raise Refused(
             FORBIDDEN,
@@ -432,7 +429,7 @@ def _holder_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
     if role == "institution":
         inst = world.institutions.get(hid)
         if inst is None:
-            raise _no_institution(hid)
+            raise no_institution(hid)
         return Subject(ref, region=inst.region, account=case_id, kind=role, entity=inst, world=world)
     if role == "agency":
         agency = world.agencies.get(hid)
@@ -515,7 +512,7 @@ def _export_prepare(
         raise bad_input("produce_export: the system computes the list; send no data", "导出名单由系统生成")
     if event == "request_export" and isinstance(data, dict) and "cycle" not in data:
         if world.policy is None:
-            raise engine._no_policy()
+            raise gate.no_policy()
         return {**data, "cycle": world.policy.id}
     if event == "request_export" and isinstance(data, dict) and data["cycle"] not in engine.storage.cycles():
         raise Refused(NOT_FOUND, f"no cycle {data['cycle']!r}", message_zh=f"无考核周期 {data['cycle']}")
@@ -548,7 +545,8 @@ def _export_writes(
     return CaseWrites(), None
 
 
-KINDS: dict[str, Kind] = {
+#: How the engine serves each workflow machine, by machine name.
+CASE_KINDS: dict[str, Kind] = {
     "agency_application": Kind(
         _institution_subject, subject_is_id=True, prepare=_agency_prepare, writes=_agency_writes
     ),
@@ -557,19 +555,33 @@ KINDS: dict[str, Kind] = {
     "export_request": Kind(_region_subject, prepare=_export_prepare, complete=_export_complete, writes=_export_writes),
 }
 # The organisations' own records: their Kinds live beside their queries (``renew_fsm.records``).
-KINDS.update(records.kinds(Kind, _doctor_subject, _region_subject, _institution_subject))
-assert set(KINDS) == set(CASE_MACHINES)
+CASE_KINDS.update(records.kinds(Kind, _doctor_subject, _region_subject, _institution_subject))
+assert set(CASE_KINDS) == set(CASE_MACHINES)
+#: The old name, kept for code that imports it.
+KINDS = CASE_KINDS
 
 
 # -- the engine's methods -------------------------------------------------------------------------
 
 
 class Workflows:
-    """The workflow and institution-change half of ``Engine`` (mixed in)."""
+    """The workflow cases of one engine (``engine.cases``): their commands, reads and accounts.
+
+    It holds the engine it serves, which the ``Kind`` hooks are given (they read the world and the
+    registry through it).  Called with a machine's name, it lists that machine's case ids.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.storage = engine.storage
+
+    def __call__(self, machine: str) -> list[str]:
+        """Ids of the machine's cases, in id order (``engine.cases("account")``)."""
+        return self.ids(machine)
 
     # -- workflow cases --------------------------------------------------------------------------
     def case_fire(
-        self: Engine,
+        self,
         machine: str,
         case_id: str,
         event: str,
@@ -590,7 +602,7 @@ class Workflows:
             raise bad_input(f"{event} is done by Engine.{spec.via}", f"{event_zh(event, machine)}须通过专用接口执行")
         return self._case_step(machine, case_id, event, actor, data, at, subject)
 
-    def case_fire_many(self: Engine, machine: str, commands: Sequence[CaseFire]) -> list[CaseView | Refused]:
+    def case_fire_many(self, machine: str, commands: Sequence[CaseFire]) -> list[CaseView | Refused]:
         """Each command in order, each in its own transaction; a refused one is reported in its place."""
         out: list[CaseView | Refused] = []
         for c in commands:
@@ -603,14 +615,14 @@ class Workflows:
                 out.append(refused)
         return out
 
-    def case_state(self: Engine, machine: str, case_id: str) -> CaseView:
+    def case_state(self, machine: str, case_id: str) -> CaseView:
         return CaseView.of(self._load_case(machine, case_id))
 
-    def case_history(self: Engine, machine: str, case_id: str) -> list[Record]:
+    def case_history(self, machine: str, case_id: str) -> list[Record]:
         self._load_case(machine, case_id)
         return self.storage.history(CASE_PREFIX + machine, case_id)
 
-    def cases(self: Engine, machine: str) -> list[str]:
+    def ids(self, machine: str) -> list[str]:
         """Ids of the machine's cases, in id order."""
         _case_machine(machine)
         ids: list[str] = []
@@ -618,7 +630,7 @@ class Workflows:
             ids += [c.id for c in page]
         return ids
 
-    def _load_case(self: Engine, machine: str, case_id: str) -> Case:
+    def _load_case(self, machine: str, case_id: str) -> Case:
         _case_machine(machine)
         case = self.storage.load_case(machine, case_id)
         if case is None:
@@ -628,7 +640,7 @@ class Workflows:
         return case
 
     def _case_step(
-        self: Engine,
+        self,
         machine: str,
         case_id: str,
         event: str,
@@ -639,49 +651,49 @@ class Workflows:
         carry: Any = None,
     ) -> CaseView:
         m = _case_machine(machine)
-        kind = KINDS[machine]
+        kind = CASE_KINDS[machine]
         spec = m.machine.events.get(event)
         if spec is None:
             raise bad_input(f"unknown event {event!r} of {machine}", f"未知事件 {event}")
-        check_actor(actor)
-        world = self.world()
+        gate.check_actor(actor)
+        world = self.engine.world()
         case, subject = self._case_and_subject(machine, case_id, subject_ref, world)
         raw = {} if data is None else data
         if kind.prepare is not None:
-            raw = kind.prepare(self, world, case, subject, event, actor, raw)
+            raw = kind.prepare(self.engine, world, case, subject, event, actor, raw)
         checked = check_data(event, spec, raw)
         when = self._case_time(at)
         changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         if kind.complete is not None:
-            completed = kind.complete(self, world, case, subject, event, checked)
+            completed = kind.complete(self.engine, world, case, subject, event, checked)
             if completed is not None:
                 checked, carry = check_data(event, spec, completed[0]), completed[1]
                 changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         # The first record of a case names its subject, so the subject is covered by the chain too.
         recorded = checked if case.version else {"subject": case.subject, **checked}
-        new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "", None, self.key)
+        new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "", None, self.engine.key)
         writes, secret = (
-            kind.writes(self, world, case, new, subject, actor, event, checked, carry)
+            kind.writes(self.engine, world, case, new, subject, actor, event, checked, carry)
             if kind.writes is not None
             else (CaseWrites(), None)
         )
-        try:
-            self.storage.commit_case(case.version, new, record, writes)
-        except ConflictError:
-            raise Refused(
+        with gate.refusing_conflicts(
+            lambda: Refused(
                 CONFLICT,
                 f"{machine} {case_id} changed since it was read; read it again and retry",
                 message_zh=f"{case_id} 已被他人修改，请刷新后重试",
-            ) from None
+            )
+        ):
+            self.storage.commit_case(case.version, new, record, writes)
         if kind.after is not None:
-            kind.after(self, new, event)
+            kind.after(self.engine, new, event)
         return CaseView.of(new, secret)
 
     def _case_and_subject(
-        self: Engine, machine: str, case_id: str, subject_ref: str | None, world: World
+        self, machine: str, case_id: str, subject_ref: str | None, world: World
     ) -> tuple[Case, Subject]:
         """The stored case, or a new one in the initial state about ``subject_ref``; and its subject."""
-        m, kind = _case_machine(machine), KINDS[machine]
+        m, kind = _case_machine(machine), CASE_KINDS[machine]
         if not isinstance(case_id, str) or not ops.ID.match(case_id):
             raise bad_input(f"{machine}: a case id is 1–64 printable characters")
         case = self.storage.load_case(machine, case_id)
@@ -694,10 +706,10 @@ class Workflows:
             case = Case(machine, case_id, ref, m.graph.initial)
         elif subject_ref is not None and subject_ref != case.subject:
             raise bad_input(f"{machine} {case_id} is about {case.subject}, not {subject_ref}")
-        return case, kind.load(self, world, case.subject, case_id)
+        return case, kind.load(self.engine, world, case.subject, case_id)
 
     def case_allowed(
-        self: Engine,
+        self,
         machine: str,
         case_id: str,
         actor: Actor,
@@ -714,29 +726,27 @@ class Workflows:
         """
         if not is_actor(actor):
             return []
-        world = self.world()
+        world = self.engine.world()
         case, subj = self._case_and_subject(machine, case_id, subject, world)
         m = _case_machine(machine)
-        return allowed_events(m, world, None, case, subj, actor, self._case_time(at), KINDS[machine].may_act)
+        return allowed_events(m, world, None, case, subj, actor, self._case_time(at), CASE_KINDS[machine].may_act)
 
-    def case_may_act(self: Engine, machine: str, case_id: str, actor: Actor) -> bool:
+    def case_may_act(self, machine: str, case_id: str, actor: Actor) -> bool:
         """Whether the case lies in ``actor``'s jurisdiction — what a service asks before showing it,
         so that reads follow the rule writes follow.  An unknown case is ``Refused(not_found)``."""
         case = self._load_case(machine, case_id)
         if not is_actor(actor):
             return False
-        world = self.world()
-        kind = KINDS[machine]
-        return kind.may_act(world, actor, kind.load(self, world, case.subject, case_id))
+        world = self.engine.world()
+        kind = CASE_KINDS[machine]
+        return kind.may_act(world, actor, kind.load(self.engine, world, case.subject, case_id))
 
-    def _case_time(self: Engine, at: dt.datetime | None) -> dt.datetime:
-        policy = self.world().policy
-        tz = policy.tz if policy is not None else SHANGHAI
-        when = at if at is not None else self.now()
-        return (when if when.tzinfo else when.replace(tzinfo=tz)).astimezone(tz)
+    def _case_time(self, at: dt.datetime | None) -> dt.datetime:
+        policy = self.engine.world().policy
+        return gate.local_time(at, policy.tz if policy is not None else SHANGHAI, self.engine.now)
 
     # -- accounts --------------------------------------------------------------------------------
-    def authenticate(self: Engine, account: str, secret: str, role: str | None = None) -> Actor:
+    def authenticate(self, account: str, secret: str, role: str | None = None) -> Actor:
         """The actor an account acts as, once its secret is proved.
 
         Refused ``forbidden`` for an unknown account, a wrong secret or an account not in use (the
@@ -764,7 +774,7 @@ class Workflows:
         holder, _, hid = case.subject.partition(":")
         if role is None or role == holder:
             return Actor(holder, hid)
-        if role == "agency" and holder == "institution" and hid in self.world().agencies:
+        if role == "agency" and holder == "institution" and hid in self.engine.world().agencies:
             return Actor("agency", hid)
         raise Refused(
             FORBIDDEN,
@@ -773,7 +783,7 @@ class Workflows:
             message_zh=f"该账号不能以{role_zh(role)}身份登录",
         )
 
-    def _one_time_still_valid(self: Engine, account: str) -> None:
+    def _one_time_still_valid(self, account: str) -> None:
         """A one-time secret opens the account for ``one_time_days()`` after it was issued, no longer:
         a letter with a secret lost in a drawer should not stay a key."""
         issued = self.storage.history(CASE_PREFIX + "account", account)[-1].at
@@ -786,9 +796,7 @@ class Workflows:
                 message_zh="初始密码已过期，请联系上级重置密码",
             )
 
-    def change_password(
-        self: Engine, account: str, secret: str, new_secret: str, at: dt.datetime | None = None
-    ) -> CaseView:
+    def change_password(self, account: str, secret: str, new_secret: str, at: dt.datetime | None = None) -> CaseView:
         """Replace the account's secret (the first login must); the current one must be proved.
 
         The new secret has 8–1,024 characters and is neither the account id nor the current
@@ -813,7 +821,7 @@ class Workflows:
 
     # -- the exam-progress export ----------------------------------------------------------------
     def download_export(
-        self: Engine, case_id: str, actor: Actor, at: dt.datetime | None = None, *, format: str = "csv"
+        self, case_id: str, actor: Actor, at: dt.datetime | None = None, *, format: str = "csv"
     ) -> bytes:
         """The produced list (CSV with a byte-order mark for Excel, or ``xlsx``); the download is recorded."""
         if format not in ("csv", "xlsx"):
@@ -824,122 +832,42 @@ class Workflows:
         text = name_text[1]
         return csv_to_xlsx(text) if format == "xlsx" else ("\ufeff" + text).encode()
 
-    # -- 变更卫生机构 -----------------------------------------------------------------------------
-    def change_institution(
-        self: Engine,
-        doctor: str,
-        institution: str,
-        actor: Actor,
-        at: dt.datetime | None = None,
-        *,
-        previous: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> View:
-        """Move a doctor who is out of the cycle to another institution (SPEC §1).
 
-        The admin must govern both the doctor's institution and the new one: a county's within
-        it, a city's across its counties, the province's across its cities.  The registry row
-        changes and the doctor's instance records ``change_institution`` (a stay) with the new
-        and the previous institution, in one transaction.  ``previous``, if given, must be where
-        the doctor is now (else ``conflict``).
-        """
-        data: dict[str, Any] = {"institution": institution}
-        if previous is not None:
-            data["previous"] = previous
-        return self.fire_change_institution(doctor, actor, data, at, idempotency_key)
+# -- the workflows' replay commands ------------------------------------------------------------------
 
-    def fire_change_institution(
-        self: Engine,
-        doctor: str,
-        actor: Actor,
-        data: dict[str, Any] | None,
-        at: dt.datetime | None,
-        idempotency_key: str | None = None,
-        *,
-        expected_version: int | None = None,
-    ) -> View:
-        """``fire(doctor, "change_institution", …)``: see ``change_institution``."""
-        policy = self.policy
-        world = self.world()
-        inst, doc = self._load_one(doctor)
-        if expected_version is not None and inst.version != expected_version:
-            retried = isinstance(idempotency_key, str) and self.storage.find_idempotent(
-                policy.id, doctor, check_id(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
-            )
-            if not retried:
-                raise Refused(
-                    CONFLICT,
-                    f"{doctor} changed since version {expected_version}",
-                    message_zh=f"医师 {doctor} 已被他人修改",
-                )
-        check_actor(actor)
-        event = "change_institution"
-        checked = check_data(event, self.machine.machine.events[event], data or {})
-        if idempotency_key is not None:
-            check_id(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY)
-            prior = self.storage.find_idempotent(policy.id, doctor, idempotency_key)
-            if prior is not None:
-                check_same_request(prior, event, actor, checked, added="previous")
-                return View.of(inst)
-        target = world.institutions.get(checked["institution"])
-        if target is None:
-            raise _no_institution(checked["institution"])
-        if target.kind != "institution":
-            raise bad_input(f"{target.id} is an industry organisation; a doctor practises at a health institution")
-        if checked.get("previous", doc.institution) != doc.institution:
-            raise Refused(
-                CONFLICT, f"{doctor} is no longer at {checked['previous']}", message_zh=f"医师 {doctor} 已不在该机构"
-            )
-        checked["previous"] = doc.institution
-        when = self._aware(at, policy)
-        changes, step = decide(self.machine, world, policy, inst, doc, event, actor, checked, when)
-        if not world.governs(actor.id, target.region):
-            raise Refused(
-                FORBIDDEN,
-                f"{target.id} is outside the jurisdiction of {actor.role} {actor.id}",
-                message_zh=f"{target.id} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-            )
-        new, record = advance(
-            inst,
-            changes,
-            step,
-            actor,
-            dumps(checked),
-            iso_time(when),
-            policy.version,
-            idempotency_key,
-            self.key,
-            self.policy_sha256(policy),
+
+def _case_op(engine: Engine, op: ops.CaseOp, base: Any) -> CaseView | list[CaseView | Refused]:
+    if (op.id is None) == (op.ids is None):
+        raise bad_input("case: give exactly one of id or ids")
+    if op.id is not None:
+        return engine.cases.case_fire(
+            op.machine, op.id, op.event, gate.op_actor(op), op.data, op.at, subject=op.subject
         )
-        try:
-            self.storage.move_doctor(inst.version, new, record, target.id)
-        except ConflictError:
-            raise Refused(
-                CONFLICT,
-                f"{doctor} changed since it was read; read it again and retry",
-                message_zh=f"医师 {doctor} 的考核状态已被他人修改，请刷新后重试",
-            ) from None
-        return View.of(new)
+    commands = [CaseFire(cid, op.event, gate.op_actor(op), op.data, op.at, op.subject) for cid in op.ids or ()]
+    return engine.cases.case_fire_many(op.machine, commands)
 
-    # -- replay ops ------------------------------------------------------------------------------
-    def _op_CaseOp(self: Engine, op: ops.CaseOp, base: Any) -> CaseView | list[CaseView | Refused]:
-        if (op.id is None) == (op.ids is None):
-            raise bad_input("case: give exactly one of id or ids")
-        if op.id is not None:
-            return self.case_fire(op.machine, op.id, op.event, op.who, op.data, op.at, subject=op.subject)
-        commands = [CaseFire(cid, op.event, op.who, op.data, op.at, op.subject) for cid in op.ids or ()]
-        return self.case_fire_many(op.machine, commands)
 
-    def _op_BatchOp(self: Engine, op: ops.BatchOp, base: Any) -> list[View | Refused]:
-        from .lists import batch
+def _batch_op(engine: Engine, op: ops.BatchOp, base: Any) -> list[View | Refused]:
+    from .lists import batch
 
-        return batch(self, op.who, op.event, op.doctors, op.at)
+    return batch(engine, gate.op_actor(op), op.event, op.doctors, op.at)
 
-    def _op_ChangePasswordOp(self: Engine, op: ops.ChangePasswordOp, base: Any) -> CaseView:
-        return self.change_password(op.account, op.secret or "", op.new_secret, op.at)
 
-    def _op_LoginOp(self: Engine, op: ops.LoginOp, base: Any) -> Actor:
-        return self.authenticate(op.account, op.secret or "", op.role)
+def _change_password_op(engine: Engine, op: ops.ChangePasswordOp, base: Any) -> CaseView:
+    return engine.cases.change_password(op.account, op.secret or "", op.new_secret, op.at)
+
+
+def _login_op(engine: Engine, op: ops.LoginOp, base: Any) -> Actor:
+    return engine.cases.authenticate(op.account, op.secret or "", op.role)
+
+
+#: The replay commands served here, by ``ops`` type (``Engine.apply`` joins them with the others).
+APPLY: dict[type, Callable[[Engine, Any, Any], Any]] = {
+    ops.CaseOp: _case_op,
+    ops.BatchOp: _batch_op,
+    ops.ChangePasswordOp: _change_password_op,
+    ops.LoginOp: _login_op,
+}
 
 
 def _case_machine(machine: str) -> Any:
@@ -948,4 +876,14 @@ def _case_machine(machine: str) -> Any:
     return compiled(machine)
 
 
-__all__ = ["KINDS", "CaseFire", "Kind", "Workflows", "account_of", "check_secret", "hash_secret", "needs_rehash"]
+__all__ = [
+    "CASE_KINDS",
+    "KINDS",
+    "CaseFire",
+    "Kind",
+    "Workflows",
+    "account_of",
+    "check_secret",
+    "hash_secret",
+    "needs_rehash",
+]

@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 
 from .. import labels, lists, organisations, photos
-from ..commands import ACTOR_ROLES
 from ..errors import bad_input
+from ..eventdata import ACTOR_ROLES
 from ..model import Actor
 from .common import DB_HELP, app, choose_db, console, out_path, write
 from .store import open_existing

@@ -40,7 +40,7 @@ class State:
 
 @attrs.frozen
 class Param:
-    """One field of an event's data.  ``kind`` names a validator in ``renew_fsm.commands``."""
+    """One field of an event's data.  ``kind`` names a validator in ``renew_fsm.eventdata``."""
 
     name: str
     kind: str

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from .. import rules
-from ..commands import PARAM_KINDS
+from ..eventdata import PARAM_KINDS
 from .dsl import RETURN, STAY
 from .graph import Graph, build
 from .vocabulary import ROLES

@@ -2,7 +2,7 @@
 
 Shared by the doctor machine and the re-exam machine, which fire the same
 events; each event's data fields are checked at the boundary
-(``renew_fsm.commands``) before any rule sees them.
+(``renew_fsm.eventdata``) before any rule sees them.
 """
 
 from __future__ import annotations

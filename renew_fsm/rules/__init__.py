@@ -132,7 +132,10 @@ EFFECTS: dict[str, Rule] = {
     "remove_doctor": Rule(effects.remove_doctor),
 }
 
-KINDS: dict[str, dict[str, Rule]] = {"guard": GUARDS, "condition": CONDITIONS, "effect": EFFECTS}
+#: The registry by kind of rule (a machine file's ``guards``, ``conditions``, ``effects``).
+RULE_KINDS: dict[str, dict[str, Rule]] = {"guard": GUARDS, "condition": CONDITIONS, "effect": EFFECTS}
+#: The old name, kept for code that imports it.
+KINDS = RULE_KINDS
 
 
 def split(ref: str) -> tuple[str, str | None]:
@@ -143,7 +146,7 @@ def split(ref: str) -> tuple[str, str | None]:
 def problem(kind: str, ref: str) -> str | None:
     """Why ``ref`` cannot be bound as a ``kind`` rule, or ``None`` if it can."""
     name, arg = split(ref)
-    rule = KINDS[kind].get(name)
+    rule = RULE_KINDS[kind].get(name)
     if rule is None:
         return f"unknown {kind} rule {name!r}"
     if rule.param and arg is None:
@@ -156,7 +159,7 @@ def problem(kind: str, ref: str) -> str | None:
 def bind(kind: str, ref: str) -> Callable[..., Any]:
     """The function for ``ref`` with its argument filled in: call it as ``f(inst, policy, cmd, at)``."""
     name, arg = split(ref)
-    rule = KINDS[kind][name]
+    rule = RULE_KINDS[kind][name]
     return functools.partial(rule.fn, **{rule.param: arg}) if rule.param else rule.fn
 
 
@@ -164,4 +167,4 @@ def reads_data(ref: str) -> bool:
     return GUARDS[split(ref)[0]].reads_data
 
 
-__all__ = ["CONDITIONS", "EFFECTS", "GUARDS", "PASS", "Rule", "Verdict", "bind", "problem", "reads_data"]
+__all__ = ["CONDITIONS", "EFFECTS", "GUARDS", "PASS", "RULE_KINDS", "Rule", "Verdict", "bind", "problem", "reads_data"]

@@ -16,8 +16,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from renew_fsm import labels
-from renew_fsm.commands import MAX_TEXT
 from renew_fsm.errors import Refused
+from renew_fsm.eventdata import MAX_TEXT
 from renew_fsm.machines import CASE_MACHINES, compiled
 from renew_fsm.machines.dsl import Event
 from renew_fsm.machines.vocabulary import ROLES

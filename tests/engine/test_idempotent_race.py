@@ -2,7 +2,7 @@
 the doctor as that attempt left them, not as it read them a moment before.
 
 Six processes firing one keyed ``enroll`` after a barrier got ('not_enrolled', 0) in 4 of 36 answers
-on PostgreSQL (and now and then on SQLite): ``Engine._decide`` loads the doctor, then looks the key
+on PostgreSQL (and now and then on SQLite): ``Gate.decide`` loads the doctor, then looks the key
 up; another engine committing in between makes the key found but the loaded view stale.  Storage
 reads each statement fresh — the stale view was the engine's own; it now reads the doctor again when
 the key names a record newer than what it read.

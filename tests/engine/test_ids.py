@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renew_fsm.commands import text_problem
+from renew_fsm.eventdata import text_problem
 from renew_fsm.model import is_id
 
 

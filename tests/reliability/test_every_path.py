@@ -34,7 +34,7 @@ from conftest import doctor_cmd, make_engine
 from relkit import SENIOR, start_time, valid_fires
 
 from renew_fsm import Actor, Refused, machines
-from renew_fsm.commands import check_data
+from renew_fsm.eventdata import check_data
 from renew_fsm.machines import MACHINES, compiled
 from renew_fsm.machines.compile import Compiled
 from renew_fsm.model import INSTANCE_FIELDS, Doctor, Instance, replace

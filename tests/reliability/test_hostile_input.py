@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 import renew_fsm
 from renew_fsm import CODES, Actor, Refused
-from renew_fsm.commands import MAX_DATA_BYTES
+from renew_fsm.eventdata import MAX_DATA_BYTES
 from renew_fsm.replay import ReplayStop, replay
 from renew_fsm.rules.policy import Policy, PolicyError, load, parse
 from renew_fsm.storage.memory import MemoryStorage
