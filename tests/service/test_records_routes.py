@@ -213,7 +213,7 @@ def test_accounts_are_listed_edited_deactivated_and_reset_by_their_superior(serv
     )
     assert gone.status_code == 200 and gone.json()["state"] == "deactivated"
     ended = service.http.get("/doctors/D003", headers={"Authorization": f"Bearer {token}"})
-    problem(ended, 401, "forbidden")
+    assert problem(ended, 401, "forbidden")["message_zh"] == "该账号已注销，登录已失效"
     signin = service.http.post("/session", json={"account": "doctor-D003", "secret": password("doctor-D003")})
     problem(signin, 401, "forbidden")
 
