@@ -30,7 +30,7 @@ from .rules.policy import Policy, parse
 from .runtime import advance, allowed_events, decide, dumps
 from .storage import ConflictError, Storage
 from .workflows import CaseFire, Workflows
-from .world import World
+from .world import World, confirmed_institutions
 
 #: How many commands the batch path decides before committing them in one transaction.
 BATCH = 5000
@@ -90,7 +90,10 @@ class Engine:
         cycle = current.split("@", 1)[0] if current else None
         rows = self.storage.load_world(cycle)
         policy = self._policy_from_text(rows.policy_text) if rows.policy_text else None
-        return World.build(rows.version, rows.regions, rows.institutions, rows.agencies, policy, rows.reasons)
+        confirmed = confirmed_institutions(self.storage, cycle)
+        return World.build(
+            rows.version, rows.regions, rows.institutions, rows.agencies, policy, rows.reasons, confirmed
+        )
 
     def _policy_from_text(self, text: str) -> Policy:
         cached = self._policies.get(text)

@@ -223,6 +223,21 @@ def _organisation_prepare(
     return data
 
 
+def _organisation_writes(
+    engine: Engine,
+    world: World,
+    before: Case,
+    after: Case,
+    subject: Subject,
+    actor: Actor,
+    event: str,
+    data: dict[str, Any],
+    carry: Any,
+) -> tuple[CaseWrites, str | None]:
+    """确认考核周期 is read by the enrol guard from the world (``World.build(confirmed=…)``)."""
+    return CaseWrites(touches_world=event == "confirm_cycle"), None
+
+
 def cycle_confirmed(engine: Engine, institution: str, cycle: str | None = None) -> bool:
     """Whether the institution has confirmed the cycle (确认考核周期); the current cycle by default."""
     case = engine.storage.load_case("organisation", f"institution:{institution}")
@@ -346,7 +361,9 @@ def kinds(
             writes=_settings_writes,
             after=_settings_after,
         ),
-        "organisation": kind(_organisation_subject, subject_is_id=True, prepare=_organisation_prepare),
+        "organisation": kind(
+            _organisation_subject, subject_is_id=True, prepare=_organisation_prepare, writes=_organisation_writes
+        ),
         "department": kind(institution_subject, prepare=_department_prepare, complete=_department_complete),
         "agency_revocation": kind(
             _agency_subject,

@@ -452,12 +452,12 @@ def _holder_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
 
 
 def account_of(engine: Engine, subject: str) -> str | None:
-    """The account (not deleted) whose holder is ``subject``, if there is one."""
+    """The account (not deleted, not deactivated) whose holder is ``subject``, if there is one."""
     after = None
     while page := engine.storage.scan_cases("account", after, 5000):
         after = page[-1].id
         for case in page:
-            if case.subject == subject and case.state not in ("new", "deleted"):
+            if case.subject == subject and case.state not in ("new", "deleted", "deactivated"):
                 return case.id
     return None
 
@@ -495,6 +495,10 @@ def _account_writes(
         return CaseWrites(credential=(after.id, hash_secret(secret))), secret
     if event == "change_password":
         return CaseWrites(credential=(after.id, hash_secret(carry))), None
+    if event == "deactivate_account":
+        # 注销: the stored hash becomes one of a secret nobody was given, so even a store restored
+        # without the account's state opens nothing, and every token (keyed to the hash) ends.
+        return CaseWrites(credential=(after.id, hash_secret(new_secret()))), None
     return CaseWrites(), None
 
 

@@ -91,9 +91,12 @@ class World:
         agencies: list[Agency],
         policy: Policy | None,
         reasons: Mapping[str, ExemptionReason] | None = None,
+        confirmed: frozenset[str] | None = None,
     ) -> World:
         if policy is not None and reasons is not None:
             policy = policy.with_business_reasons(reasons)
+        if policy is not None and confirmed is not None:
+            policy = policy.with_confirmed(confirmed)
         return cls(
             version, {r.id: r for r in regions}, {i.id: i for i in institutions}, {a.id: a for a in agencies}, policy
         )
@@ -186,3 +189,21 @@ def may_act_case(world: World, actor: Actor, subject: Subject) -> bool:
         return actor.id is not None and actor.id == subject.account
     # The national system operator (全国定考办) runs system steps and manages province accounts.
     return role == "system"
+
+
+def confirmed_institutions(storage: Any, cycle: str | None) -> frozenset[str]:
+    """The institutions whose ``organisation`` case confirmed ``cycle`` (确认考核周期), read once with
+    the world: a confirmation moves the world's version (``CaseWrites.touches_world``), so every
+    engine reloads it, and the enrol guard (``cycle_confirmed``) reads the set, not the store."""
+    if cycle is None:
+        return frozenset()
+    found: set[str] = set()
+    after = None
+    while page := storage.scan_cases("organisation", after, 5000):
+        after = page[-1].id
+        found.update(
+            c.subject.partition(":")[2]
+            for c in page
+            if c.subject.startswith("institution:") and cycle in c.values.get("confirmed", ())
+        )
+    return frozenset(found)

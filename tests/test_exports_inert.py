@@ -154,3 +154,18 @@ def test_the_exam_progress_export_holds_doctor_names_as_text(hostile: renew_fsm.
     assert {"'" + name.replace("\r", "\n") for name in FORMULAS} <= xlsx_texts(workbook)
     sheet = load_workbook(io.BytesIO(workbook)).active
     assert sheet["F2"].data_type == "n", "the attempt counts stay numbers"
+
+
+def test_the_account_export_holds_names_as_text(hostile: renew_fsm.Engine) -> None:
+    """所辖机构账户 【导出】: holders (institutions named like formulas) and display names stay text."""
+    from renew_fsm.accounts import account_sheet
+    from renew_fsm.lists import to_xlsx as list_xlsx
+
+    county = Actor("admin", "NN-QX")
+    for i, name in enumerate(FORMULAS, 1):
+        hostile.case_fire("account", f"hx{i}", "create_account", county, {"name": name}, subject=f"institution:HX{i}")
+    workbook = list_xlsx(account_sheet(hostile, county), "账号列表")
+    assert formula_cells(workbook) == []
+    assert {"'" + name.replace("\r", "\n") for name in FORMULAS} <= xlsx_texts(workbook)
+    header = [c.value for c in load_workbook(io.BytesIO(workbook)).active[1]]
+    assert "账号" in header and not any("密" in str(h) or "hash" in str(h).lower() for h in header)

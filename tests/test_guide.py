@@ -53,6 +53,10 @@ RUN: list[tuple[str, int]] = [
     ("renew-fsm doctors list --as admin:NN --db cycle.db", 0),
     ("renew-fsm doctors list --as admin:NN --out doctors.xlsx --db cycle.db", 0),
     ("renew-fsm photos list --as admin:GX --below 60 --db cycle.db", 0),
+    ('renew-fsm account deactivate h1 --reason "机构法人变更，原账号停用" --as admin:GX --db cycle.db', 0),
+    ("renew-fsm case account h1-2021 create_account --subject institution:H1 --as admin:GX --db cycle.db", 0),
+    ('renew-fsm account edit h1-2021 --name "青秀区人民医院" --as admin:GX --db cycle.db', 0),
+    ("renew-fsm account export --as admin:GX --out accounts.xlsx --db cycle.db", 0),
 ]
 #: Run against the guide's service (started with the guide's command, on a free port instead of 8000).
 SERVICE = "renew-fsm serve --db cycle.db --rehearsal --host 127.0.0.1 --port 8000"
@@ -202,3 +206,5 @@ def test_the_guide_from_an_empty_folder(tmp_path: Path) -> None:
             assert done.stdout.count("window still open") == 3, done.stdout
     assert (tmp_path / "backup-2021-06-28.db").exists() and (tmp_path / "backup-2021-06-28-compact.db").exists()
     assert (tmp_path / "doctors.xlsx").exists()
+    accounts = (tmp_path / "accounts.xlsx").read_bytes()
+    assert accounts[:2] == b"PK" and secret[1].encode() not in accounts

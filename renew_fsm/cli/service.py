@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -206,7 +207,11 @@ def sweep(
 
 
 account_app = typer.Typer(
-    help="账号管理（服务器上） / accounts made on the server: a province's first admin, a reset.", no_args_is_help=True
+    help=(
+        "账号管理：首个省级账号、重置、修改 / 注销 / 导出 / accounts: a province's first admin, a reset, "
+        "and edit / deactivate / export as a superior (--as)."
+    ),
+    no_args_is_help=True,
 )
 app.add_typer(account_app, name="account")
 
@@ -250,6 +255,78 @@ def account_reset(
     finally:
         engine.close()
     _print_secret(account, view.subject, view.secret)
+
+
+AS_HELP = "Who acts: ROLE:ID of the account's superior (admin:NN, institution:H1), or system (the default)"
+
+
+@account_app.command("edit")
+def account_edit(
+    account: str = typer.Argument(..., help="An account not yet activated"),
+    name: str = typer.Option(..., "--name", help="Its new display name"),
+    who: str = typer.Option("system", "--as", help=AS_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """修改账号信息: edit an account before it is activated (afterwards: deactivate it, make a new one)."""
+    from .records import actor_of
+
+    actor = actor_of(who)
+    engine = open_db(_existing(db), create=False)
+    try:
+        view = engine.case_fire("account", account, "edit_account", actor, {"name": name})
+    finally:
+        engine.close()
+    console.print(f"account {account} ({view.subject}) is now named {name}", markup=False, highlight=False)
+
+
+@account_app.command("deactivate")
+def account_deactivate(
+    account: str = typer.Argument(..., help="An activated account"),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept in its history)"),
+    who: str = typer.Option("system", "--as", help=AS_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """注销账号: the account can no longer sign in and every token of it ends; its history stays."""
+    from .records import actor_of
+
+    actor = actor_of(who)
+    engine = open_db(_existing(db), create=False)
+    try:
+        view = engine.case_fire("account", account, "deactivate_account", actor, {"reason": reason} if reason else {})
+    finally:
+        engine.close()
+    console.print(f"account {account} ({view.subject}) is deactivated", markup=False, highlight=False)
+
+
+@account_app.command("export")
+def account_export(
+    who: str = typer.Option("system", "--as", help="Who asks: admin:<region>, institution:<id>, or system"),
+    region: str | None = typer.Option(None, "--region", help="Only the holders in this region"),
+    state: Annotated[list[str] | None, typer.Option("--state", help="Only accounts in this state (repeatable)")] = None,
+    out: str | None = typer.Option(None, "--out", help="Write an xlsx here (a file or a folder); else print JSON"),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """导出: the accounts the caller manages (never a secret or a hash), as xlsx or JSON."""
+    import json
+
+    from ..accounts import account_sheet
+    from ..lists import to_xlsx
+    from .common import out_path, write
+    from .records import actor_of
+
+    actor = actor_of(who)
+    engine = open_db(_existing(db), create=False)
+    try:
+        sheet = account_sheet(engine, actor, region=region, states=state or None)
+    finally:
+        engine.close()
+    if out is None:
+        rows = [dict(zip(sheet.headers, row, strict=True)) for row in sheet.rows]
+        console.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    path = out_path(out, "accounts.xlsx")
+    data = to_xlsx(sheet, sheet.title)
+    write(path, lambda p: Path(p).write_bytes(data), f" ({len(sheet.rows)} rows)")
 
 
 def _print_secret(account: str, holder: str, secret: str | None) -> None:

@@ -130,7 +130,9 @@ DOCTOR_MACHINE = Machine(
     history=UP_TO_TESTING,
     transitions=[
         # 报名 — registration
-        Transition("enroll", "not_enrolled", "enrolled", INSTITUTION, guards="window_open:registration"),
+        Transition(
+            "enroll", "not_enrolled", "enrolled", INSTITUTION, guards=("window_open:registration", "cycle_confirmed")
+        ),
         Transition("cancel_enrollment", ("enrolled", "info_submitted"), "not_enrolled", INSTITUTION),
         Transition("submit_info", "enrolled", "info_submitted", DOCTOR),
         Transition("approve_info", "info_submitted", "info_approved", INSTITUTION),

@@ -28,6 +28,7 @@ class Rule:
 
 GUARDS: dict[str, Rule] = {
     "window_open": Rule(guards.window_open, param="window"),
+    "cycle_confirmed": Rule(guards.cycle_confirmed),
     "window_over": Rule(guards.window_over, param="window"),
     "before_deferral_deadline": Rule(guards.before_deferral_deadline),
     "no_score_yet": Rule(guards.no_score_yet),

@@ -61,6 +61,19 @@ def window_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, w
     )
 
 
+def cycle_confirmed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+    """参加考核 only from an institution that confirmed taking part in the cycle (确认考核周期), when the
+    policy asks for it (``[registration] require_cycle_confirmation``); ``policy.confirmed`` is the
+    world's set of institutions that did."""
+    if not policy.registration.require_cycle_confirmation or cmd.doctor.institution in policy.confirmed:
+        return PASS
+    return refuse(
+        "cycle_not_confirmed",
+        f"卫生机构 {cmd.doctor.institution} 尚未确认考核周期，不能纳入医师",
+        f"{cmd.doctor.institution} has not confirmed taking part in the cycle {policy.id}: it enrols once it has",
+    )
+
+
 def window_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
     """A closing sweep runs only once its window has ended."""
     span: Window = getattr(policy.windows, window)

@@ -130,6 +130,18 @@ class Appeal:
 
 
 @attrs.frozen
+class Registration:
+    """``[registration]``: what enrolment asks of the institution.
+
+    ``require_cycle_confirmation``: an institution enrols doctors only once it has confirmed taking
+    part in the cycle (卫生机构 本机构信息 → 确认考核周期).  Off by default: a province that does not
+    use the confirmation (and every cycle run before it existed) enrols as it always did.
+    """
+
+    require_cycle_confirmation: bool = False
+
+
+@attrs.frozen
 class Meta:
     id: str
     version: str
@@ -152,6 +164,7 @@ class Policy:
     assistance: Assistance = Assistance()
     reexam: Reexam = Reexam()
     appeal: Appeal = Appeal()
+    registration: Registration = Registration()
     #: The TOML it came from, kept so storage can save exactly what was loaded.
     text: str = attrs.field(default="", repr=False, eq=False)
     tz: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
@@ -159,6 +172,10 @@ class Policy:
     #: path reads the version for every record, and a property is a Python call each time.
     id: str = attrs.field(init=False, repr=False, eq=False)
     version: str = attrs.field(init=False, repr=False, eq=False)
+    #: The institutions that confirmed taking part in this cycle (确认考核周期): a fact of the
+    #: ``organisation`` cases, not of the file — the world puts it here when it loads, as it does the
+    #: province admin's exemption list, so the enrol guard reads it without a query per doctor.
+    confirmed: frozenset[str] = attrs.field(init=False, default=frozenset(), repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "tz", ZoneInfo(self.policy.timezone))
@@ -175,7 +192,13 @@ class Policy:
     def with_business_reasons(self, reasons: Mapping[str, ExemptionReason]) -> Policy:
         """The policy as the province admin's current exemption list makes it."""
         merged = BusinessExemptions(self.business_exemptions.open, dict(reasons))
-        return attrs.evolve(self, business_exemptions=merged)
+        return attrs.evolve(self, business_exemptions=merged).with_confirmed(self.confirmed)
+
+    def with_confirmed(self, institutions: frozenset[str]) -> Policy:
+        """The policy with the institutions that confirmed the cycle (not a field of the file)."""
+        out = attrs.evolve(self)
+        object.__setattr__(out, "confirmed", frozenset(institutions))
+        return out
 
 
 _converter = converter("toml")

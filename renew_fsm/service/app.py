@@ -52,6 +52,7 @@ from renew_fsm.storage import ConflictError, StorageError
 from renew_fsm.world import World
 
 from ..labels import role_zh
+from . import records
 from . import schemas as s
 from .issuer import TrustedIssuer, looks_like_jwt
 from .pool import Engines, PoolExhausted
@@ -645,6 +646,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Fire an event at a workflow case (agency_application, info_change, account, export_request);
         a new case is created by its first accepted event, which names its subject.  业务流程。"""
         body = body or s.CaseFireBody()
+        if machine.value == "cycle_settings" and isinstance(body.data, dict) and "file" in body.data:
+            # A path would be read on the server: over HTTP a policy is a shipped one (POST /settings/policy).
+            raise Refused(
+                BAD_INPUT,
+                "a policy file is loaded on the server (renew-fsm settings load); over HTTP give a shipped name",
+                message_zh="考核政策文件须在服务器上载入；接口仅接受内置政策名称",
+            )
 
         def run(engine: Engine, actor: Actor) -> s.CaseOut:
             return s.case_out(engine.case_fire(machine.value, case, event, actor, body.data, subject=body.subject))
@@ -756,6 +764,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content = path.read_bytes()
         name = f"{figures.cycle}-{by}-{dt.date.today().isoformat()}.xlsx"
         return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    # The routes of issue 36 (photo review, the organisations' records, the lists, settings, accounts).
+    records.add_routes(app, svc, SIGNED_IN, _errors)
 
     app.openapi = lambda: s.openapi(app)  # type: ignore[method-assign]
     return Edge(app, settings.max_body)  # type: ignore[return-value]

@@ -7,7 +7,8 @@ fingerprint of the account's password hash.  Chosen over a signed JWT: the
 service is the only reader, a revocation (``DELETE /session``, a password change
 or reset) takes effect at once without a deny list, and there is no signing key
 to keep, rotate or leak.  A password change or reset replaces the hash, so the
-fingerprint no longer matches and every token of the account ends together.
+fingerprint no longer matches and every token of the account ends together; so does
+deactivating the account (注销), which the next use of a token is told.
 
 Failed sign-ins are counted per account name under ``signin:<account>``; after
 ``failures`` of them in a row the name is locked for ``lockout`` — names that do
@@ -129,6 +130,11 @@ def resolve(engine: Engine, token: str | None) -> Session:
         raise unauthenticated("this token has expired: sign in again", "登录已过期，请重新登录", "token_expired")
     account = value["account"]
     case = engine.storage.load_case("account", account)
+    if case is not None and case.state == "deactivated":
+        # 注销: the account is out of use for good; its tokens end with it.
+        raise unauthenticated(
+            "this account was deactivated: its tokens ended", "该账号已注销，登录已失效", "token_invalid"
+        )
     if (
         case is None
         or case.state != "active"

@@ -513,6 +513,9 @@ class CaseWrites:
     reason: tuple[str, str, ExemptionReason | None] | None = None
     #: An agency revoked: it and its assignments leave the world (撤销考核机构).
     revoke: str | None = None
+    #: The case is itself a fact the world is loaded with (an institution's 确认考核周期): nothing
+    #: else to write, but the world's version moves so every engine reloads it.
+    touches_world: bool = False
 
     @property
     def world(self) -> bool:
@@ -524,6 +527,7 @@ class CaseWrites:
             or self.seed_reasons is not None
             or self.reason is not None
             or self.revoke is not None
+            or self.touches_world
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -62,3 +63,36 @@ def test_sweep_closes_ended_windows_and_produces_requested_exports(tmp_path: Pat
         engine.close()
     bad = run("sweep", "--db", db, "--at", "tomorrow")
     assert bad.returncode == 1 and "ISO 8601" in bad.stderr
+
+
+def test_account_edit_deactivate_and_export_as_the_superior(tmp_path: Path) -> None:
+    db = str(tmp_path / "cycle.db")
+    engine = make_engine(db)
+    county = Actor("admin", "NN-QX")
+    engine.case_fire("account", "h1", "create_account", county, {"name": "旧名"}, subject="institution:H1")
+    engine.close()
+    assert run("account", "edit", "h1", "--name", "x", "--as", "institution:H2", "--db", db).returncode == 1
+    edited = run("account", "edit", "h1", "--name", "青秀区人民医院", "--as", "admin:NN-QX", "--db", db)
+    assert edited.returncode == 0, edited.stderr
+    made = run("account", "create", "nn", "--holder", "admin:NN", "--db", db)
+    secret = re.search(r"one-time secret: (\S+)", made.stdout)
+    assert secret
+    refused = run("account", "deactivate", "nn", "--as", "admin:NN", "--db", db)  # its own: the province's
+    assert refused.returncode == 1 and "forbidden" in refused.stderr and "Traceback" not in refused.stderr
+    gone = run("account", "deactivate", "nn", "--as", "admin:GX", "--reason", "机构撤并", "--db", db)
+    assert gone.returncode == 0, gone.stderr
+    listed = run("account", "export", "--as", "admin:NN", "--db", db)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["账号"] for row in json.loads(listed.stdout)] == ["h1"]  # its own account is not its to manage
+    everyone = run("account", "export", "--db", db, "--state", "deactivated")
+    assert [row["状态"] for row in json.loads(everyone.stdout)] == ["已注销"]
+    out = tmp_path / "accounts.xlsx"
+    assert run("account", "export", "--as", "admin:GX", "--db", db, "--out", str(out)).returncode == 0
+    assert out.read_bytes()[:2] == b"PK" and secret[1].encode() not in out.read_bytes()
+    assert run("account", "export", "--as", "doctor:D1", "--db", db).returncode == 1
+    engine = renew_fsm.open(db)
+    try:
+        assert engine.case_state("account", "h1").data["name"] == "青秀区人民医院"
+        assert [r.event for r in engine.case_history("account", "nn")][-1] == "deactivate_account"
+    finally:
+        engine.close()

@@ -32,7 +32,7 @@ DOCTOR, HOSPITAL = "D033", "H1"
 @pytest.fixture(scope="module")
 def service(service_started: Service) -> Iterator[Service]:
     """The running service with what the valid requests need: accounts, and a produced export."""
-    for who in ("doctor-D035", "doctor-D037"):
+    for who in ("doctor-D035", "doctor-D037", "doctor-D039", "doctor-D040"):
         make_account(service_started.db, "doctor", who.split("-")[1])
     exported = service_started.http.post(
         "/cases/export_request/e1/events/request_export",
@@ -43,6 +43,7 @@ def service(service_started: Service) -> Iterator[Service]:
     engine = renew_fsm.open(service_started.db)
     try:
         engine.case_fire("export_request", "e1", "produce_export", Actor("system"))
+        engine.case_fire("account", "xn-new", "create_account", Actor("admin", "NN"), subject="admin:NN-XN")
     finally:
         engine.close()
     yield service_started
@@ -94,6 +95,41 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/changes"): {"as": ("institution", HOSPITAL), "query": {"after": 0, "limit": 50}},
     ("get", "/stats"): {"as": ("admin", "GX"), "query": {"by": "county"}},
     ("get", "/stats.xlsx"): {"as": ("admin", "NN"), "query": {"by": "institution"}},
+    # The routes of issue 36 (renew_fsm/service/records.py).
+    ("get", "/photos"): {"as": ("admin", "NN"), "query": {"similarity_below": 60, "page_size": 10}},
+    ("get", "/discipline-records"): {"as": ("agency", "A1")},
+    ("get", "/published"): {"as": ("admin", "GX")},
+    ("get", "/published.xlsx"): {"as": ("admin", "NN")},
+    ("get", "/organisations/{organisation}"): {"path": {"organisation": "institution:H1"}, "as": ("admin", "NN")},
+    ("get", "/institutions/{institution}/departments"): {"path": {"institution": "H1"}, "as": ("agency", "A1")},
+    ("get", "/institutions"): {"as": ("admin", "NN"), "query": {"unassigned": "false"}},
+    ("get", "/doctors"): {"as": ("institution", HOSPITAL), "query": {"state": "not_enrolled", "page_size": 5}},
+    ("get", "/doctors.xlsx"): {"as": ("agency", "A1"), "query": {"institution": "H2"}},
+    ("get", "/doctors/{doctor}/profile"): {"path": {"doctor": DOCTOR}, "as": ("institution", HOSPITAL)},
+    ("post", "/settings/policy"): {"as": ("admin", "GX"), "json": {"name": "guangxi-2019-2020"}},
+    ("post", "/settings/exemption-reasons/{reason}/{action}"): {
+        "path": {"reason": "openapi_reason", "action": "add"},
+        "as": ("admin", "GX"),
+        "json": {"text": "考核周期内取得高级专业技术职务任职资格"},
+    },
+    ("post", "/agencies/{agency}/revoke"): {
+        "path": {"agency": "A2"},
+        "as": ("admin", "GX"),
+        "json": {"reason": "不再具备考核条件"},
+    },
+    ("get", "/accounts"): {"as": ("admin", "NN"), "query": {"state": "active"}},
+    ("get", "/accounts.xlsx"): {"as": ("institution", HOSPITAL)},
+    ("post", "/accounts/{account}/edit"): {
+        "path": {"account": "xn-new"},
+        "as": ("admin", "NN"),
+        "json": {"name": "兴宁区卫生健康局"},
+    },
+    ("post", "/accounts/{account}/deactivate"): {
+        "path": {"account": "doctor-D039"},
+        "as": ("institution", "H1"),
+        "json": {"reason": "调离"},
+    },
+    ("post", "/accounts/reset"): {"as": ("institution", "H2"), "json": {"accounts": ["doctor-D040"]}},
     ("delete", "/session"): {"as": ("doctor", "D038"), "status": 204},
 }
 
@@ -121,6 +157,11 @@ def invalid(method: str, path: str, valid: dict[str, Any]) -> list[tuple[str, di
         out.append(("body not an object", {**valid, "json": {"data": 5}}, 422))
     if path == "/changes":
         out.append(("negative position", {**valid, "query": {"after": -1}}, 422))
+    if path in ("/photos", "/doctors", "/institutions", "/accounts"):
+        out.append(("a doctor", {**valid, "as": ("doctor", DOCTOR)}, 403))
+        out.append(("page too large", {**valid, "query": {"page_size": 5000}}, 422))
+    if path == "/accounts/reset":
+        out.append(("no accounts", {**valid, "json": {"accounts": []}}, 422))
     if path == "/batch":
         out.append(("no doctors", {**valid, "json": {"event": "enroll", "doctors": []}}, 422))
     return out

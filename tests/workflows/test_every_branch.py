@@ -62,6 +62,8 @@ WITNESSES: dict[str, dict[str, tuple[Actor, dict[str, Any]]]] = {
         "delete_account": (COUNTY, {}),
         "change_password": (Actor("account", "-"), {}),  # through Engine.change_password
         "reset_password": (COUNTY, {}),
+        "edit_account": (COUNTY, {"name": "青秀区人民医院管理员"}),
+        "deactivate_account": (COUNTY, {"reason": "机构撤并"}),
     },
     "export_request": {
         "request_export": (CITY, {}),
