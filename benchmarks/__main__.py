@@ -87,7 +87,9 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("RENEW_FSM_PG", "postgresql://postgres@127.0.0.1:5432"))
     parser.add_argument("--dir", type=Path, help="scratch folder, made if missing (default: a temporary one)")
     parser.add_argument(
-        "--json", nargs="?", const="",
+        "--json",
+        nargs="?",
+        const="",
         help="write every figure to this file (alone: benchmarks/results/<UTC time>.json)",
     )
     args = parser.parse_args()

@@ -116,15 +116,28 @@ WORLD: list[dict[str, Any]] = [
 
 
 def doctor_cmd(
-    did: str, institution: str = "H1", *, born: str = "1970-03-15", since: str = "2000-09-01",
-    license: str = "physician", record: str = "good", name: str | None = None, serial: int = 1,
+    did: str,
+    institution: str = "H1",
+    *,
+    born: str = "1970-03-15",
+    since: str = "2000-09-01",
+    license: str = "physician",
+    record: str = "good",
+    name: str | None = None,
+    serial: int = 1,
 ) -> dict[str, Any]:
     """A ``doctor`` command with a valid id-card number for the birth date."""
     birth = dt.date.fromisoformat(born)
     return {
-        "op": "doctor", "id": did, "institution": institution, "name": name or f"医师{did}",
-        "id_card": make("450103", birth, serial), "license": license, "birth_date": born,
-        "practice_since": since, "record": record,
+        "op": "doctor",
+        "id": did,
+        "institution": institution,
+        "name": name or f"医师{did}",
+        "id_card": make("450103", birth, serial),
+        "license": license,
+        "birth_date": born,
+        "practice_since": since,
+        "record": record,
     }
 
 

@@ -41,9 +41,7 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], status: int) 
 
 
 def basic(tmp_path: Path, *extra: dict[str, Any] | str) -> Path:
-    return scenario(
-        tmp_path, *WORLD, doctor_cmd("D1"), {"op": "clock", "at": "2021-04-20T09:00:00+08:00"}, *extra
-    )
+    return scenario(tmp_path, *WORLD, doctor_cmd("D1"), {"op": "clock", "at": "2021-04-20T09:00:00+08:00"}, *extra)
 
 
 # -- replay -------------------------------------------------------------------------------------
@@ -87,8 +85,13 @@ def test_replay_json_has_exactly_the_shape_of_spec_5(tmp_path: Path) -> None:
         {"op": "fire", "doctor": "D1", "event": "submit_info", "actor": {"role": "doctor", "id": "D1"}},
         {"op": "clock", "at": "2021-06-05T09:00:00+08:00"},
         {**FIRE_ENROLL, "doctor": "D1"},  # line 20: invalid_transition
-        {"op": "fire", "doctor": "D1", "event": "request_deferral", "actor": {"role": "doctor", "id": "D1"},
-         "data": {"reason": "生病"}},  # line 21: guard_failed, deferral_deadline_passed
+        {
+            "op": "fire",
+            "doctor": "D1",
+            "event": "request_deferral",
+            "actor": {"role": "doctor", "id": "D1"},
+            "data": {"reason": "生病"},
+        },  # line 21: guard_failed, deferral_deadline_passed
     )
     assert len(WORLD) == 12  # so the line numbers above hold
     result = cli("replay", str(path), "--json")
@@ -117,9 +120,15 @@ def test_replay_prints_a_table_without_json(tmp_path: Path) -> None:
 def test_replay_with_db_keeps_the_store_for_the_other_commands(tmp_path: Path) -> None:
     db = str(tmp_path / "kept.db")
     path = basic(
-        tmp_path, FIRE_ENROLL,
-        {"op": "fire", "doctor": "D1", "event": "submit_info", "actor": {"role": "doctor", "id": "D1"},
-         "data": {"phone": "13800000000"}},
+        tmp_path,
+        FIRE_ENROLL,
+        {
+            "op": "fire",
+            "doctor": "D1",
+            "event": "submit_info",
+            "actor": {"role": "doctor", "id": "D1"},
+            "data": {"phone": "13800000000"},
+        },
     )
     assert cli("replay", str(path), "--db", db, "--json").returncode == 0
 
@@ -127,7 +136,11 @@ def test_replay_with_db_keeps_the_store_for_the_other_commands(tmp_path: Path) -
     assert state.returncode == 0, state.stderr
     shown = json.loads(state.stdout)
     assert {k: shown[k] for k in ("doctor", "state", "reason", "flags", "version")} == {
-        "doctor": "D1", "state": "info_submitted", "reason": None, "flags": [], "version": 2,
+        "doctor": "D1",
+        "state": "info_submitted",
+        "reason": None,
+        "flags": [],
+        "version": 2,
     }
     assert (shown["state_label_zh"], shown["state_label_en"]) == ("待卫生机构审核", "details awaiting the institution")
 

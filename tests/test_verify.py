@@ -42,7 +42,10 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
         ["renew-fsm", *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -69,15 +72,18 @@ TAMPERING = {
         "D3",
     ),
     "a history row's data emptied": (
-        "UPDATE history SET data = '{}' WHERE doctor = 'D2' AND event = 'approve_program'", "D2",
+        "UPDATE history SET data = '{}' WHERE doctor = 'D2' AND event = 'approve_program'",
+        "D2",
     ),
     "a history row's data made unreadable": (
-        "UPDATE history SET data = 'not json' WHERE doctor = 'D4' AND event = 'record_score' AND seq = 8", "D4",
+        "UPDATE history SET data = 'not json' WHERE doctor = 'D4' AND event = 'record_score' AND seq = 8",
+        "D4",
     ),
     "a history row's time made unreadable": ("UPDATE history SET at = 'yesterday' WHERE doctor = 'D1'", "D1"),
     "a history row's actor edited": ("UPDATE history SET actor = 'H2' WHERE doctor = 'D2' AND seq = 1", "D2"),
     "a history row's target edited": (
-        "UPDATE history SET to_state = 'unqualified' WHERE doctor = 'D4' AND event = 'grade'", "D4",
+        "UPDATE history SET to_state = 'unqualified' WHERE doctor = 'D4' AND event = 'grade'",
+        "D4",
     ),
     "a history row deleted": ("DELETE FROM history WHERE doctor = 'D3' AND seq = 2", "D3"),
     "the newest history row deleted": ("DELETE FROM history WHERE doctor = 'D1' AND seq = 1", "D1"),

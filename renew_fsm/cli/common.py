@@ -42,6 +42,7 @@ def _root(
 ) -> None:
     """China's physician periodic assessment (医师定期考核) as explicit state machines."""
 
+
 ENV_DB = "RENEW_FSM_DB"
 #: The store of a command that is given neither --db nor RENEW_FSM_DB.
 DEFAULT_DB = "renew-fsm.db"

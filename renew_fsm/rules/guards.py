@@ -448,7 +448,10 @@ def institution_differs(inst: Instance, policy: Policy, cmd: Command, at: dt.dat
 # judged in (and for an info change the doctor's instance), so a guard reading it stays pure.
 
 KIND_ZH = {
-    "institution": "卫生机构", "industry_org": "行业组织", "admin": "卫生行政部门", "province": "省级卫生行政部门",
+    "institution": "卫生机构",
+    "industry_org": "行业组织",
+    "admin": "卫生行政部门",
+    "province": "省级卫生行政部门",
 }
 KIND_EN = {"institution": "a health institution", "industry_org": "an industry organisation"}
 #: Doctor-machine states a doctor is in once registered (报名成功) for the cycle: ``registered``

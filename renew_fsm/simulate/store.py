@@ -19,6 +19,7 @@ from .errors import SimulationError
 if TYPE_CHECKING:
     from ..engine import Engine
 
+
 def sqlite_path(url: str) -> str | None:
     """The file behind a SQLite URL; None for PostgreSQL and in-memory stores (``StoreURL.parse``:
     a URL it refuses raises ``StorageError``, as opening it would)."""

@@ -39,7 +39,10 @@ def test_enrolled(engine: renew_fsm.Engine) -> None:
 def test_registered(engine: renew_fsm.Engine) -> None:
     register(engine)
     assert allowed(engine, doctor("D1")) == {
-        "choose_simple", "choose_general", "request_deferral", "request_assistance",
+        "choose_simple",
+        "choose_general",
+        "request_deferral",
+        "request_assistance",
     }
     assert allowed(engine, A1) == {"record_violation"}  # art. 27: from registration on
     engine.fire("D1", "request_assistance", doctor("D1"))

@@ -57,8 +57,13 @@ def test_one_key_twice_in_a_batch(engine: renew_fsm.Engine) -> None:
 
 
 def test_the_replay_fire_op_carries_a_key(engine: renew_fsm.Engine) -> None:
-    cmd = {"op": "fire", "doctor": "D1", "event": "enroll", "actor": {"role": "institution", "id": "H1"},
-           "idempotency_key": "line-7"}
+    cmd = {
+        "op": "fire",
+        "doctor": "D1",
+        "event": "enroll",
+        "actor": {"role": "institution", "id": "H1"},
+        "idempotency_key": "line-7",
+    }
     engine.apply(cmd)
     engine.apply(cmd)
     assert len(engine.history("D1")) == 1

@@ -105,7 +105,11 @@ def test_admin_exit_sends_the_doctor_out_of_the_cycle(engine: renew_fsm.Engine) 
     assert (inst.program, inst.humanities_attempts, inst.humanities_best) == (None, 0, None)
     last = engine.history("D1")[-1]
     assert (last.event, last.from_state, last.to_state, last.role, last.actor) == (
-        "admin_exit", "general.testing", "not_enrolled", "admin", "NN-QX",
+        "admin_exit",
+        "general.testing",
+        "not_enrolled",
+        "admin",
+        "NN-QX",
     )
     assert "不属于本周期考核对象" in last.data
     # Out of the cycle: nothing but enrolment again (while registration is open).

@@ -172,22 +172,30 @@ CASES = [
     Case("unknown event", "bad_input", None, lambda e: e.fire("D1", "fly_away", H1)),
     Case("unknown role", "bad_input", None, lambda e: e.fire("D1", "enroll", Actor("nurse", "N1"))),
     Case(
-        "score 101", "bad_input", None,
+        "score 101",
+        "bad_input",
+        None,
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "business", "score": 101}, at=at("2021-06-02")),
         general_testing,
     ),
     Case(
-        "score -1", "bad_input", None,
+        "score -1",
+        "bad_input",
+        None,
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "business", "score": -1}, at=at("2021-06-02")),
         general_testing,
     ),
     Case(
-        "score 'x'", "bad_input", None,
+        "score 'x'",
+        "bad_input",
+        None,
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "business", "score": "x"}, at=at("2021-06-02")),
         general_testing,
     ),
     Case(
-        "unknown test", "bad_input", None,
+        "unknown test",
+        "bad_input",
+        None,
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "surgery", "score": 70}, at=at("2021-06-02")),
         general_testing,
     ),
@@ -195,35 +203,50 @@ CASES = [
     Case("missing required field", "bad_input", None, lambda e: e.fire("D1", "reject_info", H1, {}), submitted),
     Case("empty reason", "bad_input", None, lambda e: e.fire("D1", "reject_info", H1, {"reason": "  "}), submitted),
     Case(
-        "changing the name on submit_info", "bad_input", None,
-        lambda e: e.fire("D1", "submit_info", doctor("D1"), {"name": "改名", "phone": "139"}), enrolled,
+        "changing the name on submit_info",
+        "bad_input",
+        None,
+        lambda e: e.fire("D1", "submit_info", doctor("D1"), {"name": "改名", "phone": "139"}),
+        enrolled,
     ),
     Case("id card of 17 characters", "bad_input", None, bad_card(lambda c: c[:17])),
     Case("id card with a wrong check digit", "bad_input", None, bad_card(wrong_check_digit)),
     Case(
-        "id card born another day", "bad_input", None,
+        "id card born another day",
+        "bad_input",
+        None,
         bad_card(lambda c: make("450103", dt.date(1970, 3, 16), 9)),
     ),
     Case(
-        "a batch of doctors with one bad id card", "bad_input", None,
+        "a batch of doctors with one bad id card",
+        "bad_input",
+        None,
         lambda e: e.add_doctors([ops.parse(doctor_cmd("D5", serial=5)), ops.parse(bad_card_cmd())]),
     ),
     Case(
-        "finding several_people", "bad_input", None,
+        "finding several_people",
+        "bad_input",
+        None,
         lambda e: e.fire(
             "D1", "discipline", PROVINCE, {"finding": "several_people", "reason": "照片多人"}, at=at("2021-06-02")
         ),
         general_testing,
     ),
     Case(
-        "months as text", "bad_input", None,
-        lambda e: e.fire("D1", "suspend", COUNTY, {"months": "six"}, at=at("2021-07-02")), unqualified,
+        "months as text",
+        "bad_input",
+        None,
+        lambda e: e.fire("D1", "suspend", COUNTY, {"months": "six"}, at=at("2021-07-02")),
+        unqualified,
     ),
     Case("data not an object", "bad_input", None, lambda e: e.fire("D1", "enroll", H1, ["x"])),  # type: ignore[arg-type]
     Case(
-        "fire op with an unknown field", "bad_input", None,
-        lambda e: e.apply({"op": "fire", "doctor": "D1", "event": "enroll", "actor": {"role": "institution",
-                           "id": "H1"}, "colour": 1}),
+        "fire op with an unknown field",
+        "bad_input",
+        None,
+        lambda e: e.apply(
+            {"op": "fire", "doctor": "D1", "event": "enroll", "actor": {"role": "institution", "id": "H1"}, "colour": 1}
+        ),
     ),
     # not_found
     Case("unknown doctor", "not_found", None, lambda e: e.fire("D404", "enroll", H1)),
@@ -236,31 +259,52 @@ CASES = [
     Case("the system may not enroll", "forbidden", None, lambda e: e.fire("D1", "enroll", SYSTEM)),
     Case("H2 on H1's doctor", "forbidden", None, lambda e: e.fire("D1", "enroll", H2)),
     Case(
-        "another doctor", "forbidden", None, lambda e: e.fire("D1", "submit_info", doctor("D2")), enrolled,
+        "another doctor",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "submit_info", doctor("D2")),
+        enrolled,
     ),
     Case("A2 on A1's doctor", "forbidden", None, lambda e: e.fire("D1", "confirm_registration", A2), info_approved),
     Case(
-        "an agency that does not exist", "forbidden", None,
-        lambda e: e.fire("D1", "confirm_registration", Actor("agency", "A404")), info_approved,
+        "an agency that does not exist",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "confirm_registration", Actor("agency", "A404")),
+        info_approved,
     ),
     Case(
-        "the admin of another county", "forbidden", None,
-        lambda e: e.fire("D1", "admin_exit", Actor("admin", "NN-XN"), {"reason": "越权"}), enrolled,
+        "the admin of another county",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "admin_exit", Actor("admin", "NN-XN"), {"reason": "越权"}),
+        enrolled,
     ),
     Case(
-        "the admin of another city", "forbidden", None,
-        lambda e: e.fire("D1", "admin_exit", Actor("admin", "GL"), {"reason": "越权"}), enrolled,
+        "the admin of another city",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "admin_exit", Actor("admin", "GL"), {"reason": "越权"}),
+        enrolled,
     ),
     Case(
-        "a city admin may not confirm_reexam", "forbidden", None,
-        lambda e: e.fire("D1", "confirm_reexam", CITY, at=at("2021-07-03")), suspended,
+        "a city admin may not confirm_reexam",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "confirm_reexam", CITY, at=at("2021-07-03")),
+        suspended,
     ),
     Case(
-        "the agency may not grade the re-exam", "forbidden", None,
-        lambda e: e.fire("D1", "grade", A1, at=at("2021-11-20")), reexam_awaiting_grade,
+        "the agency may not grade the re-exam",
+        "forbidden",
+        None,
+        lambda e: e.fire("D1", "grade", A1, at=at("2021-11-20")),
+        reexam_awaiting_grade,
     ),
     Case(
-        "an institution may not lift a suspicion", "forbidden", None,
+        "an institution may not lift a suspicion",
+        "forbidden",
+        None,
         lambda e: e.fire("D1", "unmark_suspected", H1, at=at("2021-06-03")),
         marked,
     ),
@@ -268,77 +312,118 @@ CASES = [
     Case("approve_info before enrolment", "invalid_transition", None, lambda e: e.fire("D1", "approve_info", H1)),
     Case("enroll twice", "invalid_transition", None, lambda e: e.fire("D1", "enroll", H1), enrolled),
     Case(
-        "grading a qualified doctor", "invalid_transition", None,
-        lambda e: e.fire("D1", "grade", A1, at=at("2021-07-02")), qualified,
+        "grading a qualified doctor",
+        "invalid_transition",
+        None,
+        lambda e: e.fire("D1", "grade", A1, at=at("2021-07-02")),
+        qualified,
     ),
     Case(
-        "a doctor who is out of the cycle is not suspended", "invalid_transition", None,
+        "a doctor who is out of the cycle is not suspended",
+        "invalid_transition",
+        None,
         lambda e: e.fire("D1", "suspend", COUNTY, {"months": 3}, at=at("2021-07-02")),
     ),
     # guard_failed
-    Case("enrolling after registration", "guard_failed", "window_closed",
-         lambda e: e.fire("D1", "enroll", H1, at=at("2021-06-01"))),
     Case(
-        "a score before the first round", "guard_failed", "window_closed",
+        "enrolling after registration",
+        "guard_failed",
+        "window_closed",
+        lambda e: e.fire("D1", "enroll", H1, at=at("2021-06-01")),
+    ),
+    Case(
+        "a score before the first round",
+        "guard_failed",
+        "window_closed",
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "business", "score": 70}, at=at("2021-05-31")),
         general_testing,
     ),
     Case(
-        "three years of practice for the simple program", "guard_failed", "not_eligible",
+        "three years of practice for the simple program",
+        "guard_failed",
+        "not_eligible",
         lambda e: e.fire("D2", "choose_simple", doctor("D2"), {"condition": "good_record_5y", "self_evaluation": "有"}),
         young_doctor,
     ),
     Case(
-        "assisted testing under 50", "guard_failed", "not_eligible",
-        lambda e: e.fire("D2", "request_assistance", doctor("D2")), young_doctor,
+        "assisted testing under 50",
+        "guard_failed",
+        "not_eligible",
+        lambda e: e.fire("D2", "request_assistance", doctor("D2")),
+        young_doctor,
     ),
     Case(
-        "the 11th humanities attempt", "guard_failed", "attempts_exhausted",
+        "the 11th humanities attempt",
+        "guard_failed",
+        "attempts_exhausted",
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "humanities", "score": 90}, at=at("2021-06-03")),
         humanities_failed_ten_times,
     ),
     Case(
-        "applying again after forbid", "guard_failed", "exemption_forbidden",
+        "applying again after forbid",
+        "guard_failed",
+        "exemption_forbidden",
         lambda e: e.fire("D1", "apply_exemption", doctor("D1"), {"reason_id": "promotion_exam"}, at=at("2021-06-04")),
         exemption_forbidden,
     ),
     Case(
-        "a closed exemption reason", "guard_failed", "exemption_closed",
+        "a closed exemption reason",
+        "guard_failed",
+        "exemption_closed",
         lambda e: e.fire(
             "D1", "apply_exemption", doctor("D1"), {"reason_id": "residency_training"}, at=at("2021-06-02")
         ),
         exemption_closed,
     ),
     Case(
-        "a suspension of 7 months", "guard_failed", "suspension_out_of_range",
-        lambda e: e.fire("D1", "suspend", COUNTY, {"months": 7}, at=at("2021-07-02")), unqualified,
+        "a suspension of 7 months",
+        "guard_failed",
+        "suspension_out_of_range",
+        lambda e: e.fire("D1", "suspend", COUNTY, {"months": 7}, at=at("2021-07-02")),
+        unqualified,
     ),
     Case(
-        "a suspension of 2 months", "guard_failed", "suspension_out_of_range",
-        lambda e: e.fire("D1", "suspend", COUNTY, {"months": 2}, at=at("2021-07-02")), unqualified,
+        "a suspension of 2 months",
+        "guard_failed",
+        "suspension_out_of_range",
+        lambda e: e.fire("D1", "suspend", COUNTY, {"months": 2}, at=at("2021-07-02")),
+        unqualified,
     ),
     Case(
-        "a re-exam score during the suspension", "guard_failed", "suspension_not_over",
+        "a re-exam score during the suspension",
+        "guard_failed",
+        "suspension_not_over",
         lambda e: e.fire("D1", "record_score", EXAM, {"test": "business", "score": 80}, at=at("2021-11-10")),
         listed,
     ),
     Case(
-        "a deferral after the deadline", "guard_failed", "deferral_deadline_passed",
+        "a deferral after the deadline",
+        "guard_failed",
+        "deferral_deadline_passed",
         lambda e: e.fire("D1", "request_deferral", doctor("D1"), {"reason": "生病"}, at=at("2021-05-31")),
         lambda e: register(e),
     ),
     Case(
-        "a sweep before its window closed", "guard_failed", "window_still_open",
-        lambda e: e.sweep("close_first_round", at=at("2021-06-27", 23)), enrolled,
+        "a sweep before its window closed",
+        "guard_failed",
+        "window_still_open",
+        lambda e: e.sweep("close_first_round", at=at("2021-06-27", 23)),
+        enrolled,
     ),
     # conflict
     Case(
-        "a doctor id again with another name", "conflict", None,
+        "a doctor id again with another name",
+        "conflict",
+        None,
         lambda e: e.apply(doctor_cmd("D1", name="另一个人")),
     ),
     Case(
-        "a stale read", "conflict", None, lambda e: e.fire("D1", "submit_info", doctor("D1")),
-        moved_behind_its_back, read_stale,
+        "a stale read",
+        "conflict",
+        None,
+        lambda e: e.fire("D1", "submit_info", doctor("D1")),
+        moved_behind_its_back,
+        read_stale,
     ),
 ]
 
@@ -372,8 +457,14 @@ def test_every_code_of_the_spec_is_covered() -> None:
     assert {c.code for c in CASES} == set(renew_fsm.CODES)
     rules = {c.rule for c in CASES if c.code == "guard_failed"}
     assert rules >= {
-        "window_closed", "not_eligible", "attempts_exhausted", "exemption_forbidden", "exemption_closed",
-        "suspension_out_of_range", "suspension_not_over", "deferral_deadline_passed",
+        "window_closed",
+        "not_eligible",
+        "attempts_exhausted",
+        "exemption_forbidden",
+        "exemption_closed",
+        "suspension_out_of_range",
+        "suspension_not_over",
+        "deferral_deadline_passed",
     }
 
 
@@ -385,9 +476,7 @@ def test_a_lost_race_in_a_batch_refuses_only_the_loser(engine: Engine) -> None:
     engine.stale = stale  # type: ignore[attr-defined]
     history = engine.history("D1")
     read_stale(engine)
-    results = engine.fire_many(
-        [renew_fsm.Fire("D1", "submit_info", doctor("D1")), renew_fsm.Fire("D2", "enroll", H1)]
-    )
+    results = engine.fire_many([renew_fsm.Fire("D1", "submit_info", doctor("D1")), renew_fsm.Fire("D2", "enroll", H1)])
     vars(engine.storage).pop("load")
     assert isinstance(results[0], Refused) and results[0].code == "conflict"
     assert not isinstance(results[1], Refused) and results[1].state == "enrolled"

@@ -57,7 +57,10 @@ def test_closing_the_first_round_makes_the_absent_unqualified_once(cohort: renew
     assert after["D6"] == ("deferral.requested", None)
     last = e.history("D3")[-1]
     assert (last.event, last.from_state, last.to_state, last.role) == (
-        "close_first_round", "general.testing", "unqualified", "system",
+        "close_first_round",
+        "general.testing",
+        "unqualified",
+        "system",
     )
     # Idempotent: the second run moves nobody and writes nothing.
     counts = {d: len(e.history(d)) for d in e.instances()}

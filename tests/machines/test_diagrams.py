@@ -89,8 +89,7 @@ def test_committed_diagrams_are_current() -> None:
 def test_no_diagram_of_a_machine_or_view_that_no_longer_exists() -> None:
     generated = {p.name for p in diagram_files(DIAGRAMS)}
     leftovers = sorted(
-        p.name for p in DIAGRAMS.glob("*")
-        if p.suffix in (".mmd", ".dot", ".svg", ".md") and p.name not in generated
+        p.name for p in DIAGRAMS.glob("*") if p.suffix in (".mmd", ".dot", ".svg", ".md") and p.name not in generated
     )
     assert not leftovers, f"docs/diagrams/ holds files no machine generates: {', '.join(leftovers)}; delete them"
 
@@ -184,8 +183,11 @@ def test_a_transition_leaving_every_state_of_a_frame_is_drawn_once_from_the_fram
         sources = {leaf for e in graph.edges if e.order == order for leaf in graph.leaves_under(e.source)}
         assert len(where) == len(set(where)), f"transition #{order} drawn twice from one place: {where}"
         for frame in diagram.frames:
-            members = [i for i in [*(b.id for b in diagram.boxes), *(f.id for f in diagram.frames)]
-                       if enclosing(diagram, i)[:1] == [frame.id]]
+            members = [
+                i
+                for i in [*(b.id for b in diagram.boxes), *(f.id for f in diagram.frames)]
+                if enclosing(diagram, i)[:1] == [frame.id]
+            ]
             # (A frame around a single state lets its transitions leave from the state itself.)
             if len(members) > 1 and set(t.leaves_under(frame.id)) <= sources:
                 inside = [h for h in where if frame.id in enclosing(diagram, h)]

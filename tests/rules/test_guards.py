@@ -127,7 +127,9 @@ def test_a_reexam_test_follows_its_line(test: str, license: str, score: float, p
 
 def test_a_reexam_of_two_tests_is_complete_only_when_both_are_sat_and_fails_if_either_does() -> None:
     inst = instance(
-        state="reexam.listed", program="general", reason="business_level",
+        state="reexam.listed",
+        program="general",
+        reason="business_level",
         flags=frozenset({"reexam_business", "reexam_humanities"}),
     )
     first = command({"test": "business", "score": 40})

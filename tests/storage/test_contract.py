@@ -41,15 +41,33 @@ def store(url: str) -> Iterator[Storage]:
 def doc(did: str, institution: str = "H1", name: str | None = None, serial: int = 1) -> Doctor:
     born = dt.date(1970, 3, 15)
     return Doctor(
-        did, institution, name or f"医师{did}", make("450103", born, serial), "physician", born,
-        dt.date(2000, 9, 1), "good", {"phone": "1380000"},
+        did,
+        institution,
+        name or f"医师{did}",
+        make("450103", born, serial),
+        "physician",
+        born,
+        dt.date(2000, 9, 1),
+        "good",
+        {"phone": "1380000"},
     )
 
 
 def rec(doctor: str, seq: int, event: str = "enroll", key: str | None = None, cycle: str = CYCLE) -> Record:
     return Record(
-        cycle, doctor, seq, event, f"s{seq - 1}", f"s{seq}", "institution", "H1",
-        f"2021-04-20T09:{seq:02d}:00+08:00", f'{{"n":{seq}}}', "2021.1", f"hash-{doctor}-{seq}", key,
+        cycle,
+        doctor,
+        seq,
+        event,
+        f"s{seq - 1}",
+        f"s{seq}",
+        "institution",
+        "H1",
+        f"2021-04-20T09:{seq:02d}:00+08:00",
+        f'{{"n":{seq}}}',
+        "2021.1",
+        f"hash-{doctor}-{seq}",
+        key,
     )
 
 
@@ -218,8 +236,13 @@ def test_a_batch_naming_one_doctor_twice_with_other_details_is_a_conflict(store:
 
 
 def test_the_optional_registry_fields_round_trip_and_id_cards_name_their_doctor(store: Storage) -> None:
-    full = attrs.evolve(doc("D1"), sex="female", qualification_no="199845110450103197003150013",
-                        license_no="110450100003512", practice_category="tcm")
+    full = attrs.evolve(
+        doc("D1"),
+        sex="female",
+        qualification_no="199845110450103197003150013",
+        license_no="110450100003512",
+        practice_category="tcm",
+    )
     store.put_doctors([full, doc("D2", serial=2)], CYCLE)
     assert store.get_doctor("D1") == full
     assert store.load(CYCLE, ["D1"])["D1"][1].practice_category == "tcm"
@@ -300,12 +323,24 @@ def test_load_returns_only_the_instances_that_exist(store: Storage) -> None:
 def test_an_instance_round_trips_every_field(store: Storage) -> None:
     inst = seeded(store, "D1")["D1"]
     full = moved(
-        inst, 1,
+        inst,
+        1,
         flags=frozenset({"suspected", "published", "humanities_exempt"}),
-        reason="humanities", program="general", condition="good_record_5y", work_performance="pass",
-        ethics="fail", exemption_reason="residency_training", humanities_attempts=3, humanities_best=59.5,
-        business_attempts=1, business_best=55.0, reexam_attempts=1, reexam_best=61.25,
-        deferred_from="general.testing", suspended_on=dt.date(2021, 7, 1), suspension_months=6,
+        reason="humanities",
+        program="general",
+        condition="good_record_5y",
+        work_performance="pass",
+        ethics="fail",
+        exemption_reason="residency_training",
+        humanities_attempts=3,
+        humanities_best=59.5,
+        business_attempts=1,
+        business_best=55.0,
+        reexam_attempts=1,
+        reexam_best=61.25,
+        deferred_from="general.testing",
+        suspended_on=dt.date(2021, 7, 1),
+        suspension_months=6,
         finding="cheating",
     )
     store.commit([(0, full)], [rec("D1", 1)])
@@ -800,9 +835,7 @@ def test_changes_are_the_history_in_commit_order(store: Storage) -> None:
     insts = seeded(store, "D1", "D2")
     store.commit([(0, moved(insts["D2"], 1))], [rec("D2", 1)])
     store.commit([(0, moved(insts["D1"], 1))], [rec("D1", 1)])
-    store.commit(
-        [(1, moved(insts["D1"], 2)), (1, moved(insts["D2"], 2))], [rec("D1", 2, "submit_info"), rec("D2", 2)]
-    )
+    store.commit([(1, moved(insts["D1"], 2)), (1, moved(insts["D2"], 2))], [rec("D1", 2, "submit_info"), rec("D2", 2)])
     feed = store.changes(CYCLE, 0, 10)
     assert [(r.doctor, r.seq) for _, r in feed] == [("D2", 1), ("D1", 1), ("D1", 2), ("D2", 2)]
     positions = [p for p, _ in feed]
@@ -822,9 +855,7 @@ def test_a_change_committed_late_is_not_passed_over(pg_url: str) -> None:
     try:
         insts = seeded(store, "D1", "D2")
         with psycopg.connect(pg_url) as slow:  # a transaction of its own, left open
-            slow.execute(
-                "UPDATE instances SET version = 1 WHERE cycle = %s AND doctor = 'D1'", (CYCLE,)
-            )
+            slow.execute("UPDATE instances SET version = 1 WHERE cycle = %s AND doctor = 'D1'", (CYCLE,))
             slow.execute(
                 "INSERT INTO history (cycle, doctor, seq, event, from_state, to_state, role, actor, at, data, "
                 "policy_version, hash) VALUES (%s, 'D1', 1, 'enroll', 's0', 's1', 'institution', 'H1', "
