@@ -8,6 +8,7 @@ the subject it is about, what the boundary refuses in or adds to a command's dat
 system looks up: how many doctors use a reason, where a doctor works now), and what an
 accepted step writes outside the case in the case's own transaction.
 
+Each hook takes one ``workflows.Step`` (the command on the case) and reads the fields it needs.
 ``workflows`` builds the Kinds from these functions (``kinds``); the queries people work from
 are in ``renew_fsm.photos``, ``renew_fsm.organisations`` and ``renew_fsm.lists``.
 """
@@ -27,6 +28,7 @@ from .world import Subject, World, may_act_case
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .workflows import Step
 
 # -- shared ---------------------------------------------------------------------------------------
 
@@ -67,10 +69,9 @@ def photo_case_id(doctor: str, test: str, attempt: int) -> str:
     return f"{doctor}/{test}/{attempt}"
 
 
-def _photo_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> None:
+def _photo_complete(step: Step) -> None:
     """The case id names the attempt the photos are of: one case per attempt, a doctor's together."""
+    case, subject, data = step.case, step.subject, step.data
     want = photo_case_id(subject.id, data["test"], data["attempt"])
     if case.id != want:
         raise bad_input(
@@ -92,9 +93,8 @@ REASON_EVENTS = (
 )
 
 
-def _settings_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _settings_prepare(step: Step) -> dict[str, Any]:
+    world, event, data = step.world, step.event, step.data
     if event == "set_policy":
         system_fields(event, data, POLICY_FILLED)
         if isinstance(data, dict) and ("name" in data) == ("file" in data):
@@ -140,9 +140,8 @@ def reason_users(engine: Engine, cycle: str, reason_id: str) -> int:
     return used
 
 
-def _settings_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> tuple[dict[str, Any], Any] | None:
+def _settings_complete(step: Step) -> tuple[dict[str, Any], Any] | None:
+    engine, world, event, data = step.engine, step.world, step.event, step.data
     if event == "set_policy":
         policy = _load_policy(engine, data)
         digest = hashlib.sha256(policy.text.encode()).hexdigest()
@@ -153,17 +152,8 @@ def _settings_complete(
     return None
 
 
-def _settings_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _settings_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    world, event, data, carry = step.world, step.event, step.data, step.carry
     if event == "set_policy":
         policy: Policy = carry
         seeds = (policy.id, dict(policy.business_exemptions.reasons))
@@ -208,9 +198,8 @@ def _organisation_subject(engine: Engine, world: World, ref: str, case_id: str) 
     return Subject(ref, region=inst.region, institution=inst.id, kind="institution", entity=inst, world=world)
 
 
-def _organisation_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _organisation_prepare(step: Step) -> dict[str, Any]:
+    engine, world, event, data = step.engine, step.world, step.event, step.data
     if event == "edit_organisation" and isinstance(data, dict) and not data:
         raise bad_input("edit_organisation: nothing to fill in", "没有填写内容")
     if event == "confirm_cycle" and isinstance(data, dict):
@@ -223,19 +212,9 @@ def _organisation_prepare(
     return data
 
 
-def _organisation_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _organisation_writes(step: Step) -> tuple[CaseWrites, str | None]:
     """确认考核周期 is read by the enrol guard from the world (``World.build(confirmed=…)``)."""
-    return CaseWrites(touches_world=event == "confirm_cycle"), None
+    return CaseWrites(touches_world=step.event == "confirm_cycle"), None
 
 
 def cycle_confirmed(engine: Engine, institution: str, cycle: str | None = None) -> bool:
@@ -261,9 +240,8 @@ def department_of(engine: Engine, doctor: str, institution: str) -> str | None:
     return None
 
 
-def _department_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _department_prepare(step: Step) -> dict[str, Any]:
+    engine, case, subject, event, data = step.engine, step.case, step.subject, step.event, step.data
     prefix = f"{subject.id}/"
     if not case.id.startswith(prefix) or case.id == prefix:
         raise bad_input(f"a department of {subject.id} is {prefix}<code>, not {case.id!r}")
@@ -289,9 +267,8 @@ def _department_prepare(
     return data
 
 
-def _department_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> tuple[dict[str, Any], Any] | None:
+def _department_complete(step: Step) -> tuple[dict[str, Any], Any] | None:
+    engine, case, subject, event, data = step.engine, step.case, step.subject, step.event, step.data
     if event == "place_doctor":
         where = department_of(engine, data["doctor"], subject.id)
         return ({**data, "elsewhere": where} if where and where != case.id else data), None
@@ -314,31 +291,17 @@ def _agency_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
     return Subject(ref, region=agency.region, kind="agency", entity=agency, world=world)
 
 
-def _revocation_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
-    system_fields(event, data, ("released",))
-    return data
+def _revocation_prepare(step: Step) -> dict[str, Any]:
+    system_fields(step.event, step.data, ("released",))
+    return step.data
 
 
-def _revocation_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> tuple[dict[str, Any], Any]:
-    return {**data, "released": sorted(subject.entity.institutions)}, None
+def _revocation_complete(step: Step) -> tuple[dict[str, Any], Any]:
+    return {**step.data, "released": sorted(step.subject.entity.institutions)}, None
 
 
-def _revocation_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
-    return CaseWrites(revoke=subject.id), None
+def _revocation_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    return CaseWrites(revoke=step.subject.id), None
 
 
 # -- the Kinds ------------------------------------------------------------------------------------

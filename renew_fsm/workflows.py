@@ -13,6 +13,9 @@ one ``Kind`` per machine:
   (``storage.base.CaseWrites``): the agency into the world, a profile into the registry, a
   password hash, an export file.
 
+The boundary's hooks (``prepare``, ``complete``, ``writes``) each take one frozen ``Step``: the
+command on the case, read field by field, so a hook names only what it uses.
+
 ``Workflows`` is what an engine holds as ``engine.cases``; the checks every write shares (actor,
 time, conflicts) are ``renew_fsm.gate``'s.  Nothing here runs on a doctor's hot path.
 """
@@ -236,7 +239,26 @@ def csv_to_xlsx(text: str) -> bytes:
 
 # -- one Kind per workflow machine ----------------------------------------------------------------
 
-Prepare = Callable[["Engine", World, Case, Subject, str, Actor, dict[str, Any]], dict[str, Any]]
+
+@attrs.frozen
+class Step:
+    """One command on a case, as a Kind's hooks see it: each reads the fields it needs.
+
+    ``data`` is the caller's data for ``prepare`` and the checked data for ``complete`` and
+    ``writes``; ``after`` (the case the decision made) and ``carry`` (what ``complete`` handed
+    on) are set for ``writes`` only.
+    """
+
+    engine: Engine
+    world: World
+    #: The case as it was read, before the step.
+    case: Case
+    subject: Subject
+    event: str
+    actor: Actor
+    data: dict[str, Any]
+    after: Case | None = None
+    carry: Any = None
 
 
 @attrs.frozen
@@ -248,12 +270,12 @@ class Kind:
     #: The case id is its subject's id (an agency application is its institution's, and the
     #: agency it makes has that id too): one case per subject.
     subject_is_id: bool = False
-    #: The caller's data, checked or completed before the fields are validated.
-    prepare: Prepare | None = None
+    #: The caller's data (``step.data``), checked or completed before the fields are validated.
+    prepare: Callable[[Step], dict[str, Any]] | None = None
     #: Data the system adds once the step is decided (judged again with it): (data, carry).
-    complete: Callable[..., tuple[dict[str, Any], Any] | None] | None = None
-    #: What the accepted step writes outside the case, and a secret to hand back once.
-    writes: Callable[..., tuple[CaseWrites, str | None]] | None = None
+    complete: Callable[[Step], tuple[dict[str, Any], Any] | None] | None = None
+    #: What the accepted step (``step.after``) writes outside the case, and a secret to hand back once.
+    writes: Callable[[Step], tuple[CaseWrites, str | None]] | None = None
     #: Who may act on (and read) the case: ``world.may_act_case`` unless the machine says otherwise
     #: (an attempt's photos: the testing app sends them, the doctor's agency reads them).
     may_act: Callable[[World, Actor, Subject], bool] = may_act_case
@@ -272,10 +294,9 @@ def _institution_subject(engine: Engine, world: World, ref: str, case_id: str) -
     return Subject(ref, region=inst.region, institution=inst.id, kind=inst.kind, entity=inst, world=world)
 
 
-def _agency_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _agency_prepare(step: Step) -> dict[str, Any]:
     """指定 / 撤销: the institution must exist, and an authority must govern it as well as the agency."""
+    world, case, actor, data = step.world, step.case, step.actor, step.data
     target = data.get("institution") if isinstance(data, dict) else None
     if not isinstance(target, str):
         return data
@@ -294,17 +315,8 @@ def _agency_prepare(
     return data
 
 
-def _agency_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _agency_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    subject, event, data = step.subject, step.event, step.data
     inst = subject.entity
     if event in ("approve_agency", "designate_agency"):
         return CaseWrites(agency=Agency(inst.id, inst.region, inst.name)), None
@@ -342,9 +354,8 @@ REGISTRY_FACTS = {
 }
 
 
-def _info_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _info_prepare(step: Step) -> dict[str, Any]:
+    engine, subject, event, data = step.engine, step.subject, step.event, step.data
     if event != "submit_change" or not isinstance(data, dict):
         return data
     doctor = subject.entity
@@ -385,17 +396,8 @@ def _licence_still_open(engine: Engine, event: str, doctor: str) -> None:
             )
 
 
-def _info_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _info_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    engine, after, subject, event = step.engine, step.after, step.subject, step.event
     if event != "approve_change":
         return CaseWrites(), None
     doctor = subject.entity
@@ -462,12 +464,11 @@ def account_of(engine: Engine, subject: str) -> str | None:
     return None
 
 
-def _account_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> tuple[dict[str, Any], Any] | None:
+def _account_complete(step: Step) -> tuple[dict[str, Any], Any] | None:
     """One account per holder: a second one for the same doctor, institution, agency or region is a
     second key to the same door, which nobody would remember to close.  Judged after the decision,
     so an actor outside the jurisdiction learns ``forbidden``, not whether an account exists."""
+    engine, case, subject, event = step.engine, step.case, step.subject, step.event
     if event == "create_account":
         other = account_of(engine, subject.id)
         if other is not None and other != case.id:
@@ -479,17 +480,8 @@ def _account_complete(
     return None
 
 
-def _account_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _account_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    after, event, carry = step.after, step.event, step.carry
     if event in ("activate_account", "reset_password"):
         secret = new_secret()
         return CaseWrites(credential=(after.id, hash_secret(secret))), secret
@@ -509,9 +501,8 @@ def _region_subject(engine: Engine, world: World, ref: str, case_id: str) -> Sub
     return Subject(ref, region=ref, kind=region.level, entity=region, world=world)
 
 
-def _export_prepare(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, actor: Actor, data: dict[str, Any]
-) -> dict[str, Any]:
+def _export_prepare(step: Step) -> dict[str, Any]:
+    engine, world, event, data = step.engine, step.world, step.event, step.data
     if event == "produce_export" and data:
         raise bad_input("produce_export: the system computes the list; send no data", "导出名单由系统生成")
     if event == "request_export" and isinstance(data, dict) and "cycle" not in data:
@@ -523,9 +514,8 @@ def _export_prepare(
     return data
 
 
-def _export_complete(
-    engine: Engine, world: World, case: Case, subject: Subject, event: str, data: dict[str, Any]
-) -> tuple[dict[str, Any], Any] | None:
+def _export_complete(step: Step) -> tuple[dict[str, Any], Any] | None:
+    engine, world, case, event = step.engine, step.world, step.case, step.event
     if event != "produce_export":
         return None
     text, rows, taken = export_csv(engine, world, case.values["cycle"], case.subject)
@@ -533,17 +523,8 @@ def _export_complete(
     return {"rows": rows, "taken": taken, "sha256": digest}, text
 
 
-def _export_writes(
-    engine: Engine,
-    world: World,
-    before: Case,
-    after: Case,
-    subject: Subject,
-    actor: Actor,
-    event: str,
-    data: dict[str, Any],
-    carry: Any,
-) -> tuple[CaseWrites, str | None]:
+def _export_writes(step: Step) -> tuple[CaseWrites, str | None]:
+    after, event, carry = step.after, step.event, step.carry
     if event == "produce_export":
         return CaseWrites(file=(f"exam-progress-{after.subject}-{after.id}.csv", carry)), None
     return CaseWrites(), None
@@ -663,13 +644,14 @@ class Workflows:
         world = self.engine.world()
         case, subject = self._case_and_subject(machine, case_id, subject_ref, world)
         raw = {} if data is None else data
+        hook = Step(self.engine, world, case, subject, event, actor, raw)
         if kind.prepare is not None:
-            raw = kind.prepare(self.engine, world, case, subject, event, actor, raw)
+            raw = kind.prepare(hook)
         checked = check_data(event, spec, raw)
         when = self._case_time(at)
         changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
         if kind.complete is not None:
-            completed = kind.complete(self.engine, world, case, subject, event, checked)
+            completed = kind.complete(attrs.evolve(hook, data=checked))
             if completed is not None:
                 checked, carry = check_data(event, spec, completed[0]), completed[1]
                 changes, step = decide(m, world, None, case, subject, event, actor, checked, when, kind.may_act)
@@ -677,7 +659,7 @@ class Workflows:
         recorded = checked if case.version else {"subject": case.subject, **checked}
         new, record = advance(case, changes, step, actor, dumps(recorded), iso_time(when), "", None, self.engine.key)
         writes, secret = (
-            kind.writes(self.engine, world, case, new, subject, actor, event, checked, carry)
+            kind.writes(attrs.evolve(hook, data=checked, after=new, carry=carry))
             if kind.writes is not None
             else (CaseWrites(), None)
         )
