@@ -173,7 +173,7 @@ class Engine:
 
     def _fire_expecting(self, cmd: Fire, expected: int) -> View | Refused:
         """``cmd`` decided on the instance as read, written only where it is still at ``expected``."""
-        pair = self._load_one(cmd.doctor)
+        pair = self.load_one(cmd.doctor)
         if pair[0].version != expected:
             if cmd.idempotency_key is not None and self.storage.find_idempotent(
                 self.cycle, cmd.doctor, cmd.idempotency_key
@@ -326,7 +326,9 @@ class Engine:
         return self.gate.lost(self.cycle, cmd, self.state)
 
     # -- reading -----------------------------------------------------------------------------
-    def _load_one(self, doctor: str, cycle: str | None = None) -> tuple[Instance, Doctor]:
+    def load_one(self, doctor: str, cycle: str | None = None) -> tuple[Instance, Doctor]:
+        """The doctor's instance in the cycle (default: the current one) and their registry row;
+        ``Refused(not_found)`` for an id that is not a doctor of the cycle."""
         check_id(doctor, "doctor")
         cycle = cycle or self.cycle
         pair = self.storage.load(cycle, [doctor]).get(doctor)
@@ -335,10 +337,10 @@ class Engine:
         return pair
 
     def state(self, doctor: str) -> View:
-        return View.of(self._load_one(doctor)[0])
+        return View.of(self.load_one(doctor)[0])
 
     def history(self, doctor: str) -> list[Record]:
-        self._load_one(doctor)
+        self.load_one(doctor)
         return self.storage.history(self.cycle, doctor)
 
     def instances(self) -> list[str]:
@@ -349,7 +351,7 @@ class Engine:
         does not depend on the command's data (a score, a reason id) are checked."""
         world = self.world()
         policy = world.policy or self.policy  # (raises not_found when no policy is loaded)
-        inst, doc = self._load_one(doctor, policy.id)
+        inst, doc = self.load_one(doctor, policy.id)
         if not is_actor(actor):
             return []
         return allowed_events(self.machine, world, policy, inst, doc, actor, self.local_time(at, policy))
@@ -480,7 +482,7 @@ class Engine:
         """``fire(doctor, "change_institution", …)``: see ``change_institution``."""
         policy = self.policy
         world = self.world()
-        inst, doc = self._load_one(doctor)
+        inst, doc = self.load_one(doctor)
         gate.check_expected_version(expected_version)
         key = gate.check_key(idempotency_key)
         if (

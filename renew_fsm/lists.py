@@ -281,7 +281,7 @@ def doctor_profile(engine: Engine, actor: Actor, doctor: str) -> dict[str, Any]:
     from .records import department_of
 
     check_actor(actor)
-    inst, doc = engine._load_one(doctor)
+    inst, doc = engine.load_one(doctor)
     world = engine.world()
     if actor.role not in (*LIST_ROLES, "doctor") or not world.may_act(actor, doc):
         raise Refused(

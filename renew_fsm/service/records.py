@@ -45,9 +45,9 @@ States = Annotated[list[s.StateId] | None, Query(description="only these states 
 Result = Annotated[str | None, Query(description="考核结果: the unqualified reason")]
 Category = Annotated[str | None, Query(description="执业类别: clinical, tcm, dental, public_health")]
 AccountStates = Annotated[list[str] | None, Query(description="only these states (repeat the parameter)")]
-LIST_TAGS: list[Any] = [s._tag(r) for r in ("institution", "agency", "admin")]
-ADMIN_TAGS: list[Any] = [s._tag("admin")]
-ACCOUNT_TAGS: list[Any] = [s._tag("institution"), s._tag("admin")]
+LIST_TAGS: list[Any] = [s.tag(r) for r in ("institution", "agency", "admin")]
+ADMIN_TAGS: list[Any] = [s.tag("admin")]
+ACCOUNT_TAGS: list[Any] = [s.tag("institution"), s.tag("admin")]
 
 
 class ReasonAction(enum.StrEnum):

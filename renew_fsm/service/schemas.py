@@ -44,7 +44,7 @@ class ExportFormat(enum.StrEnum):
     xlsx = "xlsx"
 
 
-def _tag(role: str) -> str:
+def tag(role: str) -> str:
     zh, _ = ROLES[role]
     return f"{role} · {zh}"
 
@@ -52,13 +52,13 @@ def _tag(role: str) -> str:
 #: Routes are tagged by the roles that use them, in English and Chinese.
 TAGS = [
     {"name": "session", "description": "登录与退出 — signing in and out; changing the password"},
-    *({"name": _tag(r), "description": f"{ROLES[r][0]} — what a {ROLES[r][1]} does"} for r in HTTP_ROLES),
+    *({"name": tag(r), "description": f"{ROLES[r][0]} — what a {ROLES[r][1]} does"} for r in HTTP_ROLES),
     {"name": "health", "description": "运行状态 — whether the service and its database answer"},
 ]
-EVENT_TAGS: list[str | enum.Enum] = [_tag(r) for r in HTTP_ROLES]
-READ_TAGS: list[str | enum.Enum] = [_tag(r) for r in HTTP_ROLES]
-CASE_TAGS: list[str | enum.Enum] = [_tag(r) for r in ("doctor", "institution", "agency", "admin")]
-STATS_TAGS: list[str | enum.Enum] = [_tag(r) for r in ("institution", "agency", "admin")]
+EVENT_TAGS: list[str | enum.Enum] = [tag(r) for r in HTTP_ROLES]
+READ_TAGS: list[str | enum.Enum] = [tag(r) for r in HTTP_ROLES]
+CASE_TAGS: list[str | enum.Enum] = [tag(r) for r in ("doctor", "institution", "agency", "admin")]
+STATS_TAGS: list[str | enum.Enum] = [tag(r) for r in ("institution", "agency", "admin")]
 
 
 class Problem(BaseModel):
