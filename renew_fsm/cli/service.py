@@ -257,13 +257,16 @@ def account_reset(
     _print_secret(account, view.subject, view.secret)
 
 
-AS_HELP = "Who acts: ROLE:ID of the account's superior (admin:NN, institution:H1), or system (the default)"
+AS_HELP = (
+    "操作人：账号上级的 角色:编号，或 system（默认） / "
+    "who acts: ROLE:ID of the account's superior (admin:NN, institution:H1), or system (the default)"
+)
 
 
 @account_app.command("edit")
 def account_edit(
-    account: str = typer.Argument(..., help="An account not yet activated"),
-    name: str = typer.Option(..., "--name", help="Its new display name"),
+    account: str = typer.Argument(..., help="未激活的账号 / an account not yet activated"),
+    name: str = typer.Option(..., "--name", help="新的显示名称 / its new display name"),
     who: str = typer.Option("system", "--as", help=AS_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
@@ -281,8 +284,8 @@ def account_edit(
 
 @account_app.command("deactivate")
 def account_deactivate(
-    account: str = typer.Argument(..., help="An activated account"),
-    reason: str | None = typer.Option(None, "--reason", help="Why (kept in its history)"),
+    account: str = typer.Argument(..., help="已激活的账号 / an activated account"),
+    reason: str | None = typer.Option(None, "--reason", help="注销原因（记入历史） / why (kept in its history)"),
     who: str = typer.Option("system", "--as", help=AS_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
@@ -300,10 +303,23 @@ def account_deactivate(
 
 @account_app.command("export")
 def account_export(
-    who: str = typer.Option("system", "--as", help="Who asks: admin:<region>, institution:<id>, or system"),
-    region: str | None = typer.Option(None, "--region", help="Only the holders in this region"),
-    state: Annotated[list[str] | None, typer.Option("--state", help="Only accounts in this state (repeatable)")] = None,
-    out: str | None = typer.Option(None, "--out", help="Write an xlsx here (a file or a folder); else print JSON"),
+    who: str = typer.Option(
+        "system",
+        "--as",
+        help="查询人：admin:<地区>、institution:<机构> 或 system / who asks: admin:<region>, institution:<id>, system",
+    ),
+    region: str | None = typer.Option(
+        None, "--region", help="只列出该地区的账号持有者 / only the holders in this region"
+    ),
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", help="只列出该状态的账号（可重复） / only accounts in this state (repeatable)"),
+    ] = None,
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        help="导出 xlsx 到此文件或文件夹，否则输出 JSON / write an xlsx here (a file or a folder); else print JSON",
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """导出: the accounts the caller manages (never a secret or a hash), as xlsx or JSON."""
