@@ -123,6 +123,10 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
     def as_actor(request: Request, token: Any, fn: Any, *, write: bool = False) -> Any:
         return svc.as_actor(request, token, fn, write=write)
 
+    def as_page(request: Request, token: Any, list_page: Any) -> PageOut:
+        """One page of a list, as the signed-in actor may see it (``list_page(engine, actor)``)."""
+        return as_actor(request, token, lambda e, a: PageOut.model_validate(list_page(e, a).as_dict()))
+
     # -- 监考照片, 违纪处理记录, 向社会公布名单 -------------------------------------------------------------
     @app.get("/photos", response_model=PageOut, responses=read, tags=LIST_TAGS)
     def photo_list(
@@ -138,14 +142,14 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
         """监考照片: each attempt's photo references, within the caller's jurisdiction; 【处理】 is the
         doctor's ``discipline`` event."""
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = photos.photo_list(
-                engine, actor, similarity_below=similarity_below, region=region, institution=institution,
+        return as_page(
+            request,
+            token,
+            lambda e, a: photos.photo_list(
+                e, a, similarity_below=similarity_below, region=region, institution=institution,
                 test=test, page_size=page_size, after=after,
-            )  # fmt: skip
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+            ),
+        )  # fmt: skip
 
     @app.get("/discipline-records", response_model=PageOut, responses=read, tags=LIST_TAGS)
     def discipline_records(
@@ -158,13 +162,13 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
     ) -> PageOut:
         """违纪处理记录: every finding of the photo review, with its photos' references."""
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = photos.discipline_records(
-                engine, actor, region=region, institution=institution, page_size=page_size, after=after
-            )
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+        return as_page(
+            request,
+            token,
+            lambda e, a: photos.discipline_records(
+                e, a, region=region, institution=institution, page_size=page_size, after=after
+            ),
+        )
 
     @app.get("/published", response_model=PageOut, responses=read, tags=LIST_TAGS)
     def published(
@@ -177,13 +181,13 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
     ) -> PageOut:
         """向社会公布名单: the doctors whose cheating is made public."""
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = photos.published_list(
-                engine, actor, region=region, institution=institution, page_size=page_size, after=after
-            )
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+        return as_page(
+            request,
+            token,
+            lambda e, a: photos.published_list(
+                e, a, region=region, institution=institution, page_size=page_size, after=after
+            ),
+        )
 
     @app.get("/published.xlsx", response_class=Response, responses=xlsx, tags=LIST_TAGS)
     def published_xlsx(token: TokenDep, request: Request) -> Response:
@@ -219,13 +223,13 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
     ) -> PageOut:
         """卫生机构管理: the institutions the caller oversees, each with its agency and its confirmation."""
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = lists.institution_list(
-                engine, actor, region=region, kind=kind, unassigned=unassigned, page_size=page_size, after=after
-            )
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+        return as_page(
+            request,
+            token,
+            lambda e, a: lists.institution_list(
+                e, a, region=region, kind=kind, unassigned=unassigned, page_size=page_size, after=after
+            ),
+        )
 
     def doctor_filters(
         region: str | None,
@@ -263,11 +267,9 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
         """医师管理 / 医师信息列表 / 考核进度查询: the caller's doctors in the cycle, filtered, by doctor id."""
         filters = doctor_filters(region, institution, department, program, state, result, practice_category)
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = lists.doctor_list(engine, actor, page_size=page_size, after=after, **filters)
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+        return as_page(
+            request, token, lambda e, a: lists.doctor_list(e, a, page_size=page_size, after=after, **filters)
+        )
 
     @app.get("/doctors.xlsx", response_class=Response, responses=xlsx, tags=LIST_TAGS)
     def doctor_xlsx(
@@ -355,11 +357,11 @@ def add_routes(app: FastAPI, svc: Service, signed_in: dict[int | str, dict[str, 
     ) -> PageOut:
         """所辖机构账户管理: the accounts the caller manages — never a secret or a hash."""
 
-        def run(engine: Engine, actor: Actor) -> PageOut:
-            page = accounts.account_list(engine, actor, region=region, states=state, page_size=page_size, after=after)
-            return PageOut.model_validate(page.as_dict())
-
-        return as_actor(request, token, run)
+        return as_page(
+            request,
+            token,
+            lambda e, a: accounts.account_list(e, a, region=region, states=state, page_size=page_size, after=after),
+        )
 
     @app.get("/accounts.xlsx", response_class=Response, responses=xlsx, tags=ACCOUNT_TAGS)
     def account_xlsx(token: TokenDep, request: Request, region: Region = None, state: AccountStates = None) -> Response:
