@@ -1,6 +1,6 @@
 """The boundary for event data: each field kind a machine file may declare, checked once.
 
-Everything a rule reads from ``cmd.data`` has passed through here, so rules
+Everything a rule reads from ``act.data`` has passed through here, so rules
 never re-check types.  A failure is ``Refused("bad_input")`` naming the field.
 """
 

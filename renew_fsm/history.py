@@ -21,7 +21,7 @@ import attrs
 
 from .keys import HistoryKey
 from .machines.compile import Compiled
-from .model import STATE_FIELDS, Actor, Case, Command, Doctor, Instance, Record
+from .model import STATE_FIELDS, Act, Actor, Case, Doctor, Instance, Record
 from .rules.policy import Policy
 from .runtime import apply_effects, chain_hash, chain_mac
 
@@ -151,8 +151,8 @@ def rebuild(
             continue
         try:
             at = dt.datetime.fromisoformat(rec.at)
-            cmd = Command(rec.event, Actor(rec.role, rec.actor), json.loads(rec.data), doctor, at)
-            inst = apply_effects(inst, step.then, policy, cmd, at)
+            act = Act(rec.event, Actor(rec.role, rec.actor), json.loads(rec.data), doctor, at)
+            inst = apply_effects(inst, step.then, policy, act, at)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # an edited record, not a crash
             problems.append(f"record {rec.seq} ({rec.event}): its time or data cannot be replayed ({exc!r})")
         inst = inst._replace(state=rec.to_state, version=rec.seq, head=rec.hash)
@@ -201,8 +201,8 @@ def rebuild_case(
                 )
             else:
                 at = dt.datetime.fromisoformat(rec.at)
-                cmd = Command(rec.event, Actor(rec.role, rec.actor), data, None, at)  # type: ignore[arg-type]
-                case = apply_effects(case, step.then, None, cmd, at)  # type: ignore[arg-type]
+                act = Act(rec.event, Actor(rec.role, rec.actor), data, None, at)  # type: ignore[arg-type]
+                case = apply_effects(case, step.then, None, act, at)  # type: ignore[arg-type]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # an edited record, not a crash
             problems.append(f"record {rec.seq} ({rec.event}): its time or data cannot be replayed ({exc!r})")
         case = attrs.evolve(case, state=rec.to_state, version=rec.seq, head=rec.hash)

@@ -156,11 +156,13 @@ def replace(inst: Instance, changes: dict[str, Any]) -> Instance:
 STATE_FIELDS = tuple(name for name in INSTANCE_FIELDS if name not in ("doctor", "cycle", "head"))
 
 
-class Command(NamedTuple):
-    """One event fired at one doctor, after the boundary has checked its data.
+class Act(NamedTuple):
+    """What a rule judges: one event by one actor at one time, its data checked at the boundary.
 
-    A named tuple, like ``Record``: one is made per event, and tuples are the
-    cheapest frozen values Python builds.
+    Not a request — a request is a ``Fire`` (a doctor's event), a ``CaseFire`` (a workflow case's)
+    or, in a replay file, a ``FireOp``; each becomes an ``Act`` once the gate has checked it.
+    A named tuple, like ``Record``: one is made per event, and tuples are the cheapest frozen
+    values Python builds.
     """
 
     event: str
@@ -172,7 +174,7 @@ class Command(NamedTuple):
 
     @property
     def subject(self) -> Any:
-        """What a workflow case's rules read: the subject stands where a doctor's command has the doctor."""
+        """What a workflow case's rules read: the subject stands where a doctor's act has the doctor."""
         return self.doctor
 
 

@@ -44,7 +44,7 @@ from .eventdata import check_actor
 from .gate import local_time, no_policy
 from .machines.compile import Compiled, Step
 from .machines.vocabulary import PROVINCE
-from .model import FLAGS, Actor, Command, Doctor, Instance
+from .model import FLAGS, Act, Actor, Doctor, Instance
 from .rules import reads_data, split
 from .rules.policy import Policy
 from .runtime import role_may
@@ -270,12 +270,12 @@ def _confirm(
     """The to-do events ``actor`` may fire on this row now — ``Engine.allowed``'s check, on the row read."""
     if not world.may_act(actor, doc):
         return ()
-    cmd = Command("", actor, {}, doc, at)
+    act = Act("", actor, {}, doc, at)
     events: list[str] = []
     for step in steps.get(inst.state, ()):
         if step.event in events or not role_may(actor, step.roles, world):
             continue
-        if all(reads_data(ref) or guard(inst, policy, cmd, at).ok for ref, guard in step.guards):
+        if all(reads_data(ref) or guard(inst, policy, act, at).ok for ref, guard in step.guards):
             events.append(step.event)
     return tuple(events)
 

@@ -22,7 +22,7 @@ from .keys import HistoryKey
 from .labels import event_zh, role_zh, state_zh
 from .machines.compile import Compiled, Fn, Step
 from .machines.vocabulary import PROVINCE
-from .model import Actor, Command, Doctor, Instance, Record, canonical, new_tuple, replace
+from .model import Act, Actor, Doctor, Instance, Record, canonical, new_tuple, replace
 from .rules import reads_data
 from .rules.policy import Policy
 from .world import World
@@ -97,20 +97,20 @@ def chain_mac(
     return key.mac(text.encode())
 
 
-def effect_changes(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> dict[str, Any]:
+def effect_changes(inst: Instance, then: Sequence[Fn], policy: Policy, act: Act, at: dt.datetime) -> dict[str, Any]:
     """What the effects write, in order, each seeing what the previous ones wrote."""
     if not then:
         return {}
     if len(then) == 1:
-        return then[0](inst, policy, cmd, at)
+        return then[0](inst, policy, act, at)
     changes: dict[str, Any] = {}
     for effect in then:
-        changes.update(effect(replace(inst, changes), policy, cmd, at))
+        changes.update(effect(replace(inst, changes), policy, act, at))
     return changes
 
 
-def apply_effects(inst: Instance, then: Sequence[Fn], policy: Policy, cmd: Command, at: dt.datetime) -> Instance:
-    return replace(inst, effect_changes(inst, then, policy, cmd, at))
+def apply_effects(inst: Instance, then: Sequence[Fn], policy: Policy, act: Act, at: dt.datetime) -> Instance:
+    return replace(inst, effect_changes(inst, then, policy, act, at))
 
 
 def role_may(actor: Actor, roles: frozenset[str], world: World) -> bool:
@@ -160,11 +160,11 @@ def decide(
             f"{event} is not possible in state {inst.state}",
             message_zh=f"当前{state_zh(inst.state, m.machine.id)}不能执行{event_zh(event, m.machine.id)}",
         )
-    cmd = new_tuple(Command, (event, actor, data, doctor, at))
+    act = new_tuple(Act, (event, actor, data, doctor, at))
     for step in steps:
         # Most steps have no effects: their empty changes without a call (this runs per event).
-        changes = effect_changes(inst, step.then, policy, cmd, at) if step.then else {}
-        if step.when is None or step.when[1](replace(inst, changes), policy, cmd, at):
+        changes = effect_changes(inst, step.then, policy, act, at) if step.then else {}
+        if step.when is None or step.when[1](replace(inst, changes), policy, act, at):
             break
     else:
         # No branch's condition holds: the branches are exhaustive only for the commands their guards
@@ -172,7 +172,7 @@ def decide(
         last = steps[-1]
         if role_may(actor, last.roles, world):
             for _, guard in last.guards:
-                verdict = guard(inst, policy, cmd, at)
+                verdict = guard(inst, policy, act, at)
                 if not verdict.ok:
                     raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
         raise Refused(
@@ -186,7 +186,7 @@ def decide(
             f"{role_zh(actor.role)}不能在{state_zh(inst.state, m.machine.id)}执行{event_zh(event, m.machine.id)}",
         )
     for _, guard in step.guards:
-        verdict = guard(inst, policy, cmd, at)
+        verdict = guard(inst, policy, act, at)
         if not verdict.ok:
             raise Refused(GUARD_FAILED, verdict.en, rule=verdict.rule, message_zh=verdict.zh)
     return changes, step
@@ -213,10 +213,10 @@ def allowed_events(
         return []
     out = []
     for event, steps in m.steps[inst.state].items():
-        cmd = Command(event, actor, {}, subject, at)
+        act = Act(event, actor, {}, subject, at)
         for step in steps:
             if role_may(actor, step.roles, world) and all(
-                reads_data(ref) or guard(inst, policy, cmd, at).ok for ref, guard in step.guards
+                reads_data(ref) or guard(inst, policy, act, at).ok for ref, guard in step.guards
             ):
                 out.append(event)
                 break

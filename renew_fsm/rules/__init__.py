@@ -158,7 +158,7 @@ def problem(kind: str, ref: str) -> str | None:
 
 
 def bind(kind: str, ref: str) -> Callable[..., Any]:
-    """The function for ``ref`` with its argument filled in: call it as ``f(inst, policy, cmd, at)``."""
+    """The function for ``ref`` with its argument filled in: call it as ``f(inst, policy, act, at)``."""
     name, arg = split(ref)
     rule = RULE_KINDS[kind][name]
     return functools.partial(rule.fn, **{rule.param: arg}) if rule.param else rule.fn

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..model import Case, Command, Instance
+from ..model import Act, Case, Instance
 from .policy import Policy, Window
 from .results import DUE, TEST_REASON, program_test, reexam_items, suspension_in_time
 from .verdict import PASS, Verdict, add_months, anniversary, refuse
@@ -46,7 +46,7 @@ def grading_window(inst: Instance) -> str:
 ROUND_WINDOWS = {"exam": exam_window, "grading": grading_window}
 
 
-def window_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
+def window_open(inst: Instance, policy: Policy, act: Act, at: dt.datetime, window: str) -> Verdict:
     """The step is inside its window (``exam`` and ``grading`` follow the doctor's round)."""
     of_round = ROUND_WINDOWS.get(window)
     name = of_round(inst) if of_round else window
@@ -61,20 +61,20 @@ def window_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, w
     )
 
 
-def cycle_confirmed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def cycle_confirmed(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """参加考核 only from an institution that confirmed taking part in the cycle (确认考核周期), when the
     policy asks for it (``[registration] require_cycle_confirmation``); ``policy.confirmed`` is the
     world's set of institutions that did."""
-    if not policy.registration.require_cycle_confirmation or cmd.doctor.institution in policy.confirmed:
+    if not policy.registration.require_cycle_confirmation or act.doctor.institution in policy.confirmed:
         return PASS
     return refuse(
         "cycle_not_confirmed",
-        f"卫生机构 {cmd.doctor.institution} 尚未确认考核周期，不能纳入医师",
-        f"{cmd.doctor.institution} has not confirmed taking part in the cycle {policy.id}: it enrols once it has",
+        f"卫生机构 {act.doctor.institution} 尚未确认考核周期，不能纳入医师",
+        f"{act.doctor.institution} has not confirmed taking part in the cycle {policy.id}: it enrols once it has",
     )
 
 
-def window_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, window: str) -> Verdict:
+def window_over(inst: Instance, policy: Policy, act: Act, at: dt.datetime, window: str) -> Verdict:
     """A closing sweep runs only once its window has ended."""
     span: Window = getattr(policy.windows, window)
     day = policy.day(at)
@@ -87,7 +87,7 @@ def window_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, w
     )
 
 
-def before_deferral_deadline(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def before_deferral_deadline(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     day = policy.day(at)
     deadline = policy.windows.deferral_deadline
     if day <= deadline:
@@ -99,14 +99,14 @@ def before_deferral_deadline(inst: Instance, policy: Policy, cmd: Command, at: d
     )
 
 
-def no_score_yet(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def no_score_yet(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """A deferral is for a doctor who has not sat any test yet."""
     if inst.humanities_attempts == 0 and inst.business_attempts == 0:
         return PASS
     return refuse("not_eligible", "已有测评成绩，不能申请延期", "a score is already recorded; no deferral")
 
 
-def simple_not_refused(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def simple_not_refused(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     if "simple_refused" not in inst.flags:
         return PASS
     return refuse(
@@ -122,41 +122,41 @@ def years_at_period_end(since: dt.date, policy: Policy) -> int:
     return years - 1 if anniversary(since, years) > end else years
 
 
-def simple_condition_met(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def simple_condition_met(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The declared 简易程序 condition holds at the period end ("5年以上" includes 5)."""
-    cid = cmd.data["condition"]
+    cid = act.data["condition"]
     cond = policy.simple_conditions.get(cid)
     if cond is None:
         known = ", ".join(sorted(policy.simple_conditions))
         return refuse(
             "not_eligible", f"未知的简易程序条件：{cid}", f"unknown simple-program condition {cid!r} (known: {known})"
         )
-    years = years_at_period_end(cmd.doctor.practice_since, policy)
+    years = years_at_period_end(act.doctor.practice_since, policy)
     if years < cond.min_years:
         return refuse(
             "not_eligible",
             f"执业年限{years}年，不满{cond.min_years}年",
             f"{years} years of practice at the period end; {cond.en} needs {cond.min_years}",
         )
-    if cmd.doctor.record not in cond.records:
+    if act.doctor.record not in cond.records:
         return refuse(
             "not_eligible",
-            f"行为记录（{cmd.doctor.record}）不符合“{cond.zh}”",
-            f"conduct record {cmd.doctor.record!r} does not meet {cond.en}",
+            f"行为记录（{act.doctor.record}）不符合“{cond.zh}”",
+            f"conduct record {act.doctor.record!r} does not meet {cond.en}",
         )
     return PASS
 
 
-def humanities_exemption_applies(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def humanities_exemption_applies(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """``age_60``: born no later than the period end minus 60 years; other reasons are judged from proof."""
-    rid = cmd.data["reason_id"]
+    rid = act.data["reason_id"]
     reason = policy.humanities_exemptions.get(rid)
     if reason is None:
         known = ", ".join(sorted(policy.humanities_exemptions))
         return refuse(
             "not_eligible", f"简易程序免考理由不存在：{rid}", f"{rid!r} is not a humanities exemption (known: {known})"
         )
-    if reason.min_age is not None and anniversary(cmd.doctor.birth_date, reason.min_age) > policy.period.end:
+    if reason.min_age is not None and anniversary(act.doctor.birth_date, reason.min_age) > policy.period.end:
         return refuse(
             "not_eligible",
             f"考核周期内未满{reason.min_age}周岁",
@@ -165,14 +165,14 @@ def humanities_exemption_applies(inst: Instance, policy: Policy, cmd: Command, a
     return PASS
 
 
-def exemption_not_forbidden(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def exemption_not_forbidden(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     if "exemption_forbidden" not in inst.flags:
         return PASS
     return refuse("exemption_forbidden", "免考申请已被驳回并禁止再次申请", "a new exemption application was forbidden")
 
 
-def business_exemption_open(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    rid = cmd.data["reason_id"]
+def business_exemption_open(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
+    rid = act.data["reason_id"]
     listing = policy.business_exemptions
     reason = listing.reasons.get(rid)
     if reason is None:
@@ -185,7 +185,7 @@ def business_exemption_open(inst: Instance, policy: Policy, cmd: Command, at: dt
     return PASS
 
 
-def no_business_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def no_business_score(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     if inst.business_attempts == 0:
         return PASS
     return refuse("not_eligible", "已有业务水平成绩，不能申请免考", "the business test is already scored")
@@ -208,15 +208,15 @@ def _flag_zh(flag: str) -> str:
     return label(flag).zh
 
 
-def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def test_in_program(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The simple program sits humanities only; an exempt test is not sat; the re-exam sits what failed.
 
     A first-round exemption does not carry into the re-exam of a discipline finding (its tests do not
     count), and a business-exempt doctor who failed humanities re-sits humanities (``reexam_items``).
     """
-    test = cmd.data["test"]
+    test = act.data["test"]
     if inst.state.startswith("reexam"):
-        items = reexam_items(inst, policy, cmd.doctor.license)
+        items = reexam_items(inst, policy, act.doctor.license)
         if test in items:
             return PASS
         covered = "、".join(_test_zh(policy, t) for t in items)
@@ -233,8 +233,8 @@ def test_in_program(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     )
 
 
-def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    test = cmd.data["test"]
+def attempts_remain(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
+    test = act.data["test"]
     if inst.state.startswith("reexam"):
         # One attempt of each test the re-exam covers: its flag goes once it is sat.
         if DUE[test] in inst.flags:
@@ -248,9 +248,9 @@ def attempts_remain(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     return refuse("attempts_exhausted", f"考核次数已用完（{allowed}次）", f"all {allowed} attempts are used")
 
 
-def test_sat(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def test_sat(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """A score is corrected only for a test the doctor sat (and the result was given for)."""
-    test = cmd.data["test"]
+    test = act.data["test"]
     used = inst.humanities_attempts if test == "humanities" else inst.business_attempts
     if used > 0:
         return PASS
@@ -258,7 +258,7 @@ def test_sat(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> V
     return refuse("not_eligible", zh, f"the doctor has no {test} score to correct")
 
 
-def reevaluation_due(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def reevaluation_due(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The re-exam re-evaluates work and ethics only when that (or a conduct finding) failed."""
     if DUE["evaluation"] in inst.flags:
         return PASS
@@ -269,8 +269,8 @@ def reevaluation_due(inst: Instance, policy: Policy, cmd: Command, at: dt.dateti
     )
 
 
-def suspension_in_range(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    months, s = cmd.data["months"], policy.suspension
+def suspension_in_range(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
+    months, s = act.data["months"], policy.suspension
     if s.min_months <= months <= s.max_months:
         return PASS
     return refuse(
@@ -286,7 +286,7 @@ def suspension_end(inst: Instance) -> dt.date | None:
     return add_months(inst.suspended_on, inst.suspension_months)
 
 
-def suspension_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def suspension_over(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     end = suspension_end(inst)
     day = policy.day(at)
     if end is None or day >= end:
@@ -294,7 +294,7 @@ def suspension_over(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     return refuse("suspension_not_over", f"暂停执业期至{end}，尚未期满", f"the suspension runs until {end}")
 
 
-def suspension_ended_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def suspension_ended_in_time(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """Art. 26: nobody loses the registration for a re-exam they could not sit — ``close_reexam`` cancels
     only a doctor whose suspension was over by the window's last day."""
     if suspension_in_time(inst, policy):
@@ -307,35 +307,35 @@ def suspension_ended_in_time(inst: Instance, policy: Policy, cmd: Command, at: d
     )
 
 
-def assistance_age(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def assistance_age(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     age = policy.assistance.min_age
-    if anniversary(cmd.doctor.birth_date, age) <= policy.period.end:
+    if anniversary(act.doctor.birth_date, age) <= policy.period.end:
         return PASS
     return refuse(
         "not_eligible", f"年满{age}周岁方可申请从旁指导", f"assisted testing is for doctors aged {age} or more"
     )
 
 
-def flag_set(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
+def flag_set(inst: Instance, policy: Policy, act: Act, at: dt.datetime, flag: str) -> Verdict:
     if flag in inst.flags:
         return PASS
     return refuse("not_eligible", f"尚无“{_flag_zh(flag)}”标记", f"the instance is not marked {flag}")
 
 
-def flag_clear(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime, flag: str) -> Verdict:
+def flag_clear(inst: Instance, policy: Policy, act: Act, at: dt.datetime, flag: str) -> Verdict:
     if flag not in inst.flags:
         return PASS
     return refuse("not_eligible", f"已有“{_flag_zh(flag)}”标记", f"the instance is already marked {flag}")
 
 
-def resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def resumed(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The make-up sweep concerns only doctors who came back from a deferral."""
     if "resumed" in inst.flags:
         return PASS
     return refuse("not_eligible", "该医师未参加补考", "the doctor is not in the make-up")
 
 
-def not_resumed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def not_resumed(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The first-round sweep leaves doctors of the make-up alone."""
     if "resumed" not in inst.flags:
         return PASS
@@ -356,14 +356,14 @@ def _last_day(iso_day: str, days: int) -> dt.date:
     return dt.date.fromisoformat(iso_day) + dt.timedelta(days=days)
 
 
-def not_appealed(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def not_appealed(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """One review per result."""
     if "appealed" not in inst.flags:
         return PASS
     return refuse("not_eligible", "该考核结果已申请过复核", "this result has already been appealed")
 
 
-def appeal_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def appeal_in_time(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """Within the policy's days of the result (art. 24: 30); a result from before the day was
     recorded is given the benefit."""
     if inst.result_on is None:
@@ -379,13 +379,13 @@ def appeal_in_time(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime
     )
 
 
-def appeal_answerable(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def appeal_answerable(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """The agency answers within the policy's days of the request (art. 24: 30); an appeal it left
     unanswered past that goes to the health authority over the doctor, so that no doctor waits for
     ever (and the suspension with them)."""
     days = policy.appeal.answer_days
     last, day = _last_day(inst.appeal_on or policy.day(at).isoformat(), days), policy.day(at)
-    if cmd.actor.role == "agency":
+    if act.actor.role == "agency":
         if day <= last:
             return PASS
         return refuse(
@@ -402,7 +402,7 @@ def appeal_answerable(inst: Instance, policy: Policy, cmd: Command, at: dt.datet
     )
 
 
-def result_may_be_set_aside(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def result_may_be_set_aside(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """Art. 24 gives the review to every result; a score result is answered by correcting the score."""
     if inst.reason in UPHOLDABLE:
         return PASS
@@ -414,7 +414,7 @@ def result_may_be_set_aside(inst: Instance, policy: Policy, cmd: Command, at: dt
     )
 
 
-def result_is_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def result_is_score(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     if inst.reason in SCORE_REASONS:
         return PASS
     return refuse(
@@ -424,7 +424,7 @@ def result_is_score(inst: Instance, policy: Policy, cmd: Command, at: dt.datetim
     )
 
 
-def before_reexam_closes(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
+def before_reexam_closes(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
     """A finding after a pass (the photo review comes after the tests) until the cycle's re-exam closes."""
     span, day = policy.windows.reexam, policy.day(at)
     if day <= span.end:
@@ -436,15 +436,15 @@ def before_reexam_closes(inst: Instance, policy: Policy, cmd: Command, at: dt.da
     )
 
 
-def institution_differs(inst: Instance, policy: Policy, cmd: Command, at: dt.datetime) -> Verdict:
-    if cmd.data["institution"] != cmd.doctor.institution:
+def institution_differs(inst: Instance, policy: Policy, act: Act, at: dt.datetime) -> Verdict:
+    if act.data["institution"] != act.doctor.institution:
         return PASS
-    return refuse("not_eligible", "医师已在该卫生机构", f"the doctor is already at {cmd.data['institution']}")
+    return refuse("not_eligible", "医师已在该卫生机构", f"the doctor is already at {act.data['institution']}")
 
 
 # -- workflow cases (agency applications, info changes, accounts, exports) -------------------------
 #
-# ``case`` is the ``Case``; ``cmd.subject`` its ``Subject``, with the world snapshot the command is
+# ``case`` is the ``Case``; ``act.subject`` its ``Subject``, with the world snapshot the command is
 # judged in (and for an info change the doctor's instance), so a guard reading it stays pure.
 
 KIND_ZH = {
@@ -470,35 +470,35 @@ def registered(state: str, deferred_from: str | None) -> bool:
     return False
 
 
-def subject_kind(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime, kind: str) -> Verdict:
+def subject_kind(case: Case, policy: Policy | None, act: Act, at: dt.datetime, kind: str) -> Verdict:
     """An institution applies to be an agency; an industry organisation is made one directly."""
-    if cmd.subject.kind == kind:
+    if act.subject.kind == kind:
         return PASS
     return refuse(
         "not_eligible",
         f"该操作仅适用于{KIND_ZH.get(kind, kind)}",
-        f"only for {KIND_EN.get(kind, kind)}; {case.subject} is {KIND_EN.get(cmd.subject.kind, cmd.subject.kind)}",
+        f"only for {KIND_EN.get(kind, kind)}; {case.subject} is {KIND_EN.get(act.subject.kind, act.subject.kind)}",
     )
 
 
-def not_assigned(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
-    institution = cmd.data["institution"]
+def not_assigned(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
+    institution = act.data["institution"]
     if institution not in case.values.get("assigned", ()):
         return PASS
     return refuse("not_eligible", f"{institution} 已指定给该考核机构", f"{institution} is already assigned to it")
 
 
-def assigned(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
-    institution = cmd.data["institution"]
+def assigned(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
+    institution = act.data["institution"]
     if institution in case.values.get("assigned", ()):
         return PASS
     return refuse("not_eligible", f"{institution} 未指定给该考核机构", f"{institution} is not assigned to it")
 
 
-def assigned_nowhere_else(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def assigned_nowhere_else(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """One agency per institution: two agencies judging the same doctors would contradict each other."""
-    institution = cmd.data["institution"]
-    for agency in cmd.subject.world.agencies.values():
+    institution = act.data["institution"]
+    for agency in act.subject.world.agencies.values():
         if agency.id != case.subject and institution in agency.institutions:
             return refuse(
                 "not_eligible",
@@ -508,16 +508,16 @@ def assigned_nowhere_else(case: Case, policy: Policy | None, cmd: Command, at: d
     return PASS
 
 
-def registered_in_cycle(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def registered_in_cycle(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """医师信息修改 is for doctors registered in the cycle (已报名医师)."""
-    inst = cmd.subject.instance
+    inst = act.subject.instance
     if inst is not None and registered(inst.state, inst.deferred_from):
         return PASS
     state = inst.state if inst is not None else "no cycle"
     return refuse(
         "not_eligible",
         "仅本周期已报名的医师可申请修改信息",
-        f"only a doctor registered in the cycle may change their details ({cmd.subject.id} is {state})",
+        f"only a doctor registered in the cycle may change their details ({act.subject.id} is {state})",
     )
 
 
@@ -531,10 +531,10 @@ def registered_in_cycle(case: Case, policy: Policy | None, cmd: Command, at: dt.
 # -- 监考照片 -----------------------------------------------------------------------------------------
 
 
-def attempt_recorded(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def attempt_recorded(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """The testing app sends an attempt's photos after its score: the attempt must have been recorded."""
-    inst = cmd.subject.instance
-    test, attempt = cmd.data["test"], cmd.data["attempt"]
+    inst = act.subject.instance
+    test, attempt = act.data["test"], act.data["attempt"]
     done = 0 if inst is None else getattr(inst, f"{test}_attempts") + inst.reexam_attempts
     if attempt <= done:
         return PASS
@@ -545,28 +545,28 @@ def attempt_recorded(case: Case, policy: Policy | None, cmd: Command, at: dt.dat
     )
 
 
-def reason_unused(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def reason_unused(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """A reason a doctor has applied with cannot be deleted: their application would name nothing.
 
     ``used`` is filled in by the system (judged first without it, then with it)."""
-    used = cmd.data.get("used", 0)
+    used = act.data.get("used", 0)
     if not used:
         return PASS
     return refuse(
         "reason_in_use",
-        f"免考理由 {cmd.data['reason_id']} 已被 {used} 名医师使用，不能删除（可关闭申请）",
-        f"{used} doctor(s) applied with {cmd.data['reason_id']!r}; close it instead of deleting it",
+        f"免考理由 {act.data['reason_id']} 已被 {used} 名医师使用，不能删除（可关闭申请）",
+        f"{used} doctor(s) applied with {act.data['reason_id']!r}; close it instead of deleting it",
     )
 
 
-def cycle_not_confirmed(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
-    cycle = cmd.data.get("cycle")
+def cycle_not_confirmed(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
+    cycle = act.data.get("cycle")
     if cycle not in case.values.get("confirmed", ()):
         return PASS
     return refuse("not_eligible", f"已确认考核周期 {cycle}", f"cycle {cycle} is already confirmed")
 
 
-def second_level(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def second_level(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """A doctor works in a second-level department (一级科室、二级科室都必须创建)."""
     if case.values.get("level") == 2:
         return PASS
@@ -577,33 +577,33 @@ def second_level(case: Case, policy: Policy | None, cmd: Command, at: dt.datetim
     )
 
 
-def doctor_in_no_department(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def doctor_in_no_department(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """A doctor is in one department: moved out of the old one first (``elsewhere`` filled by the system)."""
-    other = cmd.data.get("elsewhere")
+    other = act.data.get("elsewhere")
     if not other:
-        if cmd.data["doctor"] in case.values.get("doctors", ()):
+        if act.data["doctor"] in case.values.get("doctors", ()):
             return refuse(
-                "not_eligible", f"医师 {cmd.data['doctor']} 已在该科室", f"{cmd.data['doctor']} is already here"
+                "not_eligible", f"医师 {act.data['doctor']} 已在该科室", f"{act.data['doctor']} is already here"
             )
         return PASS
     return refuse(
         "not_eligible",
-        f"医师 {cmd.data['doctor']} 已在科室 {other}，须先移出",
-        f"{cmd.data['doctor']} is in department {other}; remove them there first",
+        f"医师 {act.data['doctor']} 已在科室 {other}，须先移出",
+        f"{act.data['doctor']} is in department {other}; remove them there first",
     )
 
 
-def doctor_here(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
-    if cmd.data["doctor"] in case.values.get("doctors", ()):
+def doctor_here(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
+    if act.data["doctor"] in case.values.get("doctors", ()):
         return PASS
-    return refuse("not_eligible", f"医师 {cmd.data['doctor']} 不在该科室", f"{cmd.data['doctor']} is not in {case.id}")
+    return refuse("not_eligible", f"医师 {act.data['doctor']} 不在该科室", f"{act.data['doctor']} is not in {case.id}")
 
 
-def department_unused(case: Case, policy: Policy | None, cmd: Command, at: dt.datetime) -> Verdict:
+def department_unused(case: Case, policy: Policy | None, act: Act, at: dt.datetime) -> Verdict:
     """新建科室一旦被医师使用，无法直接删除: no doctor in it, and no second-level department under it
     (``children`` filled by the system)."""
     doctors: list[Any] = case.values.get("doctors", [])
-    children = cmd.data.get("children", 0)
+    children = act.data.get("children", 0)
     if not doctors and not children:
         return PASS
     return refuse(

@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from renew_fsm import rules
-from renew_fsm.model import Actor, Command, Doctor, Instance
+from renew_fsm.model import Act, Actor, Doctor, Instance
 from renew_fsm.rules import conditions, effects, guards
 from renew_fsm.rules.policy import Policy, Window, load
 from renew_fsm.rules.verdict import Verdict, add_months, anniversary
@@ -52,8 +52,8 @@ def instance(**changes: Any) -> Instance:
     return Instance("D1", GUANGXI, **changes)
 
 
-def command(data: dict[str, Any] | None = None, *, event: str = "any", at: dt.datetime = NOON, **who: Any) -> Command:
-    return Command(event, Actor("doctor", "D1"), data or {}, doctor(**who), at)
+def an_act(data: dict[str, Any] | None = None, *, event: str = "any", at: dt.datetime = NOON, **who: Any) -> Act:
+    return Act(event, Actor("doctor", "D1"), data or {}, doctor(**who), at)
 
 
 def refused(verdict: Verdict, rule: str) -> bool:
@@ -83,26 +83,26 @@ def test_business_line_by_licence(license: str, score: float, passes: bool) -> N
 )
 def test_general_program_result_follows_the_business_line(license: str, business: float, passes: bool) -> None:
     inst = instance(state="general.awaiting_grade", program="general", business_best=business, humanities_best=80)
-    assert conditions.tests_pass(inst, POLICY, command(license=license), NOON) is passes
+    assert conditions.tests_pass(inst, POLICY, an_act(license=license), NOON) is passes
 
 
 @pytest.mark.parametrize(("license", "score", "passes"), [("assistant", 60, True), ("assistant", 59.9, False)])
 def test_humanities_line_is_60_for_an_assistant_too(license: str, score: float, passes: bool) -> None:
     """The assistant's 55 is the business line only: 55 in humanities fails an assistant."""
     inst = instance(state="simple.awaiting_grade", program="simple", humanities_best=score)
-    assert conditions.tests_pass(inst, POLICY, command(license=license), NOON) is passes
+    assert conditions.tests_pass(inst, POLICY, an_act(license=license), NOON) is passes
 
 
 def test_the_best_attempt_counts() -> None:
     effect = effects.record_score
     inst = instance(state="simple.testing", program="simple", humanities_attempts=2, humanities_best=72)
-    changes = effect(inst, POLICY, command({"test": "humanities", "score": 41}), NOON)
+    changes = effect(inst, POLICY, an_act({"test": "humanities", "score": 41}), NOON)
     assert changes == {"humanities_attempts": 3, "humanities_best": 72}
 
 
 def test_an_exempted_test_passes_without_a_score() -> None:
     inst = instance(state="general.awaiting_grade", program="general", humanities_best=61, flags={"business_exempt"})
-    assert conditions.tests_pass(inst, POLICY, command(), NOON)
+    assert conditions.tests_pass(inst, POLICY, an_act(), NOON)
 
 
 @pytest.mark.parametrize(
@@ -118,11 +118,11 @@ def test_an_exempted_test_passes_without_a_score() -> None:
 def test_a_reexam_test_follows_its_line(test: str, license: str, score: float, passes: bool) -> None:
     due = frozenset({f"reexam_{test}"})
     inst = instance(state="reexam.listed", program="general", reason="business_level", flags=due)
-    cmd = command({"test": test, "score": score}, license=license)
-    after = inst.evolve(effects.record_score(inst, POLICY, cmd, NOON))
+    act = an_act({"test": test, "score": score}, license=license)
+    after = inst.evolve(effects.record_score(inst, POLICY, act, NOON))
     assert f"reexam_{test}" not in after.flags  # sat once
-    assert conditions.tests_complete(after, POLICY, cmd, NOON)
-    assert conditions.tests_pass(after, POLICY, cmd, NOON) is passes
+    assert conditions.tests_complete(after, POLICY, act, NOON)
+    assert conditions.tests_pass(after, POLICY, act, NOON) is passes
 
 
 def test_a_reexam_of_two_tests_is_complete_only_when_both_are_sat_and_fails_if_either_does() -> None:
@@ -132,10 +132,10 @@ def test_a_reexam_of_two_tests_is_complete_only_when_both_are_sat_and_fails_if_e
         reason="business_level",
         flags=frozenset({"reexam_business", "reexam_humanities"}),
     )
-    first = command({"test": "business", "score": 40})
+    first = an_act({"test": "business", "score": 40})
     after = inst.evolve(effects.record_score(inst, POLICY, first, NOON))
     assert not conditions.tests_complete(after, POLICY, first, NOON)
-    second = command({"test": "humanities", "score": 90})
+    second = an_act({"test": "humanities", "score": 90})
     done = after.evolve(effects.record_score(after, POLICY, second, NOON))
     assert conditions.tests_complete(done, POLICY, second, NOON)
     assert not conditions.tests_pass(done, POLICY, second, NOON)
@@ -147,14 +147,14 @@ def test_humanities_is_done_when_passed_or_its_ten_attempts_are_spent(
     attempts: int, best: float, complete: bool
 ) -> None:
     inst = instance(state="simple.testing", program="simple", humanities_attempts=attempts, humanities_best=best)
-    assert conditions.tests_complete(inst, POLICY, command(), NOON) is complete
+    assert conditions.tests_complete(inst, POLICY, an_act(), NOON) is complete
 
 
 def test_general_program_is_complete_only_with_both_tests_done() -> None:
     scored = instance(state="general.testing", program="general", business_attempts=1, business_best=50)
-    assert not conditions.tests_complete(scored, POLICY, command(), NOON)
+    assert not conditions.tests_complete(scored, POLICY, an_act(), NOON)
     both = scored._replace(humanities_attempts=1, humanities_best=60)
-    assert conditions.tests_complete(both, POLICY, command(), NOON)
+    assert conditions.tests_complete(both, POLICY, an_act(), NOON)
 
 
 # -- age and years of practice, at the period end (2020-12-31) ---------------------------------------
@@ -163,7 +163,7 @@ def test_general_program_is_complete_only_with_both_tests_done() -> None:
 @pytest.mark.parametrize(("born", "ok"), [("1960-12-31", True), ("1961-01-01", False), ("1950-06-01", True)])
 def test_age_60_exemption_is_judged_at_the_period_end(born: str, ok: bool) -> None:
     verdict = guards.humanities_exemption_applies(
-        instance(), POLICY, command({"reason_id": "age_60"}, birth_date=D(born)), NOON
+        instance(), POLICY, an_act({"reason_id": "age_60"}, birth_date=D(born)), NOON
     )
     assert verdict.ok if ok else refused(verdict, "not_eligible")
 
@@ -171,13 +171,13 @@ def test_age_60_exemption_is_judged_at_the_period_end(born: str, ok: bool) -> No
 def test_tcm_1998_has_no_automatic_check() -> None:
     """The institution and the agency judge the proof; a 30-year-old may apply."""
     verdict = guards.humanities_exemption_applies(
-        instance(), POLICY, command({"reason_id": "tcm_1998"}, birth_date=D("1990-01-01")), NOON
+        instance(), POLICY, an_act({"reason_id": "tcm_1998"}, birth_date=D("1990-01-01")), NOON
     )
     assert verdict.ok
 
 
 def test_an_unknown_humanities_exemption_is_not_eligible() -> None:
-    verdict = guards.humanities_exemption_applies(instance(), POLICY, command({"reason_id": "age_55"}), NOON)
+    verdict = guards.humanities_exemption_applies(instance(), POLICY, an_act({"reason_id": "age_55"}), NOON)
     assert refused(verdict, "not_eligible") and "age_60" in verdict.en
 
 
@@ -196,26 +196,26 @@ def test_an_unknown_humanities_exemption_is_not_eligible() -> None:
     ],
 )
 def test_simple_program_conditions(condition: str, since: str, record: str, ok: bool) -> None:
-    cmd = command({"condition": condition}, practice_since=D(since), record=record)
-    verdict = guards.simple_condition_met(instance(), POLICY, cmd, NOON)
+    act = an_act({"condition": condition}, practice_since=D(since), record=record)
+    verdict = guards.simple_condition_met(instance(), POLICY, act, NOON)
     assert verdict.ok if ok else refused(verdict, "not_eligible")
 
 
 def test_an_unknown_simple_condition_names_the_known_ones() -> None:
-    verdict = guards.simple_condition_met(instance(), POLICY, command({"condition": "good_record_3y"}), NOON)
+    verdict = guards.simple_condition_met(instance(), POLICY, an_act({"condition": "good_record_3y"}), NOON)
     assert refused(verdict, "not_eligible") and "good_record_5y" in verdict.en
 
 
 def test_a_refused_simple_program_stays_refused_for_the_cycle() -> None:
-    assert guards.simple_not_refused(instance(), POLICY, command(), NOON).ok
+    assert guards.simple_not_refused(instance(), POLICY, an_act(), NOON).ok
     assert refused(
-        guards.simple_not_refused(instance(flags={"simple_refused"}), POLICY, command(), NOON), "not_eligible"
+        guards.simple_not_refused(instance(flags={"simple_refused"}), POLICY, an_act(), NOON), "not_eligible"
     )
 
 
 @pytest.mark.parametrize(("born", "ok"), [("1970-12-31", True), ("1971-01-01", False)])
 def test_assistance_from_age_50_at_the_period_end(born: str, ok: bool) -> None:
-    verdict = guards.assistance_age(instance(), POLICY, command(birth_date=D(born)), NOON)
+    verdict = guards.assistance_age(instance(), POLICY, an_act(birth_date=D(born)), NOON)
     assert verdict.ok if ok else refused(verdict, "not_eligible")
 
 
@@ -229,14 +229,14 @@ def test_a_29_february_anniversary_falls_on_1_march_in_a_common_year() -> None:
 
 @pytest.mark.parametrize(("period_end", "ok"), [("2021-02-28", False), ("2021-03-01", True)])
 def test_five_years_from_29_february_are_complete_on_1_march(period_end: str, ok: bool) -> None:
-    cmd = command({"condition": "good_record_5y"}, practice_since=D("2016-02-29"))
-    verdict = guards.simple_condition_met(instance(), with_period_end(period_end), cmd, NOON)
+    act = an_act({"condition": "good_record_5y"}, practice_since=D("2016-02-29"))
+    verdict = guards.simple_condition_met(instance(), with_period_end(period_end), act, NOON)
     assert verdict.ok is ok
 
 
 @pytest.mark.parametrize(("period_end", "ok"), [("2022-02-28", False), ("2022-03-01", True)])
 def test_born_29_february_turns_50_on_1_march_in_a_common_year(period_end: str, ok: bool) -> None:
-    verdict = guards.assistance_age(instance(), with_period_end(period_end), command(birth_date=D("1972-02-29")), NOON)
+    verdict = guards.assistance_age(instance(), with_period_end(period_end), an_act(birth_date=D("1972-02-29")), NOON)
     assert verdict.ok is ok
 
 
@@ -245,7 +245,7 @@ def test_born_29_february_turns_50_on_1_march_in_a_common_year(period_end: str, 
 
 @pytest.mark.parametrize(("months", "ok"), [(3, True), (4, True), (6, True), (2, False), (7, False), (0, False)])
 def test_suspension_is_3_to_6_months(months: int, ok: bool) -> None:
-    verdict = guards.suspension_in_range(instance(state="unqualified"), POLICY, command({"months": months}), NOON)
+    verdict = guards.suspension_in_range(instance(state="unqualified"), POLICY, an_act({"months": months}), NOON)
     assert verdict.ok if ok else refused(verdict, "suspension_out_of_range")
 
 
@@ -253,8 +253,8 @@ def test_a_suspension_is_over_on_its_monthly_anniversary_in_beijing() -> None:
     inst = instance(state="reexam.listed", suspended_on=D("2021-07-09"), suspension_months=4)
     last_minute = dt.datetime(2021, 11, 8, 15, 59, tzinfo=UTC)  # 11-08 23:59 Beijing
     first_minute = dt.datetime(2021, 11, 8, 16, 0, tzinfo=UTC)  # 11-09 00:00 Beijing
-    assert refused(guards.suspension_over(inst, POLICY, command(at=last_minute), last_minute), "suspension_not_over")
-    assert guards.suspension_over(inst, POLICY, command(at=first_minute), first_minute).ok
+    assert refused(guards.suspension_over(inst, POLICY, an_act(at=last_minute), last_minute), "suspension_not_over")
+    assert guards.suspension_over(inst, POLICY, an_act(at=first_minute), first_minute).ok
 
 
 def test_a_suspension_from_the_31st_ends_on_the_last_day_of_a_short_month() -> None:
@@ -275,7 +275,7 @@ def beijing_minute(day: dt.date, hour: int, minute: int, zone: dt.tzinfo) -> dt.
 
 
 def window_verdict(window: str, at: dt.datetime) -> Verdict:
-    return guards.window_open(instance(), POLICY, command(at=at), at, window=window)
+    return guards.window_open(instance(), POLICY, an_act(at=at), at, window=window)
 
 
 @pytest.mark.parametrize("zone", CLOCK_ZONES, ids=str)
@@ -325,7 +325,7 @@ def test_the_closed_window_message_names_the_window_and_the_beijing_day() -> Non
 def test_the_exam_window_follows_the_doctors_round(state: str, flags: set[str], day: str, ok: bool) -> None:
     at = dt.datetime.combine(D(day), dt.time(10), BEIJING)
     inst = instance(state=state, flags=frozenset(flags))
-    assert guards.window_open(inst, POLICY, command(at=at), at, window="exam").ok is ok
+    assert guards.window_open(inst, POLICY, an_act(at=at), at, window="exam").ok is ok
 
 
 @pytest.mark.parametrize(
@@ -341,7 +341,7 @@ def test_the_exam_window_follows_the_doctors_round(state: str, flags: set[str], 
 def test_the_grading_window_follows_the_doctors_round(state: str, flags: set[str], day: str, ok: bool) -> None:
     at = dt.datetime.combine(D(day), dt.time(10), BEIJING)
     inst = instance(state=state, flags=frozenset(flags))
-    assert guards.window_open(inst, POLICY, command(at=at), at, window="grading").ok is ok
+    assert guards.window_open(inst, POLICY, an_act(at=at), at, window="grading").ok is ok
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_the_grading_window_follows_the_doctors_round(state: str, flags: set[str
 )
 def test_the_first_round_sweep_runs_from_the_first_minute_after_the_window(utc: str, ok: bool) -> None:
     at = dt.datetime.fromisoformat(utc)
-    verdict = guards.window_over(instance(), POLICY, command(at=at), at, window="first_round")
+    verdict = guards.window_over(instance(), POLICY, an_act(at=at), at, window="first_round")
     assert verdict.ok if ok else refused(verdict, "window_still_open")
 
 
@@ -363,14 +363,14 @@ def test_the_first_round_sweep_runs_from_the_first_minute_after_the_window(utc: 
 )
 def test_deferral_requests_until_the_end_of_the_deadline_day(utc: str, ok: bool) -> None:
     at = dt.datetime.fromisoformat(utc)
-    verdict = guards.before_deferral_deadline(instance(state="registered"), POLICY, command(at=at), at)
+    verdict = guards.before_deferral_deadline(instance(state="registered"), POLICY, an_act(at=at), at)
     assert verdict.ok if ok else refused(verdict, "deferral_deadline_passed")
 
 
 def test_a_deferral_is_refused_once_a_score_is_recorded() -> None:
-    assert guards.no_score_yet(instance(state="general.testing"), POLICY, command(), NOON).ok
+    assert guards.no_score_yet(instance(state="general.testing"), POLICY, an_act(), NOON).ok
     scored = instance(state="general.testing", humanities_attempts=1, humanities_best=30)
-    assert refused(guards.no_score_yet(scored, POLICY, command(), NOON), "not_eligible")
+    assert refused(guards.no_score_yet(scored, POLICY, an_act(), NOON), "not_eligible")
 
 
 # -- attempts, tests and exemptions ----------------------------------------------------------------------
@@ -395,7 +395,7 @@ DUE_BUSINESS = frozenset({"reexam_business"})
 )
 def test_attempts(program: str, state: str, test: str, used: dict[str, Any], ok: bool) -> None:
     inst = instance(state=state, program=program, **used)
-    verdict = guards.attempts_remain(inst, POLICY, command({"test": test}), NOON)
+    verdict = guards.attempts_remain(inst, POLICY, an_act({"test": test}), NOON)
     assert verdict.ok if ok else refused(verdict, "attempts_exhausted")
 
 
@@ -419,38 +419,38 @@ def test_attempts(program: str, state: str, test: str, used: dict[str, Any], ok:
 )
 def test_which_tests_a_doctor_sits(program: str, state: str, flags: set[str], test: str, ok: bool) -> None:
     inst = instance(state=state, program=program, flags=frozenset(flags), reason="humanities")
-    verdict = guards.test_in_program(inst, POLICY, command({"test": test}), NOON)
+    verdict = guards.test_in_program(inst, POLICY, an_act({"test": test}), NOON)
     assert verdict.ok if ok else refused(verdict, "not_eligible")
 
 
 def test_business_exemption_reasons_and_their_switches() -> None:
     inst = instance(state="general.testing", program="general")
     apply = guards.business_exemption_open
-    assert apply(inst, POLICY, command({"reason_id": "residency_training"}), NOON).ok
-    assert refused(apply(inst, POLICY, command({"reason_id": "senior_title"}), NOON), "not_eligible")
+    assert apply(inst, POLICY, an_act({"reason_id": "residency_training"}), NOON).ok
+    assert refused(apply(inst, POLICY, an_act({"reason_id": "senior_title"}), NOON), "not_eligible")
     closed_list = attrs.evolve(POLICY, business_exemptions=attrs.evolve(POLICY.business_exemptions, open=False))
-    assert refused(apply(inst, closed_list, command({"reason_id": "residency_training"}), NOON), "exemption_closed")
+    assert refused(apply(inst, closed_list, an_act({"reason_id": "residency_training"}), NOON), "exemption_closed")
     one_closed = POLICY.with_business_reasons(
         {
             **POLICY.business_exemptions.reasons,
             "promotion_exam": attrs.evolve(POLICY.business_exemptions.reasons["promotion_exam"], open=False),
         }
     )
-    assert refused(apply(inst, one_closed, command({"reason_id": "promotion_exam"}), NOON), "exemption_closed")
-    assert apply(inst, one_closed, command({"reason_id": "residency_training"}), NOON).ok
+    assert refused(apply(inst, one_closed, an_act({"reason_id": "promotion_exam"}), NOON), "exemption_closed")
+    assert apply(inst, one_closed, an_act({"reason_id": "residency_training"}), NOON).ok
 
 
 def test_a_forbidden_exemption_cannot_be_applied_for_again() -> None:
-    forbid = effects.reject_exemption(instance(), POLICY, command({"mode": "forbid", "reason": "x"}), NOON)
-    supplement = effects.reject_exemption(instance(), POLICY, command({"mode": "supplement", "reason": "x"}), NOON)
+    forbid = effects.reject_exemption(instance(), POLICY, an_act({"mode": "forbid", "reason": "x"}), NOON)
+    supplement = effects.reject_exemption(instance(), POLICY, an_act({"mode": "supplement", "reason": "x"}), NOON)
     assert "exemption_forbidden" in forbid["flags"] and "exemption_forbidden" not in supplement["flags"]
-    verdict = guards.exemption_not_forbidden(instance(flags=forbid["flags"]), POLICY, command(), NOON)
+    verdict = guards.exemption_not_forbidden(instance(flags=forbid["flags"]), POLICY, an_act(), NOON)
     assert refused(verdict, "exemption_forbidden")
 
 
 def test_no_business_exemption_once_the_business_test_is_scored() -> None:
     scored = instance(state="general.testing", program="general", business_attempts=1, business_best=40)
-    assert refused(guards.no_business_score(scored, POLICY, command(), NOON), "not_eligible")
+    assert refused(guards.no_business_score(scored, POLICY, an_act(), NOON), "not_eligible")
 
 
 # -- purity: no clock, no global state -----------------------------------------------------------------------
@@ -534,7 +534,7 @@ def at_beijing(day: str) -> dt.datetime:
 )
 def test_an_appeal_is_asked_within_the_policy_s_days_of_the_result(policy: Policy, day: str, ok: bool) -> None:
     unqualified = instance(state="unqualified", reason="ethics", result_on="2021-07-09")
-    verdict = guards.appeal_in_time(unqualified, policy, command(at=at_beijing(day)), at_beijing(day))
+    verdict = guards.appeal_in_time(unqualified, policy, an_act(at=at_beijing(day)), at_beijing(day))
     assert verdict.ok if ok else refused(verdict, "appeal_deadline_passed")
     if not ok:
         days = policy.appeal.request_days
@@ -556,7 +556,7 @@ def test_the_agency_answers_within_the_policy_s_days_then_the_authority(
     appealing = instance(state="appeal.requested", reason="ethics", result_on="2021-07-09", appeal_on="2021-07-15")
     when = at_beijing(day)
     for role, ok in (("agency", agency_ok), ("admin", not agency_ok)):
-        cmd = Command("dismiss_appeal", Actor(role, "X"), {}, doctor(), when)
-        verdict = guards.appeal_answerable(appealing, policy, cmd, when)
+        act = Act("dismiss_appeal", Actor(role, "X"), {}, doctor(), when)
+        verdict = guards.appeal_answerable(appealing, policy, act, when)
         expected = "appeal_deadline_passed" if role == "agency" else "appeal_not_overdue"
         assert verdict.ok if ok else refused(verdict, expected), (role, day)

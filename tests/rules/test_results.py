@@ -12,7 +12,7 @@ import pytest
 from renew_fsm.rules import conditions, effects, guards
 from renew_fsm.rules.results import reexam_items, unfinished_reason
 
-from .test_guards import NOON, POLICY, at_beijing, command, instance, refused
+from .test_guards import NOON, POLICY, an_act, at_beijing, instance, refused
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_a_doctor_who_took_part_is_judged_on_the_tests(
 ) -> None:
     inst = instance(state=f"{program}.testing", program=program, flags=frozenset(flags), **scores)
     assert unfinished_reason(inst, POLICY, "physician") == reason
-    assert effects.judge_unfinished(inst, POLICY, command(), NOON) == {"reason": reason}
+    assert effects.judge_unfinished(inst, POLICY, an_act(), NOON) == {"reason": reason}
 
 
 @pytest.mark.parametrize(
@@ -67,22 +67,22 @@ def test_the_reexam_reassesses_what_failed(
 ) -> None:
     inst = instance(state="reexam.suspended", program=program, reason=reason, **fields)
     assert reexam_items(inst, POLICY, "physician") == items
-    planned = effects.plan_reexam(inst, POLICY, command(), NOON)["flags"]
+    planned = effects.plan_reexam(inst, POLICY, an_act(), NOON)["flags"]
     assert planned == frozenset(f"reexam_{item}" for item in items)
 
 
 def test_a_fresh_evaluation_is_confirmed_by_the_agency_and_fails_if_either_item_fails() -> None:
     inst = instance(state="reexam.listed", reason="ethics", flags=frozenset({"reexam_evaluation"}))
-    assert guards.reevaluation_due(inst, POLICY, command(), NOON).ok
+    assert guards.reevaluation_due(inst, POLICY, an_act(), NOON).ok
     data = {"work_performance": "pass", "ethics": "fail"}
-    evaluated = inst.evolve(effects.store_reevaluation(inst, POLICY, command(data), NOON))
+    evaluated = inst.evolve(effects.store_reevaluation(inst, POLICY, an_act(data), NOON))
     assert "reexam_evaluated" in evaluated.flags
-    confirmed = evaluated.evolve(effects.confirm_reevaluation(evaluated, POLICY, command(), NOON))
-    assert conditions.tests_complete(confirmed, POLICY, command(), NOON)
-    assert not conditions.tests_pass(confirmed, POLICY, command(), NOON)
+    confirmed = evaluated.evolve(effects.confirm_reevaluation(evaluated, POLICY, an_act(), NOON))
+    assert conditions.tests_complete(confirmed, POLICY, an_act(), NOON)
+    assert not conditions.tests_pass(confirmed, POLICY, an_act(), NOON)
     # A doctor whose re-exam is a test is not re-evaluated.
     tested = instance(state="reexam.listed", reason="humanities", flags=frozenset({"reexam_humanities"}))
-    assert refused(guards.reevaluation_due(tested, POLICY, command(), NOON), "not_eligible")
+    assert refused(guards.reevaluation_due(tested, POLICY, an_act(), NOON), "not_eligible")
 
 
 @pytest.mark.parametrize(
@@ -99,17 +99,17 @@ def test_only_a_suspension_over_in_time_leads_to_cancellation(
 ) -> None:
     day = dt.date.fromisoformat(suspended_on) if suspended_on else None
     inst = instance(state="reexam.listed", suspended_on=day, suspension_months=months)
-    verdict = guards.suspension_ended_in_time(inst, POLICY, command(), NOON)
+    verdict = guards.suspension_ended_in_time(inst, POLICY, an_act(), NOON)
     assert verdict.ok if in_time else refused(verdict, "suspension_not_over")
     assert (
         "reexam_pending"
-        in effects.pending_if_suspended_past_window(inst, POLICY, command(), NOON).get("flags", frozenset())
+        in effects.pending_if_suspended_past_window(inst, POLICY, an_act(), NOON).get("flags", frozenset())
     ) is not in_time
 
 
 @pytest.mark.parametrize(("day", "ok"), [("2021-11-28", True), ("2021-11-29", False)])
 def test_a_finding_after_a_pass_until_the_reexam_closes(day: str, ok: bool) -> None:
-    verdict = guards.before_reexam_closes(instance(state="qualified"), POLICY, command(), at_beijing(day))
+    verdict = guards.before_reexam_closes(instance(state="qualified"), POLICY, an_act(), at_beijing(day))
     assert verdict.ok if ok else refused(verdict, "window_closed")
 
 
@@ -125,13 +125,13 @@ def test_a_finding_after_a_pass_until_the_reexam_closes(day: str, ok: bool) -> N
 )
 def test_every_result_has_its_appeal(reason: str, set_aside: bool, score: bool) -> None:
     inst = instance(state="appeal.requested", reason=reason)
-    assert guards.result_may_be_set_aside(inst, POLICY, command(), NOON).ok is set_aside
-    assert guards.result_is_score(inst, POLICY, command(), NOON).ok is score
+    assert guards.result_may_be_set_aside(inst, POLICY, an_act(), NOON).ok is set_aside
+    assert guards.result_is_score(inst, POLICY, an_act(), NOON).ok is score
 
 
 def test_a_corrected_score_replaces_the_recorded_one() -> None:
     inst = instance(state="appeal.requested", program="general", reason="business_level", business_best=58.0)
-    cmd = command({"test": "business", "score": 61, "reason": "阅卷错误"})
+    cmd = an_act({"test": "business", "score": 61, "reason": "阅卷错误"})
     after = inst.evolve(effects.correct_score(inst, POLICY, cmd, NOON))
     assert after.business_best == 61
 
@@ -140,8 +140,8 @@ def test_a_corrected_score_replaces_the_recorded_one() -> None:
 def test_listed_by_an_upheld_appeal_after_the_reexam_closed_waits(day: str, pending: bool) -> None:
     """No suspension is a 0-month one from the day of listing: listed too late to sit, the doctor waits."""
     inst = instance(state="appeal.requested", reason="absent")
-    listed = inst.evolve(effects.list_without_suspension(inst, POLICY, command(), at_beijing(day)))
+    listed = inst.evolve(effects.list_without_suspension(inst, POLICY, an_act(), at_beijing(day)))
     assert (listed.suspended_on, listed.suspension_months) == (dt.date.fromisoformat(day), 0)
-    flags = effects.pending_if_suspended_past_window(listed, POLICY, command(), at_beijing(day)).get("flags", ())
+    flags = effects.pending_if_suspended_past_window(listed, POLICY, an_act(), at_beijing(day)).get("flags", ())
     assert ("reexam_pending" in flags) is pending
-    assert guards.suspension_ended_in_time(listed, POLICY, command(), at_beijing(day)).ok is not pending
+    assert guards.suspension_ended_in_time(listed, POLICY, an_act(), at_beijing(day)).ok is not pending
