@@ -4,6 +4,7 @@
     python -m benchmarks --quick         # a smoke run: 5k and 20k doctors, short online runs
     python -m benchmarks --only bulk,online --sizes 20000,200000
     python -m benchmarks --only notices  # an institution's result notices, HTML and PDF
+    python -m benchmarks --only peers    # online fire beside transitions / python-statemachine by hand
 
 Each section prints its figures and every target with PASS or FAIL; ``--json FILE``
 keeps them, and ``--json`` alone keeps them in ``benchmarks/results/<UTC time>.json``, the run
@@ -22,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import bulk, notices, online, reads
+from . import bulk, notices, online, peers, reads
 from .common import speed_us
 
-SECTIONS = ("bulk", "online", "pg_bulk", "reads", "notices")
+SECTIONS = ("bulk", "online", "peers", "pg_bulk", "reads", "notices")
 #: Where ``--json`` without a file keeps a run: the project's run history.
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -114,6 +115,8 @@ def main() -> None:
             figures["bulk"] = bulk.run_sqlite(sizes, folder)
         if "online" in only:
             figures["online"] = online.run(folder, args.pg, events=2000 if args.quick else 10000)
+        if "peers" in only:
+            figures["peers"] = peers.run(folder, 200 if args.quick else 900, 2 if args.quick else 6)
         if "pg_bulk" in only:
             figures["pg_bulk"] = bulk.run_postgres(20000 if args.quick else 200000, args.pg)
         if "reads" in only:

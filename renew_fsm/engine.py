@@ -2,8 +2,11 @@
 
 The engine owns I/O: it reads the world and the instance from storage, asks
 ``runtime.decide`` what happens, and commits the new instance with its history
-record in one transaction.  ``fire`` is the batch path with a batch of one, so
-the two cannot disagree.
+record in one transaction.  ``fire`` and the batch path (``fire_many``, ``drive``)
+pass the same gate (``Gate.decide``) and the same ``Storage.commit``; ``fire`` only
+leaves out the batch's bookkeeping and lets the store make its reads and its write one
+transaction (``Storage.deciding``), so the two cannot disagree
+(``tests/engine/test_fast_path_agrees.py``).
 """
 
 from __future__ import annotations
@@ -164,29 +167,44 @@ class Engine:
             return self.fire_change_institution(
                 doctor, actor, data, at, idempotency_key, expected_version=expected_version
             )
-        cmd = Fire(doctor, event, actor, {} if data is None else data, at, idempotency_key)
-        expecting = expected_version is not None
-        result = self._fire_expecting(cmd, expected_version) if expecting else self.fire_many([cmd])[0]  # type: ignore[arg-type]
+        result = self._fire_one(
+            Fire(doctor, event, actor, {} if data is None else data, at, idempotency_key), expected_version
+        )
         if isinstance(result, Refused):
             raise result
         return result
 
-    def _fire_expecting(self, cmd: Fire, expected: int) -> View | Refused:
-        """``cmd`` decided on the instance as read, written only where it is still at ``expected``."""
-        pair = self.load_one(cmd.doctor)
-        if pair[0].version != expected:
-            if cmd.idempotency_key is not None and self.storage.find_idempotent(
-                self.cycle, cmd.doctor, cmd.idempotency_key
-            ):
-                return self.fire_many([cmd])[0]  # the retry of the write that moved it: its answer again
-            return gate.stale(cmd.doctor, expected)
-        slots: list[View | Refused] = []
-        try:
-            # Decided on this read, committed only if the row still has its version (see ``commit``).
-            self._run([(cmd.doctor, _once(cmd, slots))], {cmd.doctor: pair})
-        except ConflictError:
-            return self._lost(cmd)
-        return slots[0]
+    def _fire_one(self, cmd: Fire, expected: int | None) -> View | Refused:
+        """One command: the batch path's read, gate and commit without a batch's plans and lists.
+
+        On SQLite the reads and the write are one transaction in the writers' turn, and what the
+        connection remembers answers the reads (``Storage.deciding``).  With ``expected``, the
+        command is decided on the instance as read and written only if the row still has that
+        version (see ``commit``): a write that moved it first wins.
+        """
+        with self.storage.deciding():
+            world = self.world()
+            policy = world.policy
+            doctor = cmd.doctor
+            loaded = self.storage.load(policy.id, [doctor]) if policy is not None and is_id(doctor) else {}
+            if expected is not None:
+                pair = loaded.get(doctor) or self.load_one(doctor)  # (not_found or bad_input, as a read says it)
+                key = cmd.idempotency_key
+                # Unless it is the retry of the write that moved it: the gate answers that as before.
+                if pair[0].version != expected and (
+                    key is None or not self.storage.find_idempotent(policy.id, doctor, key)  # type: ignore[union-attr]
+                ):
+                    return gate.stale(doctor, expected)
+            current: dict[str, Instance] = {}
+            read_versions: dict[str, int] = {}
+            records: list[Record] = []
+            result = self.gate.decide(cmd, world, policy, loaded, current, read_versions, records)
+            if records:
+                try:
+                    self.storage.commit([(read_versions[doctor], current[doctor])], records)
+                except ConflictError:
+                    return self._lost(cmd)
+            return result
 
     def fire_many(self, commands: Sequence[Fire]) -> list[View | Refused]:
         """Decide every command in order, then commit the accepted ones in one transaction per batch.

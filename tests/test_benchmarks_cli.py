@@ -57,3 +57,16 @@ def test_missing_folders_for_the_scratch_and_the_figures_are_made(tmp_path: Path
     assert written["machine"]["libpython"].startswith(("shared (", "linked into"))
     assert "µs before" in result.stdout
     assert (tmp_path / "scratch" / "deep").is_dir()
+
+
+def test_the_peers_section_prints_each_rate_and_the_ratio(tmp_path: Path) -> None:
+    """The three rows fire the same path; the figures file keeps every sample and the ratio."""
+    figures = tmp_path / "figures.json"
+    result = bench("--only", "peers", "--quick", "--json", str(figures))
+    assert result.returncode == 0, result.stderr
+    peers = json.loads(figures.read_text(encoding="utf-8"))["peers"]
+    assert set(peers["rates"]) == {"renew_fsm", "renew_fsm keyed", "transitions", "python-statemachine"}
+    assert all(len(samples) == 2 and min(samples) > 0 for samples in peers["rates"].values())
+    best = max(peers["medians"]["transitions"], peers["medians"]["python-statemachine"])
+    assert peers["ratio"] == pytest.approx(peers["medians"]["renew_fsm"] / best, rel=1e-3)
+    assert "renew_fsm ÷" in result.stdout

@@ -15,6 +15,7 @@ import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -132,6 +133,14 @@ class Storage(Protocol):
         ...
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None: ...
+    def deciding(self) -> AbstractContextManager[None]:
+        """One decision's reads and its write: an online fire reads the world, the instance and its
+        idempotency key, decides, and commits.  A store that can do so cheaply (SQLite) makes them one
+        transaction in the writers' turn, checks once whether anything changed since its last look,
+        and answers the reads from what it remembers; ``commit`` inside joins the transaction, which
+        commits when the block ends.  Elsewhere each read and the write go on as they would alone."""
+        ...
+
     def all_history(self, cycle: str) -> Iterable[Record]:
         """Every record of the cycle, grouped by doctor, oldest first within each doctor."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from ..model import Doctor, Instance, Record
 from ..rules.policy import ExemptionReason
@@ -236,6 +237,9 @@ class MemoryStorage(MemoryCases):
                 if len(out) >= limit:
                     break
         return out
+
+    def deciding(self) -> AbstractContextManager[None]:
+        return nullcontext()  # every read is of the store itself
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
         return self.idempotency.get((cycle, doctor_id, key))

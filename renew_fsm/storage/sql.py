@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
@@ -383,6 +383,9 @@ class SQLStore:
             f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? ORDER BY seq", (cycle, doctor_id)
         )
         return [record_from_row(r) for r in rows]
+
+    def deciding(self) -> AbstractContextManager[None]:
+        return nullcontext()  # every read asks the database (SQLite remembers: ``SQLiteStorage.vouched``)
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
         row = self._read_one(

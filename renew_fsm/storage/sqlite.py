@@ -5,6 +5,10 @@ turns (queued on a lock file beside the database, see ``WriterTurn``); the
 version check in the ``UPDATE`` turns a lost race into ``ConflictError``.
 sqlite-utils creates and migrates the schema; the hot path uses raw
 ``sqlite3`` statements, which are several times faster than its inserts.
+
+An online fire (``deciding``) reads and writes in one such transaction, and what
+the connection read before — the settings, a doctor's instance and keyed records —
+answers its reads until ``PRAGMA data_version`` says another connection wrote.
 """
 
 from __future__ import annotations
@@ -60,6 +64,16 @@ from .url import StoreURL
 _NONE_ADAPTER = {}.get
 
 
+#: One doctor's instance and registry row: an online request's read.
+LOAD_ONE = f"SELECT {SELECT_PAIR} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? AND i.doctor = ?"
+
+
+#: A doctor's records that carry an idempotency key (along ``idx_history_idempotency``), the key last.
+KEYED_RECORDS = (
+    f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? AND idempotency_key IS NOT NULL ORDER BY seq"
+)
+
+
 def _register_none_adapter() -> None:
     if (type(None), sqlite3.PrepareProtocol) not in getattr(sqlite3, "adapters", {}):
         sqlite3.register_adapter(type(None), _NONE_ADAPTER)
@@ -78,6 +92,9 @@ CACHE_KIB = -16384
 CHECKPOINT_PAGES = 10_000
 #: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
 SCAN_CACHE_KIB = -8192
+#: How many doctors an online connection remembers between requests (see ``SQLiteStorage.load``)
+#: before it starts again: a service's working set for a few minutes, a few MiB of rows.
+PAIRS_REMEMBERED = 20_000
 
 
 def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
@@ -129,6 +146,18 @@ class SQLiteStorage(SQLStore):
         self.url = where.text.removeprefix("sqlite:///")
         self.where = where
         self._lock = threading.RLock()
+        #: What this connection has read stays true while no other connection commits to the file
+        #: and this one writes only through ``commit`` (see ``_unchanged``): the settings (the
+        #: world's version, the clock) and the instances read or committed one at a time.  A
+        #: service firing one event per request then reads nothing before its write.
+        self._seen: int | None = None
+        #: Inside ``deciding``: the one look at its start answers for every read.
+        self._vouched = False
+        self._deciding = False
+        self._meta: dict[str, str | None] = {}
+        self._pairs: dict[tuple[str, str], tuple[Instance, Doctor]] = {}
+        #: A doctor's records that carry an idempotency key, by key (the idempotency check's read).
+        self._keyed: dict[tuple[str, str], dict[str, Record]] = {}
         self.turn = WriterTurn(None, timeout)
         target, uri = where.sqlite_target()
         failure = self._open(target, timeout, create=create and not where.read_only, uri=uri)
@@ -184,9 +213,81 @@ class SQLiteStorage(SQLStore):
         self._upgrade()
 
     # -- plumbing ---------------------------------------------------------------------------
+    def _unchanged(self) -> bool:
+        """Whether the file is as this connection last saw it; if not, forget what was read.
+
+        ``PRAGMA data_version`` is SQLite's per-connection counter of other connections' commits,
+        kept in shared memory: reading it touches no table.  This connection's own writes do not
+        move it, so ``write`` forgets by itself, and ``commit`` remembers what it wrote.
+        """
+        seen = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if seen == self._seen:
+            return True
+        self._seen = seen
+        self._meta.clear()
+        self._pairs.clear()
+        self._keyed.clear()
+        return False
+
+    def _fresh(self) -> bool:
+        return self._vouched or self._unchanged()
+
+    @contextmanager
+    def deciding(self) -> Iterator[None]:
+        """The decision in the writers' turn, inside ``BEGIN IMMEDIATE``: the ``data_version`` look
+        there is exact (nobody else can write until the block ends) and costs less than outside a
+        transaction, and the reads after it answer from memory.  ``commit`` joins the transaction;
+        a decision that writes nothing leaves an empty one, which writes nothing to the file."""
+        with self._lock:
+            if self._deciding or self.conn.in_transaction:
+                yield  # already inside a transaction: its reads and writes are this one's
+                return
+            turn = self.turn.take()
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self._deciding = True
+                try:
+                    self._unchanged()
+                    self._vouched = True
+                    yield
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    self._seen = None
+                    raise
+                finally:
+                    self._deciding = self._vouched = False
+                if self.conn.in_transaction:
+                    try:
+                        self.conn.execute("COMMIT")
+                    except BaseException:
+                        self._seen = None  # what ``commit`` remembered was not written
+                        if self.conn.in_transaction:
+                            self.conn.execute("ROLLBACK")
+                        raise
+            except sqlite3.OperationalError as exc:
+                raise self._not_written(exc) from None
+            finally:
+                if turn:
+                    self.turn.give()
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            # Whatever this write changes, nothing read before it is vouched for (``commit`` says
+            # what is still true after its own write).
+            self._seen, self._vouched = None, False
+            if self._deciding:
+                # Inside ``deciding``: its transaction, committed when it ends.  A failed write is
+                # undone at once, so that what the block reads next is the stored state, and the
+                # rest of the block reads and writes as outside one.
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    self._deciding = False
+                    raise
+                return
             turn = self.turn.take()
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -197,23 +298,23 @@ class SQLiteStorage(SQLStore):
                     raise
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                # A typed refusal to write, like the queue's own, not a driver error: another
-                # program that does not queue held SQLite's lock past busy_timeout, or this
-                # account may only read the file (a read-only copy still opens, see _upgrade).
-                code = exc.sqlite_errorcode & 0xFF
-                if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise StorageError(
-                        f"{self.url} is locked by another program (waited up to {self.turn.timeout:g} s); "
-                        "nothing was written"
-                    ) from None
-                if code == sqlite3.SQLITE_READONLY:
-                    raise StorageError(
-                        f"{self.url} can only be read here (a read-only file or folder); nothing was written"
-                    ) from None
-                raise
+                raise self._not_written(exc) from None
             finally:
                 if turn:
                     self.turn.give()
+
+    def _not_written(self, exc: sqlite3.OperationalError) -> Exception:
+        """A typed refusal to write, like the queue's own, instead of a driver error: another program
+        that does not queue held SQLite's lock past busy_timeout, or this account may only read the
+        file (a read-only copy still opens, see _upgrade).  Any other failure as it is."""
+        code = exc.sqlite_errorcode & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StorageError(
+                f"{self.url} is locked by another program (waited up to {self.turn.timeout:g} s); nothing was written"
+            )
+        if code == sqlite3.SQLITE_READONLY:
+            return StorageError(f"{self.url} can only be read here (a read-only file or folder); nothing was written")
+        return exc
 
     def _reading(self) -> threading.RLock:
         return self._lock
@@ -222,6 +323,9 @@ class SQLiteStorage(SQLStore):
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read of several tables that sees one state of them (a read transaction, under the lock)."""
         with self._lock:
+            if self.conn.in_transaction:  # inside ``deciding``: its transaction already is one
+                yield self.conn
+                return
             self.conn.execute("BEGIN")
             try:
                 yield self.conn
@@ -280,6 +384,14 @@ class SQLiteStorage(SQLStore):
         c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'world_version'")
 
     # -- settings and the world ---------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            if self._fresh() and key in self._meta:
+                return self._meta[key]
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            value = self._meta[key] = row[0] if row else None
+            return value
+
     def meta_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
         # A range on the primary key, not LIKE: the prefix may hold % or _.
         with self._lock:
@@ -361,6 +473,10 @@ class SQLiteStorage(SQLStore):
             return cur.rowcount
 
     def load(self, cycle: str, doctor_ids: Sequence[str]) -> dict[str, tuple[Instance, Doctor]]:
+        """The doctors' instances and registry rows; one doctor alone (an online request) is
+        remembered, and read again only once the file has changed (``_unchanged``)."""
+        if len(doctor_ids) == 1:
+            return self._load_one(cycle, doctor_ids[0])
         out: dict[str, tuple[Instance, Doctor]] = {}
         ids = list(dict.fromkeys(doctor_ids))
         with self._lock:
@@ -375,16 +491,73 @@ class SQLiteStorage(SQLStore):
                     out[row[0]] = (instance_from_row(row), doctor_from_row(row[PAIR_SPLIT:]))
         return out
 
+    def _load_one(self, cycle: str, doctor: str) -> dict[str, tuple[Instance, Doctor]]:
+        with self._lock:
+            pair = self._pairs.get((cycle, doctor)) if self._fresh() else None
+            if pair is None:
+                row = self.conn.execute(LOAD_ONE, (cycle, doctor)).fetchone()
+                if row is None:
+                    return {}
+                if len(self._pairs) >= PAIRS_REMEMBERED:
+                    self._pairs.clear()
+                    self._keyed.clear()
+                pair = self._pairs[cycle, doctor] = (instance_from_row(row), doctor_from_row(row[PAIR_SPLIT:]))
+            return {doctor: pair}
+
     def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
-        params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, expected) for expected, inst in updates]
+        seen = self._seen
         try:
             with self.write() as c:
-                cur = c.executemany(UPDATE_INSTANCE, params)
-                if cur.rowcount != len(params):
-                    raise ConflictError("an instance changed since it was read")
-                c.executemany(INSERT_HISTORY, map(tuple, records))  # plain tuples: see ``_insert_new``
+                if len(updates) == 1 and len(records) == 1:  # an online fire: ``execute``, no iterators
+                    expected, inst = updates[0]
+                    if (
+                        c.execute(
+                            UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected)
+                        ).rowcount
+                        != 1
+                    ):
+                        raise ConflictError("an instance changed since it was read")
+                    c.execute(INSERT_HISTORY, tuple(records[0]))
+                else:
+                    params = [(*instance_row(inst)[2:], inst.cycle, inst.doctor, ver) for ver, inst in updates]
+                    if c.executemany(UPDATE_INSTANCE, params).rowcount != len(params):
+                        raise ConflictError("an instance changed since it was read")
+                    c.executemany(INSERT_HISTORY, map(tuple, records))  # plain tuples: see ``_insert_new``
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"history already has this record ({exc})") from None
+        if len(updates) == 1 and seen is not None:
+            self._remember_commit(updates[0][1], records)
+            self._seen = seen
+
+    def _remember_commit(self, inst: Instance, records: Sequence[Record]) -> None:
+        """After ``commit`` of one instance: what was read before it still holds (another connection's
+        commit meanwhile moved ``data_version`` past what was seen, so the next look notices it), and
+        the instance and its keys are as written."""
+        key = (inst.cycle, inst.doctor)
+        pair = self._pairs.get(key)
+        if pair is not None:
+            self._pairs[key] = (inst, pair[1])
+        keyed = self._keyed.get(key)
+        if keyed is not None:
+            for r in records:
+                if r.doctor != inst.doctor:  # (records of a doctor it did not move: not ``commit``'s use)
+                    self._keyed.clear()
+                    return
+                if r.idempotency_key is not None:
+                    keyed[r.idempotency_key] = r
+
+    def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
+        """Read with the doctor's other keyed records, remembered like the doctor's instance: a
+        client sending a key with every request has it checked without a read."""
+        with self._lock:
+            keyed = self._keyed.get((cycle, doctor_id)) if self._fresh() else None
+            if keyed is None:
+                rows = self.conn.execute(KEYED_RECORDS, (cycle, doctor_id)).fetchall()
+                keyed = {row[-1]: record_from_row(row) for row in rows}
+                if len(self._keyed) >= PAIRS_REMEMBERED:
+                    self._keyed.clear()
+                self._keyed[cycle, doctor_id] = keyed
+            return keyed.get(key)
 
     def all_history(self, cycle: str) -> Iterable[Record]:
         conn = (

@@ -445,6 +445,57 @@ def test_an_idempotency_key_is_used_once_per_instance(store: Storage) -> None:
     assert store.find_idempotent(CYCLE, "D2", "k1") == rec("D2", 1, key="k1")
 
 
+def test_a_commit_inside_deciding_is_stored_when_it_ends(store: Storage) -> None:
+    inst = seeded(store, "D1")["D1"]
+    with store.deciding():
+        assert store.load(CYCLE, ["D1"])["D1"][0] == inst
+        store.commit([(0, moved(inst, 1))], [rec("D1", 1, key="k1")])
+    assert store.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 1)
+    assert store.history(CYCLE, "D1") == [rec("D1", 1, key="k1")]
+    assert store.find_idempotent(CYCLE, "D1", "k1") == rec("D1", 1, key="k1")
+
+
+def test_a_conflict_inside_deciding_writes_nothing_and_what_follows_reads_the_store(store: Storage) -> None:
+    inst = seeded(store, "D1")["D1"]
+    store.commit([(0, moved(inst, 1))], [rec("D1", 1, key="k1")])
+    before = snapshot(store, ["D1"])
+    with store.deciding():
+        store.load(CYCLE, ["D1"])
+        with pytest.raises(ConflictError):  # the key is used: the update went through, the record did not
+            store.commit([(1, moved(inst, 2))], [rec("D1", 2, key="k1")])
+        assert store.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 1)
+        assert store.find_idempotent(CYCLE, "D1", "k1") == rec("D1", 1, key="k1")
+    assert snapshot(store, ["D1"]) == before
+    with store.deciding():  # and the next decision writes as usual
+        store.commit([(1, moved(inst, 2))], [rec("D1", 2, key="k2")])
+    assert store.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 2)
+
+
+def test_a_store_that_remembers_sees_another_connection_s_writes(sql_url: str) -> None:
+    """What one connection read (the instance, the keys, the world's version) is read again once
+    another connection has written, inside ``deciding`` and outside it."""
+    mine, theirs = open_storage(sql_url), open_storage(sql_url)
+    try:
+        inst = seeded(mine, "D1")["D1"]
+        version = mine.world_version()
+        with mine.deciding():
+            assert mine.load(CYCLE, ["D1"])["D1"][0] == inst
+            assert mine.find_idempotent(CYCLE, "D1", "k1") is None
+        theirs.commit([(0, moved(inst, 1))], [rec("D1", 1, key="k1")])
+        theirs.put_region(Region("GX", "province", "广西"))
+        with mine.deciding():
+            assert mine.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 1)
+            assert mine.find_idempotent(CYCLE, "D1", "k1") == rec("D1", 1, key="k1")
+            assert mine.world_version() == version + 1
+        theirs.commit([(1, moved(inst, 2))], [rec("D1", 2)])
+        assert mine.load(CYCLE, ["D1"])["D1"][0] == moved(inst, 2)
+        with pytest.raises(ConflictError):  # decided on what it remembered: the write itself is refused
+            mine.commit([(1, moved(inst, 2))], [rec("D1", 2)])
+    finally:
+        mine.close()
+        theirs.close()
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -650,6 +701,7 @@ def _calls(inst: Instance) -> dict[str, tuple[object, ...]]:
         "get_meta": ("clock",),
         "set_meta": ("clock", "2021-04-20T09:00:00+08:00"),
         "world_version": (),
+        "deciding": (),
         "load_world": (CYCLE,),
         "put_region": (Region("GX", "province", "广西"),),
         "put_institution": (Institution("H2", "GX", "医院2"),),

@@ -1,0 +1,217 @@
+"""Peers: renew_fsm's online ``fire`` beside what a user could write by hand, in one run.
+
+The same ten-step path (``online.steps``: enroll … grade) for the same doctors, one commit per
+event, SQLite in WAL with ``synchronous = NORMAL`` for all three:
+
+- **renew_fsm**: ``Engine.fire`` with every check on — role and jurisdiction, guards and windows,
+  event data, an idempotency key and the expected version on every request (what the service
+  sends), the keyed hash chain and the policy's digest on every record;
+- **transitions + a hand-written store**: one shared ``Machine(model=None)``, ``add_model`` per
+  doctor, and per event one ``UPDATE … WHERE state = ?`` and one history ``INSERT`` in a
+  ``BEGIN IMMEDIATE`` transaction;
+- **python-statemachine + the same store**: a machine object per doctor.
+
+Each sample opens a fresh database.  The three take turns in both orders (A B C, C B A, …) so
+that a machine whose speed drifts during the run weighs on each alike; the figure kept is each
+one's median, and renew_fsm's ratio is to the faster peer's median.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import renew_fsm
+
+from .common import target
+from .online import WORLD, prepare, steps
+
+#: The peers' states: the doctor's path through ``online.steps`` as a plain chain.
+PATH = [name for name, *_ in steps("D")]
+STATES = ["new", *(f"after_{i}_{name}" for i, name in enumerate(PATH))]
+ORDER = ("renew_fsm", "renew_fsm keyed", "transitions", "python-statemachine")
+# The peers are benchmark-only dependencies (``pip install -e '.[bench]'``).
+try:
+    import transitions
+except ImportError:  # pragma: no cover - transitions is a dependency of the package itself
+    transitions = None
+try:
+    import statemachine
+except ImportError:
+    statemachine = None
+
+
+# -- the hand-written store -----------------------------------------------------------------------
+class HandStore:
+    """What a user writes in an afternoon: the doctor's state, a history row, one transaction each."""
+
+    def __init__(self, path: Path, doctors: list[str]) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("CREATE TABLE doctors (id TEXT PRIMARY KEY, state TEXT NOT NULL)")
+        self.conn.execute(
+            "CREATE TABLE history (doctor TEXT, seq INTEGER, event TEXT, source TEXT, dest TEXT, at TEXT,"
+            " PRIMARY KEY (doctor, seq))"
+        )
+        self.conn.executemany("INSERT INTO doctors VALUES (?, 'new')", [(d,) for d in doctors])
+
+    def write(self, doctor: str, seq: int, event: str, source: str, dest: str, at: str) -> None:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if (
+                c.execute("UPDATE doctors SET state = ? WHERE id = ? AND state = ?", (dest, doctor, source)).rowcount
+                != 1
+            ):
+                raise RuntimeError(f"{doctor} changed under us")
+            c.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", (doctor, seq, event, source, dest, at))
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# -- the three runners: each fires the whole path for every doctor, timed ---------------------------
+def run_renew_fsm(path: Path, doctors: list[str], *, keyed: bool = False) -> float:
+    """``keyed``: each request carries an idempotency key and the version it was decided on, as the
+    service's clients send them (``Idempotency-Key``, ``X-Expected-Version``)."""
+    prepare(str(path), len(doctors))
+    engine = renew_fsm.open(str(path), key=os.urandom(32))
+    engine.state(doctors[0])  # the world cache warm, as in a running service
+    fire = engine.fire
+    started = time.perf_counter()
+    if keyed:
+        for doctor in doctors:
+            version = 0
+            for n, (event, actor, data, at) in enumerate(steps(doctor)):
+                version = fire(doctor, event, actor, data, at, f"{doctor}-{n}", expected_version=version).version
+    else:
+        for doctor in doctors:
+            for event, actor, data, at in steps(doctor):
+                fire(doctor, event, actor, data, at)
+    elapsed = time.perf_counter() - started
+    engine.close()
+    return elapsed
+
+
+def run_renew_fsm_keyed(path: Path, doctors: list[str]) -> float:
+    return run_renew_fsm(path, doctors, keyed=True)
+
+
+def run_transitions(path: Path, doctors: list[str]) -> float:
+    store = HandStore(path, doctors)
+    machine = transitions.Machine(
+        model=None,
+        states=STATES,
+        transitions=[[name, STATES[i], STATES[i + 1]] for i, name in enumerate(PATH)],
+        initial="new",
+        auto_transitions=False,
+    )
+
+    class Model:
+        def __init__(self, doctor: str) -> None:
+            self.id = doctor
+
+    started = time.perf_counter()
+    for doctor in doctors:
+        model = Model(doctor)
+        machine.add_model(model)
+        for n, (event, _actor, _data, at) in enumerate(steps(doctor)):
+            source = model.state
+            model.trigger(event)
+            store.write(doctor, n + 1, event, source, model.state, at.isoformat())
+        machine.remove_model(model)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed
+
+
+def _statemachine_class() -> type:
+    states = {
+        name: statemachine.State(name, initial=(i == 0), final=(i == len(STATES) - 1)) for i, name in enumerate(STATES)
+    }
+    # ``record_score`` is two steps of the path: one event with two transitions.
+    events: dict[str, Any] = {}
+    for i, name in enumerate(PATH):
+        step = states[STATES[i]].to(states[STATES[i + 1]])
+        events[name] = events[name] | step if name in events else step
+    return type("DoctorCycle", (statemachine.StateMachine,), {**states, **events})
+
+
+def run_statemachine(path: Path, doctors: list[str]) -> float:
+    store = HandStore(path, doctors)
+    cycle = _statemachine_class()
+    started = time.perf_counter()
+    for doctor in doctors:
+        sm = cycle()
+        for n, (event, _actor, _data, at) in enumerate(steps(doctor)):
+            source = sm.current_state.id
+            sm.send(event)
+            store.write(doctor, n + 1, event, source, sm.current_state.id, at.isoformat())
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed
+
+
+RUNNERS: dict[str, Callable[[Path, list[str]], float]] = {
+    "renew_fsm": run_renew_fsm,
+    "renew_fsm keyed": run_renew_fsm_keyed,
+    "transitions": run_transitions,
+    "python-statemachine": run_statemachine,
+}
+
+
+def measure(folder: Path, doctors: int, rounds: int) -> dict[str, list[float]]:
+    """Events per second of each runner, ``rounds`` samples each, the orders alternating."""
+    ids = [f"D{n:06d}" for n in range(doctors)]
+    events = doctors * len(PATH)
+    rates: dict[str, list[float]] = {name: [] for name in RUNNERS}
+    names = [name for name in ORDER if name != "python-statemachine" or statemachine is not None]
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            path = folder / f"peers-{name}-{r}.db"
+            rates[name].append(events / RUNNERS[name](path, ids))
+            for suffix in ("", "-wal", "-shm", "-writer"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return {name: samples for name, samples in rates.items() if samples}
+
+
+def run(folder: Path, doctors: int = 900, rounds: int = 6) -> dict[str, Any]:
+    print(f"\n2b. Peers: the same 10-step path for {doctors:,} doctors, one commit per event ({rounds} samples each)")
+    if statemachine is None:
+        print("   python-statemachine is not installed (pip install -e '.[bench]'): its row is left out")
+    rates = measure(folder, doctors, rounds)
+    medians = {name: statistics.median(samples) for name, samples in rates.items()}
+    for name, samples in rates.items():
+        shown = " / ".join(f"{s:,.0f}" for s in samples)
+        print(f"   {name:<20} median {medians[name]:>8,.0f} events/s   ({shown})")
+    peer = max((n for n in medians if not n.startswith("renew_fsm")), key=medians.__getitem__)
+    ratio = medians["renew_fsm"] / medians[peer]
+    print(f"   renew_fsm ÷ {peer}: {ratio:.2f}×")
+    return {
+        "doctors": doctors,
+        "events_per_sample": doctors * len(PATH),
+        "rates": {name: [round(s) for s in samples] for name, samples in rates.items()},
+        "medians": {name: round(m) for name, m in medians.items()},
+        "fastest_peer": peer,
+        "ratio": round(ratio, 3),
+        "targets": [
+            target(
+                "online fire with every check on at least as fast as the faster hand-written peer",
+                ratio >= 1.0,
+                f"{ratio:.2f}× {peer}",
+            )
+        ],
+    }
+
+
+__all__ = ["RUNNERS", "WORLD", "measure", "run"]
