@@ -4,9 +4,8 @@ The engine owns I/O: it reads the world and the instance from storage, asks
 ``runtime.decide`` what happens, and commits the new instance with its history
 record in one transaction.  ``fire`` and the batch path (``fire_many``, ``drive``)
 pass the same gate (``Gate.decide``) and the same ``Storage.commit``; ``fire`` only
-leaves out the batch's bookkeeping and lets the store make its reads and its write one
-transaction (``Storage.deciding``), so the two cannot disagree
-(``tests/engine/test_fast_path_agrees.py``).
+leaves out the batch's bookkeeping and lets the store answer its reads from memory
+(``Storage.deciding``), so the two cannot disagree (``tests/engine/test_fast_path_agrees.py``).
 """
 
 from __future__ import annotations
@@ -177,10 +176,9 @@ class Engine:
     def _fire_one(self, cmd: Fire, expected: int | None) -> View | Refused:
         """One command: the batch path's read, gate and commit without a batch's plans and lists.
 
-        On SQLite the reads and the write are one transaction in the writers' turn, and what the
-        connection remembers answers the reads (``Storage.deciding``).  With ``expected``, the
-        command is decided on the instance as read and written only if the row still has that
-        version (see ``commit``): a write that moved it first wins.
+        On SQLite what the connection remembers answers the reads (``Storage.deciding``).  With
+        ``expected``, the command is decided on the instance as read and written only if the row
+        still has that version (see ``commit``): a write that moved it first wins.
         """
         with self.storage.deciding():
             world = self.world()

@@ -134,11 +134,10 @@ class Storage(Protocol):
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None: ...
     def deciding(self) -> AbstractContextManager[None]:
-        """One decision's reads and its write: an online fire reads the world, the instance and its
-        idempotency key, decides, and commits.  A store that can do so cheaply (SQLite) makes them one
-        transaction in the writers' turn, checks once whether anything changed since its last look,
-        and answers the reads from what it remembers; ``commit`` inside joins the transaction, which
-        commits when the block ends.  Elsewhere each read and the write go on as they would alone."""
+        """One decision's reads: an online fire reads the world's version, the instance and its
+        idempotency key.  A store that can tell cheaply whether anything changed since it last read
+        (SQLite) looks once at the start and answers them from what it remembers; elsewhere each
+        read asks the database.  The write after them is checked as always (``commit``)."""
         ...
 
     def all_history(self, cycle: str) -> Iterable[Record]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import renew_fsm
-from renew_fsm import Actor, Fire, Refused
+from renew_fsm import Actor, Refused
 
 
 def race(
@@ -15,9 +15,6 @@ def race(
 
     With ``at_commit`` the two processes also meet just before writing, so both
     have read the instance before either commits: the database must refuse one.
-    That takes the batch path (``fire_many``), which reads before its transaction: on SQLite,
-    ``fire`` decides inside the writers' turn, so a second process cannot read until the first
-    has committed (meeting there would deadlock).
     With ``keyed`` both send the same idempotency key, as a client's retry would.
     """
     engine = renew_fsm.open(url)
@@ -34,14 +31,8 @@ def race(
         for did in doctors:
             actor = Actor("doctor", did) if role == "doctor" else Actor(role, "H1")
             barrier.wait()
-            key = f"{did}-{event}" if keyed else None
             try:
-                if at_commit is None:
-                    engine.fire(did, event, actor, idempotency_key=key)
-                else:
-                    result = engine.fire_many([Fire(did, event, actor, None, None, key)])[0]
-                    if isinstance(result, Refused):
-                        raise result
+                engine.fire(did, event, actor, idempotency_key=f"{did}-{event}" if keyed else None)
                 results.append((did, "ok"))
             except Refused as refused:
                 results.append((did, refused.code))

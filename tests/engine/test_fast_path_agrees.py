@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import WORLD, doctor_cmd, fresh_schema
+from test_batch_agrees_with_fire import happy_path
 
 import renew_fsm
 from renew_fsm import Actor, Fire, Refused
@@ -41,19 +42,12 @@ ACTORS = [
 
 
 def cycle(doctor: str) -> list[Fire]:
-    h, a, x, me = Actor("institution", "H1"), Actor("agency", "A1"), Actor("exam_system"), Actor("doctor", doctor)
-    reg, test, grade = DAYS[0], DAYS[1], DAYS[2]
+    """A doctor's whole cycle: the batch test's path on to a failed humanities test and the grade."""
     return [
-        Fire(doctor, "enroll", h, None, reg),
-        Fire(doctor, "submit_info", me, None, reg),
-        Fire(doctor, "approve_info", h, None, reg),
-        Fire(doctor, "confirm_registration", a, None, reg),
-        Fire(doctor, "choose_general", me, {"self_evaluation": "完成本职工作"}, reg),
-        Fire(doctor, "approve_program", h, {"work_performance": "pass", "ethics": "pass"}, reg),
-        Fire(doctor, "confirm_program", a, None, reg),
-        Fire(doctor, "record_score", x, {"test": "business", "score": 75}, test),
-        Fire(doctor, "record_score", x, {"test": "humanities", "score": 52}, test),
-        Fire(doctor, "grade", a, None, grade),
+        *happy_path(doctor)[:-1],
+        Fire(doctor, "record_score", Actor("exam_system"), {"test": "business", "score": 75}, DAYS[1]),
+        Fire(doctor, "record_score", Actor("exam_system"), {"test": "humanities", "score": 52}, DAYS[1]),
+        Fire(doctor, "grade", Actor("agency", "A1"), None, DAYS[2]),
     ]
 
 
