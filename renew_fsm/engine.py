@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import gate, ops, queue, setup, workflows
-from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .errors import BAD_INPUT, CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input, outside
 from .eventdata import (
     check_data,
     check_id,
@@ -24,7 +24,6 @@ from .eventdata import (
     not_a,
 )
 from .gate import Fire
-from .labels import role_zh
 from .machines import compiled
 from .machines.compile import Compiled
 from .model import Actor, CaseView, Doctor, Instance, Record, View, is_id, iso_time
@@ -528,11 +527,7 @@ class Engine:
         when = self.local_time(at, policy)
         changes, step = decide(self.machine, world, policy, inst, doc, event, actor, checked, when)
         if not world.governs(actor.id, target.region):
-            raise Refused(
-                FORBIDDEN,
-                f"{target.id} is outside the jurisdiction of {actor.role} {actor.id}",
-                message_zh=f"{target.id} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-            )
+            raise outside(actor, target.id)
         new, record = advance(
             inst,
             changes,

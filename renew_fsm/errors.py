@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 BAD_INPUT = "bad_input"
 NOT_FOUND = "not_found"
 FORBIDDEN = "forbidden"
@@ -45,3 +47,15 @@ def _rebuild(code: str, message: str, rule: str | None, message_zh: str) -> Refu
 
 def bad_input(message: str, message_zh: str | None = None) -> Refused:
     return Refused(BAD_INPUT, message, message_zh=message_zh or f"输入有误：{message}")
+
+
+def outside(actor: Any, what: str, what_zh: str | None = None) -> Refused:
+    """``forbidden``: ``what`` (a doctor, an institution, a case) is not in ``actor``'s jurisdiction —
+    said one way wherever a jurisdiction is judged."""
+    from .labels import role_zh  # (the labels read the machines; the codes above stay import-free)
+
+    return Refused(
+        FORBIDDEN,
+        f"{what} is outside the jurisdiction of {actor.role} {actor.id}",
+        message_zh=f"{what_zh or what} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
+    )

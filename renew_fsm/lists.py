@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .cells import xlsx_row
-from .errors import FORBIDDEN, NOT_FOUND, Refused, bad_input
+from .errors import FORBIDDEN, NOT_FOUND, Refused, bad_input, outside
 from .eventdata import check_actor
-from .labels import role_zh
 from .model import Actor, Doctor, Instance
 from .queue import jurisdiction
 from .world import World
@@ -284,11 +283,7 @@ def doctor_profile(engine: Engine, actor: Actor, doctor: str) -> dict[str, Any]:
     inst, doc = engine.load_one(doctor)
     world = engine.world()
     if actor.role not in (*LIST_ROLES, "doctor") or not world.may_act(actor, doc):
-        raise Refused(
-            FORBIDDEN,
-            f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"{doctor} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-        )
+        raise outside(actor, doctor)
     return {
         "registry": {
             "doctor": doc.id,

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .errors import FORBIDDEN, NOT_FOUND, Refused
+from .errors import NOT_FOUND, Refused, outside
 from .eventdata import check_actor
-from .labels import role_zh
 from .model import Actor, CaseView
 from .records import cycle_confirmed, department_of, departments_of
 from .workflows import CaseFire
@@ -21,25 +20,17 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 
-def _outside(actor: Actor, what: str) -> Refused:
-    return Refused(
-        FORBIDDEN,
-        f"{what} is outside the jurisdiction of {actor.role} {actor.id}",
-        message_zh=f"{what} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-    )
-
-
 def organisation_record(engine: Engine, actor: Actor, ref: str) -> dict[str, Any]:
     """本机构信息 of ``admin:<region>`` or ``institution:<id>``: its details, and for an authority its
     考核管理委员会 and 考核办公室, for an institution the cycles it confirmed.  Empty until filled in."""
     check_actor(actor)
     view = engine.case_state("organisation", ref) if engine.storage.load_case("organisation", ref) else None
     if view is not None and not engine.case_may_act("organisation", ref, actor):
-        raise _outside(actor, ref)
+        raise outside(actor, ref)
     if view is None:
         # Judged as the first act would be: the organisation must exist and be the actor's.
         if not engine.case_allowed("organisation", ref, actor, subject=ref):
-            raise _outside(actor, ref)
+            raise outside(actor, ref)
         return {"organisation": ref, "state": "new", "info": {}}
     data = view.data
     out: dict[str, Any] = {"organisation": ref, "state": view.state, "info": data.get("info", {})}
@@ -63,7 +54,7 @@ def departments(engine: Engine, actor: Actor, institution: str) -> list[dict[str
         "agency": institution in getattr(world.agencies.get(actor.id or ""), "institutions", ()),
     }
     if not may.get(actor.role, False):
-        raise _outside(actor, institution)
+        raise outside(actor, institution)
     cases = departments_of(engine, institution)
     rows = [
         {

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused
+from .errors import FORBIDDEN, GUARD_FAILED, INVALID_TRANSITION, Refused, outside
 from .keys import HistoryKey
 from .labels import event_zh, role_zh, state_zh
 from .machines.compile import Compiled, Fn, Step
@@ -149,10 +149,7 @@ def decide(
             )
         raise _forbidden(f"a {role} may not {event}", f"{role_zh(role)}无权执行{event_zh(event, m.machine.id)}")
     if not may_act(world, actor, doctor):
-        raise _forbidden(
-            f"{doctor.id} is outside the jurisdiction of {actor.role} {actor.id}",
-            f"{doctor.id} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-        )
+        raise outside(actor, doctor.id)
     steps = m.steps[inst.state].get(event)
     if not steps:
         raise Refused(

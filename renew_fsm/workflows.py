@@ -38,7 +38,7 @@ import attrs
 
 from . import gate, ops, records
 from .cells import csv_writer, xlsx_row
-from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input
+from .errors import CONFLICT, FORBIDDEN, GUARD_FAILED, NOT_FOUND, Refused, bad_input, outside
 from .eventdata import (
     IDENTITY,
     check_data,
@@ -307,11 +307,7 @@ def _agency_prepare(step: Step) -> dict[str, Any]:
     if institution is None:
         raise no_institution(target)
     if actor.role == "admin" and not world.governs(actor.id, institution.region):
-        raise Refused(
-            FORBIDDEN,
-            f"{target} is outside the jurisdiction of admin {actor.id}",
-            message_zh=f"{target} 不在卫生行政部门 {actor.id} 的管辖范围内",
-        )
+        raise outside(actor, target)
     return data
 
 

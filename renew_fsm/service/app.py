@@ -45,6 +45,7 @@ from renew_fsm.errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     Refused,
+    outside,
 )
 from renew_fsm.model import Actor
 from renew_fsm.stats import LEVELS, Sheet, Stats, compute, to_xlsx
@@ -209,20 +210,12 @@ def may_read(engine: Engine, actor: Actor, doctor: str) -> None:
     if doc is None:
         raise Refused(NOT_FOUND, f"no doctor {doctor!r}", message_zh=f"无医师 {doctor}")
     if not engine.world().may_act(actor, doc):
-        raise Refused(
-            FORBIDDEN,
-            f"{doctor} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"医师 {doctor} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-        )
+        raise outside(actor, doctor, f"医师 {doctor}")
 
 
 def may_read_case(engine: Engine, actor: Actor, machine: str, case: str) -> None:
     if not engine.case_may_act(machine, case, actor):
-        raise Refused(
-            FORBIDDEN,
-            f"{machine} {case} is outside the jurisdiction of {actor.role} {actor.id}",
-            message_zh=f"{case} 不在{role_zh(actor.role)} {actor.id} 的管辖范围内",
-        )
+        raise outside(actor, f"{machine} {case}", case)
 
 
 def in_scope(world: World, actor: Actor, by: str, group: str) -> bool:
