@@ -120,12 +120,10 @@ def run(folder: Path, server: str, events: int = 10000) -> dict[str, Any]:
     figures["sqlite"] = measure(str(folder / "online.db"), events)
     with pg_database(server) as url:
         figures["postgres"] = measure(url, events)
-    for backend in ("sqlite", "postgres"):
-        for row in figures[backend]:
-            print(
-                f"   {backend:<9} {row['clients']} client(s): p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms"
-                f"  {row['per_second']:,} events/s"
-            )
+    print(f"   {'':<11} {'SQLite p50 / p99, events/s':>36}   {'PostgreSQL p50 / p99, events/s':>36}")
+    for lite, pg_row in zip(figures["sqlite"], figures["postgres"], strict=True):
+        cells = [f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f} ms, {r['per_second']:>6,}/s".rjust(36) for r in (lite, pg_row)]
+        print(f"   {lite['clients']} client(s) {cells[0]}   {cells[1]}")
     sqlite1, pg = figures["sqlite"][0], figures["postgres"]
     figures["targets"] = [
         target("online SQLite p99 of one fire under 1 ms", sqlite1["p99_ms"] < 1, f"{sqlite1['p99_ms']} ms"),
