@@ -92,9 +92,10 @@ CACHE_KIB = -16384
 CHECKPOINT_PAGES = 10_000
 #: While reading a whole table once (statistics, counts) the cache is of no use: keep it small.
 SCAN_CACHE_KIB = -8192
-#: How many doctors an online connection remembers between requests (see ``SQLiteStorage.load``)
-#: before it starts again: a service's working set for a few minutes, a few MiB of rows.
-PAIRS_REMEMBERED = 20_000
+#: How many doctors a connection remembers between requests (see ``SQLiteStorage.load``) before it
+#: starts again: about 1.5 KB each, so a few MB a connection, and a service holds one connection
+#: per engine of its pool.
+PAIRS_REMEMBERED = 4096
 
 
 def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
