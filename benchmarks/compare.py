@@ -92,7 +92,15 @@ def main() -> None:
         change = "" if name == HERE else f"   this tree: {(medians[HERE] / median - 1) * 100:+.1f} %"
         print(f"  {name:<10} {median:.2f}×  {ratios[name]}{change}")
     if args.json:
-        args.json.write_text(json.dumps({"doctors": args.doctors, "ratios": ratios, "medians": medians}, indent=2))
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "renew_fsm"], cwd=ROOT, capture_output=True, text=True)
+        figures = {
+            "doctors": args.doctors,
+            "this_tree": head.stdout.strip() + (" with changes" if dirty.stdout.strip() else ""),
+            "ratios": ratios,
+            "medians": medians,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -385,7 +385,7 @@ class SQLStore:
         return [record_from_row(r) for r in rows]
 
     def deciding(self) -> AbstractContextManager[None]:
-        return nullcontext()  # every read asks the database (SQLite remembers: ``SQLiteStorage.vouched``)
+        return nullcontext()  # every read asks the database (SQLite remembers: ``SQLiteStorage.deciding``)
 
     def find_idempotent(self, cycle: str, doctor_id: str, key: str) -> Record | None:
         row = self._read_one(

@@ -64,22 +64,18 @@ from .url import StoreURL
 _NONE_ADAPTER = {}.get
 
 
-#: One doctor's instance and registry row: an online request's read.
-LOAD_ONE = f"SELECT {SELECT_PAIR} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? AND i.doctor = ?"
-
-
-#: A doctor's records that carry an idempotency key (along ``idx_history_idempotency``), the key last.
-KEYED_RECORDS = (
-    f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? AND idempotency_key IS NOT NULL ORDER BY seq"
-)
-
-
 def _register_none_adapter() -> None:
     if (type(None), sqlite3.PrepareProtocol) not in getattr(sqlite3, "adapters", {}):
         sqlite3.register_adapter(type(None), _NONE_ADAPTER)
 
 
 CHUNK = 500
+#: One doctor's instance and registry row: an online request's read.
+LOAD_ONE = f"SELECT {SELECT_PAIR} FROM instances i JOIN doctors d ON d.id = i.doctor WHERE i.cycle = ? AND i.doctor = ?"
+#: A doctor's records that carry an idempotency key (along ``idx_history_idempotency``), the key last.
+KEYED_RECORDS = (
+    f"SELECT {HISTORY} FROM history WHERE cycle = ? AND doctor = ? AND idempotency_key IS NOT NULL ORDER BY seq"
+)
 #: Page cache of a connection, in KiB (negative: SQLite's unit for "KiB, not pages").  A larger
 #: cache wrote a large simulation no faster and cost every process the memory; the file's pages
 #: stay in the OS cache either way.
@@ -238,9 +234,9 @@ class SQLiteStorage(SQLStore):
         the doctor's instance and keyed records come from memory while nobody else has written.
 
         The decision stays outside the write transaction, as the batch path's does: held inside the
-        writers' turn it made a writer that had just finished take the turn straight back while the
-        others slept between their tries (two to three times the p99 with several processes).  The
-        ``UPDATE``'s version check still catches a writer that comes between the look and the write.
+        writers' turn it let a writer that had just finished take the turn straight back while the
+        others slept between their tries, and their waits grew long.  The ``UPDATE``'s version
+        check still catches a writer that comes between the look and the write.
         """
         with self._lock:
             if self._vouched:
@@ -478,12 +474,8 @@ class SQLiteStorage(SQLStore):
             with self.write() as c:
                 if len(updates) == 1 and len(records) == 1:  # an online fire: ``execute``, no iterators
                     expected, inst = updates[0]
-                    if (
-                        c.execute(
-                            UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected)
-                        ).rowcount
-                        != 1
-                    ):
+                    cur = c.execute(UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
+                    if cur.rowcount != 1:
                         raise ConflictError("an instance changed since it was read")
                     c.execute(INSERT_HISTORY, tuple(records[0]))
                 else:
