@@ -11,6 +11,12 @@ event, SQLite in WAL with ``synchronous = NORMAL`` for all three:
   ``BEGIN IMMEDIATE`` transaction;
 - **python-statemachine + the same store**: a machine object per doctor.
 
+Two more rows say where the difference lies: each store's **statements alone**, without a machine
+or an engine — renew_fsm's ``BEGIN IMMEDIATE``, ``UPDATE``, ``INSERT`` and ``COMMIT`` binding what
+one of its runs bound (recorded once, replayed on a fresh store with the same pragmas), and the
+hand-written store's.  What each whole row takes beyond its statements is its engine: the checks,
+the hash chain and the bookkeeping for renew_fsm, ``trigger`` for ``transitions``.
+
 Each sample opens a fresh database.  The three take turns in both orders (A B C, C B A, …) so
 that a machine whose speed drifts during the run weighs on each alike; the figure kept is each
 one's median, and renew_fsm's ratio is to the faster peer's median.
@@ -29,6 +35,9 @@ from typing import Any
 import transitions
 
 import renew_fsm
+from renew_fsm.storage import sqlite as sqlite_store
+from renew_fsm.storage.base import instance_row
+from renew_fsm.storage.sql import INSERT_HISTORY, UPDATE_INSTANCE
 
 from .common import target
 from .online import prepare, steps
@@ -159,6 +168,69 @@ def run_statemachine(path: Path, doctors: list[str]) -> float:
     return elapsed
 
 
+# -- where the time goes: each store's statements alone -------------------------------------------
+Writes = list[tuple[tuple[Any, ...], tuple[Any, ...]]]
+
+
+def recorded_writes(path: Path, doctors: list[str]) -> Writes:
+    """What renew_fsm's ``fire`` binds to its ``UPDATE`` and ``INSERT`` for the path, from one run."""
+    prepare(str(path), len(doctors))
+    engine = renew_fsm.open(str(path), key=os.urandom(32))
+    writes: Writes = []
+    store = engine.storage
+    commit = store.commit
+
+    def recording(updates: Any, records: Any) -> None:
+        ((expected, inst),), (record,) = updates, records
+        writes.append(((*instance_row(inst)[2:], inst.cycle, inst.doctor, expected), tuple(record)))
+        commit(updates, records)
+
+    store.commit = recording  # type: ignore[method-assign]
+    for doctor in doctors:
+        for event, actor, data, at in steps(doctor):
+            engine.fire(doctor, event, actor, data, at)
+    engine.close()
+    return writes
+
+
+def run_renew_fsm_statements(path: Path, doctors: list[str], writes: Writes) -> float:
+    """renew_fsm's four statements per event on a fresh store, with the pragmas its connection sets."""
+    prepare(str(path), len(doctors))
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        f"cache_size = {sqlite_store.CACHE_KIB}",
+        f"wal_autocheckpoint = {sqlite_store.CHECKPOINT_PAGES}",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    execute = conn.execute
+    started = time.perf_counter()
+    for update, record in writes:
+        execute("BEGIN IMMEDIATE")
+        execute(UPDATE_INSTANCE, update)
+        execute(INSERT_HISTORY, record)
+        execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def run_hand_statements(path: Path, doctors: list[str]) -> float:
+    store = HandStore(path, doctors)
+    rows = [
+        (doctor, n + 1, event, STATES[n], STATES[n + 1], at.isoformat())
+        for doctor in doctors
+        for n, (event, _actor, _data, at) in enumerate(steps(doctor))
+    ]
+    started = time.perf_counter()
+    for row in rows:
+        store.write(*row)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed
+
+
 RUNNERS: dict[str, Callable[[Path, list[str]], float]] = {
     "renew_fsm": run_renew_fsm,
     "renew_fsm keyed": run_renew_fsm_keyed,
@@ -167,26 +239,44 @@ RUNNERS: dict[str, Callable[[Path, list[str]], float]] = {
 }
 
 
+#: The statements-alone rows, taken in the same turns as the others.
+STATEMENTS = ("renew_fsm statements", "hand store statements")
+
+
 def measure(folder: Path, doctors: int, rounds: int) -> dict[str, list[float]]:
-    """Events per second of each runner, ``rounds`` samples each, the orders alternating."""
+    """Events per second of each runner and of the statements alone, ``rounds`` samples each, the
+    orders alternating."""
     ids = [f"D{n:06d}" for n in range(doctors)]
     events = doctors * len(PATH)
-    rates: dict[str, list[float]] = {name: [] for name in RUNNERS}
-    names = [name for name in ORDER if name != "python-statemachine" or statemachine is not None]
+    writes = recorded_writes(folder / "peers-recorded.db", ids)
+    _remove(folder / "peers-recorded.db")
+    runners = {
+        **RUNNERS,
+        STATEMENTS[0]: lambda path, ids: run_renew_fsm_statements(path, ids, writes),
+        STATEMENTS[1]: run_hand_statements,
+    }
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    names = [name for name in (*ORDER, *STATEMENTS) if name != "python-statemachine" or statemachine is not None]
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
-            path = folder / f"peers-{name}-{r}.db"
-            rates[name].append(events / RUNNERS[name](path, ids))
-            for suffix in ("", "-wal", "-shm", "-writer"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            path = folder / f"peers-{name.replace(' ', '-')}-{r}.db"
+            rates[name].append(events / runners[name](path, ids))
+            _remove(path)
     return {name: samples for name, samples in rates.items() if samples}
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-writer"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def run(folder: Path, doctors: int = 900, rounds: int = 6) -> dict[str, Any]:
     print(f"\n2b. Peers: the same 10-step path for {doctors:,} doctors, one commit per event ({rounds} samples each)")
     if statemachine is None:
         print("   python-statemachine is not installed (pip install -e '.[bench]'): its row is left out")
-    rates = measure(folder, doctors, rounds)
+    every = measure(folder, doctors, rounds)
+    alone = {name: every.pop(name) for name in STATEMENTS}
+    rates = every
     medians = {name: statistics.median(samples) for name, samples in rates.items()}
     for name, samples in rates.items():
         shown = " / ".join(f"{s:,.0f}" for s in samples)
@@ -195,11 +285,26 @@ def run(folder: Path, doctors: int = 900, rounds: int = 6) -> dict[str, Any]:
     ratio = medians["renew_fsm"] / medians[peer]
     keyed = medians["renew_fsm keyed"] / medians[peer]
     print(f"   renew_fsm ÷ {peer}: {ratio:.2f}×  (with a key and the expected version: {keyed:.2f}×)")
+    # Where the time goes, in µs an event: each store's statements, and what its engine adds.
+    us = {name: 1e6 / statistics.median(samples) for name, samples in alone.items()}
+    split = {
+        "renew_fsm statements": us[STATEMENTS[0]],
+        "renew_fsm engine": 1e6 / medians["renew_fsm"] - us[STATEMENTS[0]],
+        "hand store statements": us[STATEMENTS[1]],
+        "transitions engine": 1e6 / medians["transitions"] - us[STATEMENTS[1]],
+    }
+    print(
+        f"   µs an event: statements alone {split['renew_fsm statements']:.1f} (renew_fsm) against"
+        f" {split['hand store statements']:.1f} (hand store); the rest {split['renew_fsm engine']:.1f}"
+        f" (renew_fsm's checks and engine) against {split['transitions engine']:.1f} (transitions)"
+    )
     return {
         "doctors": doctors,
         "events_per_sample": doctors * len(PATH),
         "rates": {name: [round(s) for s in samples] for name, samples in rates.items()},
         "medians": {name: round(m) for name, m in medians.items()},
+        "statements_alone": {name: [round(s) for s in samples] for name, samples in alone.items()},
+        "us_per_event": {name: round(v, 1) for name, v in split.items()},
         "fastest_peer": peer,
         "ratio": round(ratio, 3),
         "ratio_keyed": round(keyed, 3),

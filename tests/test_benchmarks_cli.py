@@ -69,4 +69,11 @@ def test_the_peers_section_prints_each_rate_and_the_ratio(tmp_path: Path) -> Non
     assert all(len(samples) == 2 and min(samples) > 0 for samples in peers["rates"].values())
     best = max(peers["medians"]["transitions"], peers["medians"]["python-statemachine"])
     assert peers["ratio"] == pytest.approx(peers["medians"]["renew_fsm"] / best, rel=1e-3)
+    # Where the time goes: each store's statements alone, and what its engine adds to them.
+    assert set(peers["statements_alone"]) == {"renew_fsm statements", "hand store statements"}
+    assert all(len(samples) == 2 and min(samples) > 0 for samples in peers["statements_alone"].values())
+    split = peers["us_per_event"]
+    whole = 1e6 / peers["medians"]["renew_fsm"]
+    assert split["renew_fsm statements"] + split["renew_fsm engine"] == pytest.approx(whole, abs=0.1)
+    assert "statements alone" in result.stdout
     assert "renew_fsm ÷" in result.stdout
