@@ -1,6 +1,5 @@
-"""``fire`` — the online path, which on SQLite answers its reads
-from what the connection remembers — writes byte for byte what the batch path (``fire_many``)
-writes for the same commands.
+"""``fire`` — the online path, which on SQLite answers its reads from what the connection
+remembers — writes byte for byte what the batch path (``fire_many``) writes for the same commands.
 
 Two stores with the same history key take the same stream: one through ``fire``, one through
 ``fire_many`` in batches.  The stream mixes a cycle's happy path with refusals, idempotency keys

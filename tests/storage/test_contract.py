@@ -500,7 +500,7 @@ def test_a_store_that_remembers_sees_another_connection_s_writes(sql_url: str) -
 def test_a_decision_on_reads_another_connection_has_since_changed_is_made_again(sql_url: str) -> None:
     """However long nobody else wrote, a commit decided on reads another connection's commit has
     since made stale is not written: the store raises ``StaleRead`` (SQLite, once it has stopped
-    looking before each decision) or read the new rows to begin with (elsewhere).  Decided again,
+    looking before each decision) or reads the new rows to begin with (elsewhere).  Decided again,
     the history is whole either way."""
     mine, theirs = open_storage(sql_url), open_storage(sql_url)
     try:
