@@ -100,6 +100,7 @@ PAIRS_REMEMBERED = 4096
 #: processes write, a look rarely finds the file unchanged this many times running, so their
 #: fires keep looking first and are not sent back to decide again.
 CALM_LOOKS = 16
+STALE = "another connection wrote while this decision was made; nothing was written"
 
 
 def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
@@ -268,7 +269,7 @@ class SQLiteStorage(SQLStore):
             try:
                 yield
                 if self._tentative and not self._unchanged():
-                    raise StaleRead("another connection wrote while this decision was made; nothing was written")
+                    raise StaleRead(STALE)
             finally:
                 self._vouched = self._tentative = False
 
@@ -496,9 +497,10 @@ class SQLiteStorage(SQLStore):
         self._tentative = False  # looked at here, whatever the outcome
         try:
             with self.write() as c:
+                # (``write`` has forgotten ``_seen``: the next block looks first, and that look
+                # starts the count of quiet looks again.)
                 if tentative and c.execute("PRAGMA data_version").fetchone()[0] != seen:
-                    self._calm = 0
-                    raise StaleRead("another connection wrote while this decision was made; nothing was written")
+                    raise StaleRead(STALE)
                 if len(updates) == 1 and len(records) == 1:  # an online fire: ``execute``, no iterators
                     expected, inst = updates[0]
                     cur = c.execute(UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))
