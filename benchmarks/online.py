@@ -50,6 +50,13 @@ def steps(doctor: str) -> list[tuple[str, Actor, dict[str, Any] | None, dt.datet
 
 def prepare(url: str, doctors: int) -> None:
     engine = renew_fsm.open(url)
+    populate(engine, doctors)
+    engine.close()
+
+
+def populate(engine: renew_fsm.Engine, doctors: int) -> None:
+    """The world and ``doctors`` doctors ``D000000``…, in an engine already open (the memory store
+    keeps them only while it is)."""
     for cmd in WORLD:
         engine.apply(cmd)
     born = dt.date(1975, 1, 1)
@@ -71,7 +78,6 @@ def prepare(url: str, doctors: int) -> None:
             for n in range(doctors)
         ]
     )
-    engine.close()
 
 
 def client(url: str, doctors: list[str]) -> tuple[list[float], float]:

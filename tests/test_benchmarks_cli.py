@@ -69,11 +69,20 @@ def test_the_peers_section_prints_each_rate_and_the_ratio(tmp_path: Path) -> Non
     assert all(len(samples) == 2 and min(samples) > 0 for samples in peers["rates"].values())
     best = max(peers["medians"]["transitions"], peers["medians"]["python-statemachine"])
     assert peers["ratio"] == pytest.approx(peers["medians"]["renew_fsm"] / best, rel=1e-3)
-    # Where the time goes: each store's statements alone, and what its engine adds to them.
+    # Where the time goes: each store's statements alone, what its engine adds to them, and
+    # renew_fsm's engine on the memory store (its checks without SQL).
     assert set(peers["statements_alone"]) == {"renew_fsm statements", "hand store statements"}
     assert all(len(samples) == 2 and min(samples) > 0 for samples in peers["statements_alone"].values())
+    assert len(peers["engine_without_sql"]) == 2 and min(peers["engine_without_sql"]) > 0
     split = peers["us_per_event"]
     whole = 1e6 / peers["medians"]["renew_fsm"]
     assert split["renew_fsm statements"] + split["renew_fsm engine"] == pytest.approx(whole, abs=0.1)
+    parts = split["renew_fsm engine without SQL"] + split["renew_fsm SQLite store"]
+    assert parts == pytest.approx(split["renew_fsm engine"], abs=0.15)
+    # The best ratio the statements allow: the faster peer's whole fire over renew_fsm's statements
+    # and its engine without SQL.
+    without_store = split["renew_fsm statements"] + split["renew_fsm engine without SQL"]
+    assert peers["ceiling"] == pytest.approx(1e6 / best / without_store, rel=0.01)
+    assert "best ratio these statements allow" in result.stdout
     assert "statements alone" in result.stdout
     assert "renew_fsm ÷" in result.stdout
