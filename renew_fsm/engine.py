@@ -29,7 +29,7 @@ from .machines.compile import Compiled
 from .model import Actor, CaseView, Doctor, Instance, Record, View, is_id, iso_time
 from .rules.policy import Policy, parse
 from .runtime import advance, allowed_events, decide, dumps
-from .storage import ConflictError, StaleRead, Storage
+from .storage import ConflictError, Storage
 from .workflows import CaseFire, Workflows
 from .world import World, confirmed_institutions
 
@@ -175,18 +175,10 @@ class Engine:
     def _fire_one(self, cmd: Fire, expected: int | None) -> View | Refused:
         """One command: the batch path's read, gate and commit without a batch's plans and lists.
 
-        On SQLite what the connection remembers answers the reads (``Storage.deciding``); when the
-        store finds them out of date only after deciding (``StaleRead``: nothing was written), the
-        command is decided once more, on what the other writer left.  With ``expected``, the
-        command is decided on the instance as read and written only if the row still has that
-        version (see ``commit``): a write that moved it first wins.
+        On SQLite what the connection remembers answers the reads (``Storage.deciding``).  With
+        ``expected``, the command is decided on the instance as read and written only if the row
+        still has that version (see ``commit``): a write that moved it first wins.
         """
-        try:
-            return self._decide_one(cmd, expected)
-        except StaleRead:
-            return self._decide_one(cmd, expected)  # the store now looks before deciding
-
-    def _decide_one(self, cmd: Fire, expected: int | None) -> View | Refused:
         with self.storage.deciding():
             world = self.world()
             policy = world.policy

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from .base import ConflictError, StaleRead, Storage, StorageError
+from .base import ConflictError, Storage, StorageError
 from .url import StoreURL
 
 
@@ -31,4 +31,4 @@ def open_storage(url: str | StoreURL, *, create: bool = True) -> Storage:
     return SQLiteStorage(where, create=create)
 
 
-__all__ = ["ConflictError", "StaleRead", "Storage", "StorageError", "StoreURL", "open_storage"]
+__all__ = ["ConflictError", "Storage", "StorageError", "StoreURL", "open_storage"]

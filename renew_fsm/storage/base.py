@@ -37,12 +37,6 @@ class ConflictError(Exception):
     """An instance changed since it was read (or a doctor id already exists with other details)."""
 
 
-class StaleRead(Exception):
-    """Raised out of ``deciding`` (never a refusal a caller sees): the decision was made on reads
-    another connection's commit has since made out of date, and nothing was written.  Decide again;
-    the next ``deciding`` reads what that commit left."""
-
-
 class StorageError(Exception):
     """A store that cannot be opened or used: a wrong URL, a newer schema, a missing driver, a lost
     connection, a closed store.  The message says what to do."""
@@ -142,10 +136,8 @@ class Storage(Protocol):
     def deciding(self) -> AbstractContextManager[None]:
         """One decision's reads: an online fire reads the world's version, the instance and its
         idempotency key.  A store that can tell cheaply whether anything changed since it last read
-        (SQLite) answers them from what it remembers and looks once — at the start, or, while nobody
-        else has been writing, inside the ``commit``'s transaction (or at the end when there was no
-        commit) — raising ``StaleRead`` when that look finds another connection's commit; elsewhere
-        each read asks the database.  The write after them is checked as always (``commit``)."""
+        (SQLite) looks once at the start and answers them from what it remembers; elsewhere each
+        read asks the database.  The write after them is checked as always (``commit``)."""
         ...
 
     def all_history(self, cycle: str) -> Iterable[Record]:

@@ -8,8 +8,7 @@ sqlite-utils creates and migrates the schema; the hot path uses raw
 
 What the connection read before — the settings, a doctor's instance and keyed
 records — answers an online fire's reads (``deciding``) until ``PRAGMA data_version``
-says another connection wrote; while nobody else writes, that look is taken inside
-the fire's own write.
+says another connection wrote.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from . import planner
 from .base import (
     INSTANCE_COLUMNS,
     ConflictError,
-    StaleRead,
     StorageError,
     doctor_from_row,
     guarded,
@@ -94,13 +92,6 @@ SCAN_CACHE_KIB = -8192
 #: starts again: about 1.5 KB each, so a few MB a connection, and a service holds one connection
 #: per engine of its pool.
 PAIRS_REMEMBERED = 4096
-#: Looks in a row that found nobody else writing, after which ``deciding`` takes its look inside the
-#: commit's transaction instead of before the decision.  Outside a transaction the look takes and
-#: lets go of a read lock on the shared log index: a good part of a fire's time.  Where several
-#: processes write, a look rarely finds the file unchanged this many times running, so their
-#: fires keep looking first and are not sent back to decide again.
-CALM_LOOKS = 16
-STALE = "another connection wrote while this decision was made; nothing was written"
 
 
 def _fresh_instance(cycle: str) -> tuple[list[str], list[Any]]:
@@ -159,11 +150,6 @@ class SQLiteStorage(SQLStore):
         self._seen: int | None = None
         #: Inside ``deciding``: the one look at its start answers for every read.
         self._vouched = False
-        #: Inside ``deciding`` with no look yet: the reads answered from memory are checked by a look
-        #: inside ``commit``'s transaction, or at the block's end when it wrote nothing.
-        self._tentative = False
-        #: Looks in a row that found the file unchanged (see ``CALM_LOOKS``).
-        self._calm = 0
         self._meta: dict[str, str | None] = {}
         self._pairs: dict[tuple[str, str], tuple[Instance, Doctor]] = {}
         #: A doctor's records that carry an idempotency key, by key (the idempotency check's read).
@@ -232,9 +218,8 @@ class SQLiteStorage(SQLStore):
         """
         seen = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if seen == self._seen:
-            self._calm += 1
             return True
-        self._seen, self._calm = seen, 0
+        self._seen = seen
         self._meta.clear()
         self._pairs.clear()
         self._keyed.clear()
@@ -245,13 +230,8 @@ class SQLiteStorage(SQLStore):
 
     @contextmanager
     def deciding(self) -> Iterator[None]:
-        """One ``data_version`` look vouches for the block's reads: the world's version, the doctor's
-        instance and keyed records come from memory while nobody else has written.
-
-        The look comes first, unless the last ``CALM_LOOKS`` found nobody else writing: then it is
-        taken inside ``commit``'s transaction, where it costs little, or at the end of a block that
-        wrote nothing (a refusal, a retried request's answer), and raises ``StaleRead`` — nothing
-        written — if another connection committed since the reads.  The caller decides again.
+        """One ``data_version`` look at the start vouches for the block's reads: the world's version,
+        the doctor's instance and keyed records come from memory while nobody else has written.
 
         The decision stays outside the write transaction, as the batch path's does: held inside the
         writers' turn it let a writer that had just finished take the turn straight back while the
@@ -262,16 +242,12 @@ class SQLiteStorage(SQLStore):
             if self._vouched:
                 yield
                 return
-            tentative = self._calm >= CALM_LOOKS and self._seen is not None
-            if not tentative:
-                self._unchanged()
-            self._vouched, self._tentative = True, tentative
+            self._unchanged()
+            self._vouched = True
             try:
                 yield
-                if self._tentative and not self._unchanged():
-                    raise StaleRead(STALE)
             finally:
-                self._vouched = self._tentative = False
+                self._vouched = False
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -493,14 +469,9 @@ class SQLiteStorage(SQLStore):
             return {doctor: pair}
 
     def commit(self, updates: Sequence[tuple[int, Instance]], records: Sequence[Record]) -> None:
-        seen, tentative = self._seen, self._tentative
-        self._tentative = False  # looked at here, whatever the outcome
+        seen = self._seen
         try:
             with self.write() as c:
-                # (``write`` has forgotten ``_seen``: the next block looks first, and that look
-                # starts the count of quiet looks again.)
-                if tentative and c.execute("PRAGMA data_version").fetchone()[0] != seen:
-                    raise StaleRead(STALE)
                 if len(updates) == 1 and len(records) == 1:  # an online fire: ``execute``, no iterators
                     expected, inst = updates[0]
                     cur = c.execute(UPDATE_INSTANCE, (*instance_row(inst)[2:], inst.cycle, inst.doctor, expected))

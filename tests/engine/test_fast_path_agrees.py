@@ -25,8 +25,6 @@ from test_batch_agrees_with_fire import happy_path
 import renew_fsm
 from renew_fsm import Actor, Fire, Refused
 from renew_fsm.machines import compiled
-from renew_fsm.storage import StaleRead
-from renew_fsm.storage import sqlite as sqlite_store
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 DAYS = [dt.datetime(2021, m, d, 10, tzinfo=TZ) for m, d in ((4, 20), (6, 2), (7, 1), (11, 2))]
@@ -110,29 +108,12 @@ def rows(engine: renew_fsm.Engine) -> tuple[list[Any], list[Any]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fire_writes_what_the_batch_path_writes(two_urls: tuple[str, str], seed: int) -> None:
-    agree(two_urls, seed)
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_fire_that_looks_inside_its_write_writes_what_the_batch_path_writes(
-    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every decision after the first on what the connection remembers, unlooked, and the look taken
-    inside the write (or after a refusal): a stale read is sent back to decide again, not written."""
-    monkeypatch.setattr(sqlite_store, "CALM_LOOKS", 0)
-    stale = agree((str(tmp_path / "fast.db"), str(tmp_path / "batch.db")), seed)
-    assert stale > 0  # the other engine's writes were caught after deciding, not before
-
-
-def agree(urls: tuple[str, str], seed: int) -> int:
-    """Run the stream through ``fire`` and ``fire_many``; how often ``fire`` had to decide again."""
     with ExitStack() as stack:
-        fast, batch = opened(urls[0], stack), opened(urls[1], stack)
-        stale = count_stale(fast)
+        fast, batch = opened(two_urls[0], stack), opened(two_urls[1], stack)
         for engine in (fast, batch):
             for cmd in [*WORLD, *(doctor_cmd(d, serial=n) for n, d in enumerate(DOCTORS))]:
                 engine.apply(cmd)
-        other = opened(urls[0], stack)  # another engine on the fast store: what ``fast`` remembers goes stale
+        other = opened(two_urls[0], stack)  # another engine on the fast store: what ``fast`` remembers goes stale
         fast.state("D1")  # remembered from here on
         for cmd, through_other, expects in stream(seed):
             engine = other if through_other else fast
@@ -147,50 +128,3 @@ def agree(urls: tuple[str, str], seed: int) -> int:
             assert got == answer(batch.fire_many([cmd])[0]), cmd
         assert rows(fast) == rows(batch)
         assert [answer(fast.state(d)) for d in DOCTORS] == [answer(batch.state(d)) for d in DOCTORS]
-    return len(stale)
-
-
-def count_stale(engine: renew_fsm.Engine) -> list[StaleRead]:
-    """The ``StaleRead``s ``engine``'s fires are sent back with (each then decided again)."""
-    caught: list[StaleRead] = []
-    decide_one = engine._decide_one
-
-    def counted(*args: Any) -> Any:
-        try:
-            return decide_one(*args)
-        except StaleRead as exc:
-            caught.append(exc)
-            raise
-
-    engine._decide_one = counted  # type: ignore[method-assign]
-    return caught
-
-
-def test_a_fire_decided_on_what_another_engine_has_since_changed_is_decided_again(tmp_path: Path) -> None:
-    """Once ``CALM_LOOKS`` looks in a row found nobody else writing, the store looks inside the write
-    instead of before deciding.  Another engine's write in between is then found after the decision —
-    inside the write when the stale decision was an acceptance, at the end when it was a refusal —
-    and the command is decided again on what that engine left: the answers a look first gives."""
-    url = str(tmp_path / "shared.db")
-    with ExitStack() as stack:
-        fast, other = opened(url, stack), opened(url, stack)
-        stale = count_stale(fast)
-        for cmd in [*WORLD, *(doctor_cmd(d, serial=n) for n, d in enumerate(DOCTORS))]:
-            fast.apply(cmd)
-        path = happy_path("D1")
-        fast.fire(*path[0])
-
-        def quiet() -> None:  # the looks that let the next decision go unlooked
-            for _ in range(sqlite_store.CALM_LOOKS):
-                fast.state("D2")
-
-        quiet()
-        other.fire(*path[1])
-        with pytest.raises(Refused) as refused:  # accepted on the remembered state, it would be a conflict
-            fast.fire(*path[1])
-        assert refused.value.code == "invalid_transition"
-        quiet()
-        other.fire(*path[2])
-        assert fast.fire(*path[3]).version == 4  # refused on the remembered state
-        assert [(r.seq, r.event) for r in fast.history("D1")] == [(n + 1, c.event) for n, c in enumerate(path[:4])]
-        assert len(stale) == 2  # both found after deciding, neither before
